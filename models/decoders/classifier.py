@@ -1,0 +1,31 @@
+"""ImageNet classifier heads, so encoders can be pinned against published classification counts.
+
+MobileNetV3: global pool -> Dense(hidden) -> hard-swish -> dropout -> Dense(classes).
+EfficientNet-Lite: 1x1 conv to 1280 + BN + ReLU6 -> global pool -> dropout -> Dense(classes).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from models.layers import ConvBNAct, hard_swish
+
+
+class Classifier(nn.Module):
+    num_classes: int
+    head_conv: int = 0  # EfficientNet-Lite's unscaled 1280 head conv; 0 for none
+    hidden: int = 0  # MobileNetV3's hidden dense width; 0 for none
+    dropout: float = 0.2
+
+    @nn.compact
+    def __call__(self, features: dict[int, jax.Array], train: bool = False) -> jax.Array:
+        x = features[max(features)]
+        if self.head_conv:
+            x = ConvBNAct(self.head_conv, act="relu6", name="head_conv")(x, train)
+        x = jnp.mean(x, axis=(1, 2))
+        if self.hidden:
+            x = hard_swish(nn.Dense(self.hidden, name="hidden")(x))
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        return nn.Dense(self.num_classes, name="logits")(x)

@@ -1,0 +1,34 @@
+"""LR-ASPP head (MobileNetV3 paper): a gated 1x1 branch on the deepest feature plus a 1/8 skip.
+
+high = deepest feature (960 channels at 1/16 for the dilated MobileNetV3-Large), low = the last
+1/8 feature. x = ReLU(BN(1x1 conv(high))) * sigmoid(1x1 conv(global mean(high))); logits =
+1x1(low) + 1x1(upsample(x)), upsampled to the input size. Global pooling is used for the gate,
+as torchvision does (the paper's Cityscapes variant pools 49x49 with stride (16, 20); the
+parameters are identical).
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from models.layers import CONV_INIT, ConvBNAct, upsample_bilinear
+
+
+class LRASPP(nn.Module):
+    num_classes: int
+    inter_channels: int = 128
+
+    @nn.compact
+    def __call__(self, features: dict[int, jax.Array], out_hw: tuple[int, int],
+                 train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+        high, low = features[max(features)], features[8]
+        x = ConvBNAct(self.inter_channels, act="relu", name="cbr")(high, train)
+        gate = jnp.mean(high, axis=(1, 2), keepdims=True)
+        gate = nn.Conv(self.inter_channels, (1, 1), use_bias=False, kernel_init=CONV_INIT,
+                       name="scale")(gate)
+        x = upsample_bilinear(x * jax.nn.sigmoid(gate), low.shape[1:3])
+        logits = (nn.Conv(self.num_classes, (1, 1), name="low_classifier")(low)
+                  + nn.Conv(self.num_classes, (1, 1), name="high_classifier")(x))
+        return upsample_bilinear(logits, out_hw), {"decoded": x}

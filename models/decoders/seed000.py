@@ -1,0 +1,84 @@
+"""Seed 000's U-Net decoders: an SE bottleneck on the deepest feature, then one stage per skip.
+
+The decoder starts on the deepest encoder feature (1/32, or 1/16 with output stride 16) with a
+squeeze-and-excite bottleneck that also predicts a coarse mask (`aux["coarse_logits"]`, usable
+for deep supervision); global pooling there is cheap because the tensor is small. Each stage
+then fuses the next shallower skip (1/16, 1/8, 1/4). Every stage first projects the coarse
+tensor to the skip's channels with a linear 1x1 conv *before* upsampling (cheaper at low
+resolution), then:
+
+- `bilinear`: upsample, non-linearity, add the skip;
+- `channel_attention`: upsample, add the skip, SE, 1x1 conv, 3x3 spatial conv (conv_type);
+- `mlp`: upsample, add the skip, two 1x1 convs.
+
+A 1x1 classifier at 1/4 and a bilinear upsample give logits at the input resolution.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+
+from models.layers import ConvBNAct, SqueezeExcite, make_divisible, spatial_groups, upsample_bilinear
+
+KINDS = ("bilinear", "channel_attention", "mlp")
+SKIP_STRIDES = (16, 8, 4)
+
+
+class CoarseBottleneck(nn.Module):
+    """SE on the deepest feature, a 1x1 conv to `features`, and a coarse-mask classifier."""
+
+    features: int
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
+        x = SqueezeExcite(make_divisible(x.shape[-1] / 4), name="se")(x)
+        x = ConvBNAct(self.features, act="relu", name="reduce")(x, train)
+        return x, nn.Conv(self.num_classes, (1, 1), name="coarse")(x)
+
+
+class DecoderStage(nn.Module):
+    """Fuses the coarser tensor `x` into `skip` (see the module docstring for each kind)."""
+
+    kind: str
+    conv_type: str = "depthwise"
+    group_size: int = 8
+
+    @nn.compact
+    def __call__(self, x: jax.Array, skip: jax.Array, train: bool = False) -> jax.Array:
+        c = skip.shape[-1]
+        x = ConvBNAct(c, act="none", name="project")(x, train)
+        x = upsample_bilinear(x, skip.shape[1:3])
+        if self.kind == "bilinear":
+            return nn.relu(x) + skip
+        x = x + skip
+        if self.kind == "channel_attention":
+            x = SqueezeExcite(make_divisible(c / 4), name="se")(x)
+            x = ConvBNAct(c, act="relu", name="pointwise")(x, train)
+            return ConvBNAct(c, 3, groups=spatial_groups(c, self.conv_type, self.group_size),
+                             act="relu", name="spatial")(x, train)
+        if self.kind == "mlp":
+            x = ConvBNAct(c, act="relu", name="mlp1")(x, train)
+            return ConvBNAct(c, act="relu", name="mlp2")(x, train)
+        raise ValueError(f"decoder: got {self.kind!r}; allowed: {', '.join(KINDS)}")
+
+
+class Seed000Decoder(nn.Module):
+    kind: str
+    num_classes: int
+    conv_type: str = "depthwise"
+    group_size: int = 8
+
+    @nn.compact
+    def __call__(self, features: dict[int, jax.Array], out_hw: tuple[int, int],
+                 train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+        deepest = max(features)
+        skips = [s for s in SKIP_STRIDES if s < deepest]
+        x, coarse = CoarseBottleneck(features[skips[0]].shape[-1], self.num_classes,
+                                     name="bottleneck")(features[deepest], train)
+        for s in skips:
+            x = DecoderStage(self.kind, self.conv_type, self.group_size,
+                             name=f"stage{s}")(x, features[s], train)
+        logits = nn.Conv(self.num_classes, (1, 1), name="classify")(x)
+        return upsample_bilinear(logits, out_hw), {"coarse_logits": coarse, "decoded": x}

@@ -1,0 +1,148 @@
+"""Building blocks shared by every encoder and decoder (Flax Linen, NHWC).
+
+Conventions that matter for export and counting:
+- a convolution followed by BatchNorm has no bias (the exporter folds BN into it);
+- BatchNorm uses TF momentum 0.99 and epsilon 1e-3 (MobileNetV3 and EfficientNet-Lite);
+- `upsample_bilinear` wraps `jax.image.resize` in the `odml.upsample_bilinear2d` composite so
+  that it converts to one TFLite RESIZE_BILINEAR rather than constant matmuls; it is for
+  upsampling only (jax antialiases when shrinking, TFLite does not).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+BN_MOMENTUM = 0.99
+BN_EPSILON = 1e-3
+# He-normal over fan-out, as the reference MobileNetV3 / EfficientNet code initialise convs.
+CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+
+
+def hard_sigmoid(x: jax.Array) -> jax.Array:
+    return jax.nn.relu6(x + 3.0) / 6.0
+
+
+def hard_swish(x: jax.Array) -> jax.Array:
+    # Written as x * relu6(x + 3) / 6 so the TFLite converter pattern-matches HARD_SWISH.
+    return x * jax.nn.relu6(x + 3.0) / 6.0
+
+
+def _identity(x: jax.Array) -> jax.Array:
+    return x
+
+
+# Activation names used in block tables and latency signatures.
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": jax.nn.relu, "relu6": jax.nn.relu6, "hswish": hard_swish, "none": _identity,
+}
+
+
+def make_divisible(v: float, divisor: int = 8) -> int:
+    """Rounds a channel count to a multiple of `divisor`, never dropping below 90 % of `v`."""
+    new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def spatial_groups(channels: int, conv_type: str, group_size: int) -> int:
+    """feature_group_count of a k x k conv: one channel per group (depthwise) or `group_size`.
+
+    When `group_size` does not divide `channels`, gcd(channels, group_size) channels per group
+    keep the layer legal; every space value stays buildable at every width.
+    """
+    if conv_type == "depthwise":
+        return channels
+    if conv_type == "group":
+        return channels // math.gcd(channels, group_size)
+    raise ValueError(f"conv_type: got {conv_type!r}; allowed: depthwise, group")
+
+
+class ConvBNAct(nn.Module):
+    """k x k convolution (optionally grouped / dilated) + BatchNorm + activation."""
+
+    features: int
+    kernel: int = 1
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
+    act: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        x = nn.Conv(self.features, (self.kernel, self.kernel), strides=self.stride,
+                    kernel_dilation=self.dilation, feature_group_count=self.groups,
+                    padding="SAME", use_bias=False, kernel_init=CONV_INIT, name="conv")(x)
+        x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
+                         epsilon=BN_EPSILON, name="bn")(x)
+        return ACTIVATIONS[self.act](x)
+
+
+class SqueezeExcite(nn.Module):
+    """Global average pool -> 1x1 (bias) -> ReLU -> 1x1 (bias) -> hard-sigmoid -> rescale."""
+
+    squeeze: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        s = jnp.mean(x, axis=(1, 2), keepdims=True)
+        s = nn.relu(nn.Conv(self.squeeze, (1, 1), name="reduce")(s))
+        s = nn.Conv(x.shape[-1], (1, 1), name="expand")(s)
+        return x * hard_sigmoid(s)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV3 / EfficientNet-Lite block: [1x1 expand] -> k x k spatial -> [SE] -> 1x1 project.
+
+    The expand conv is omitted when `expanded == in channels` (both reference families do so);
+    the identity skip applies when stride is 1 and channels are unchanged.
+    """
+
+    expanded: int
+    out: int
+    kernel: int = 3
+    stride: int = 1
+    dilation: int = 1
+    se_squeeze: int = 0  # 0: no squeeze-and-excite
+    act: str = "relu"
+    conv_type: str = "depthwise"
+    group_size: int = 8
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        inp = x
+        if self.expanded != x.shape[-1]:
+            x = ConvBNAct(self.expanded, act=self.act, name="expand")(x, train)
+        x = ConvBNAct(self.expanded, self.kernel, self.stride, self.dilation,
+                      spatial_groups(self.expanded, self.conv_type, self.group_size),
+                      act=self.act, name="spatial")(x, train)
+        if self.se_squeeze:
+            x = SqueezeExcite(self.se_squeeze, name="se")(x)
+        x = ConvBNAct(self.out, act="none", name="project")(x, train)
+        if self.stride == 1 and inp.shape[-1] == self.out:
+            x = x + inp
+        return x
+
+
+@functools.partial(jax.lax.composite, name="odml.upsample_bilinear2d")
+def _bilinear_composite(x, /, *, size, align_corners, is_nchw_op):
+    del align_corners, is_nchw_op  # attributes read by the TFLite converter only
+    return jax.image.resize(x, (x.shape[0], int(size[0]), int(size[1]), x.shape[3]), "bilinear")
+
+
+def upsample_bilinear(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
+    """NHWC half-pixel bilinear upsampling to `out_hw`; exports as one RESIZE_BILINEAR."""
+    if tuple(x.shape[1:3]) == tuple(out_hw):
+        return x
+    if out_hw[0] < x.shape[1] or out_hw[1] < x.shape[2]:
+        raise ValueError(f"upsample_bilinear: {x.shape[1:3]} -> {out_hw} shrinks; only "
+                         "upsampling is allowed (downsample with strided conv or pooling)")
+    return _bilinear_composite(x, size=np.asarray(out_hw, np.int64), align_corners=False,
+                               is_nchw_op=False)

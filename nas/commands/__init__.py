@@ -1,0 +1,1 @@
+"""Subcommands of the `segnas` CLI; each module has `main(argv) -> int`."""

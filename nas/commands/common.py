@@ -1,0 +1,57 @@
+"""Argument helpers shared by subcommands: choosing an arch by preset or JSON file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from nas.errors import UserError
+from nas.presets import PRESETS, preset
+from nas.space import Arch
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as `UserError` (one line, exit 2) instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(message)
+
+
+def add_arch_args(p: argparse.ArgumentParser, overrides: bool = True) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--preset", help=f"one of: {', '.join(PRESETS)}")
+    g.add_argument("--arch", type=Path, help="an arch JSON file (Arch fields)")
+    if overrides:
+        p.add_argument("--num-classes", type=int, help="override the arch's num_classes")
+        p.add_argument("--resolution", type=int, nargs=2, metavar=("H", "W"),
+                       help="override the arch's input resolution")
+
+
+def load_arch_file(path: Path) -> Arch:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UserError(f"arch: file {str(path)!r} not found; allowed: a readable arch JSON "
+                        "file") from None
+    except OSError as e:
+        raise UserError(f"arch: cannot read {str(path)!r} ({e.strerror}); allowed: a readable "
+                        "arch JSON file") from None
+    try:
+        return Arch.from_json(text)
+    except ValueError as e:
+        raise UserError(f"{e} (in {path})") from None
+
+
+def arch_from_args(args: argparse.Namespace) -> Arch:
+    arch = preset(args.preset) if args.preset else load_arch_file(args.arch)
+    changes = {}
+    if getattr(args, "num_classes", None) is not None:
+        changes["num_classes"] = args.num_classes
+    if getattr(args, "resolution", None) is not None:
+        changes["resolution"] = tuple(args.resolution)
+    return arch.replace(**changes) if changes else arch
+
+
+def dump_json(obj: object) -> str:
+    return json.dumps(obj, indent=None, sort_keys=True)
