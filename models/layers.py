@@ -144,5 +144,19 @@ def upsample_bilinear(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
     if out_hw[0] < x.shape[1] or out_hw[1] < x.shape[2]:
         raise ValueError(f"upsample_bilinear: {x.shape[1:3]} -> {out_hw} shrinks; only "
                          "upsampling is allowed (downsample with strided conv or pooling)")
+    return _upsample(x, (int(out_hw[0]), int(out_hw[1])))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _upsample(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
     return _bilinear_composite(x, size=np.asarray(out_hw, np.int64), align_corners=False,
                                is_nchw_op=False)
+
+
+@_upsample.defjvp
+def _upsample_jvp(out_hw, primals, tangents):
+    # jax.lax.composite has no autodiff rule, so training could not differentiate through the
+    # composite. Bilinear resizing is linear in x: its tangent is the plain resize of the
+    # tangent (transposable for reverse mode); the forward pass keeps the composite for export.
+    (x,), (t,) = primals, tangents
+    return _upsample(x, out_hw), jax.image.resize(t, (t.shape[0], *out_hw, t.shape[3]), "bilinear")

@@ -209,6 +209,7 @@ class Space:
         for d in DIMENSIONS:
             if not self.values(d):
                 raise ValueError(f"space.{d}: empty; allowed: at least one value")
+        for d in DIMENSIONS:
             for v in self.values(d):
                 try:
                     self.arch(**{d: v})

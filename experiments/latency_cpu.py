@@ -1,0 +1,53 @@
+"""Latency table of seed 000's space on this CPU: LiteRT interpreter + XNNPACK, float32.
+
+    segnas latency build --target litert-cpu --threads 1 --config experiments/latency_cpu.py
+    segnas latency validate --target litert-cpu --n 100 --plot latency_validation.png
+    segnas latency build --target litert-cpu --config experiments/latency_cpu.py:smoke \\
+        --out /tmp/latency_smoke.json                                   # CI, ~20 s
+
+The space is seed 000's (3 encoders x 3 decoders x 2 conv types x 3 widths) at 128² and 256²:
+108 archs, ~1,150 distinct block signatures, one table at
+`latency_tables/litert-cpu_t1.json`. Cost on a 2-core x86-64 VM at 1 thread: tracing ~1-2 s
+per arch, converting + measuring ~0.3 s per signature, 10 calibration models; about 10
+minutes in all (README has the measured figure). Resolutions multiply the work: every extra
+size adds as many signatures again (384² and 512² entries are also ~2.5x / ~4x slower to
+time), and `full` (40,320 archs) costs hours of tracing alone: build tables for the slice of
+the space a search actually uses. Re-running resumes; only missing signatures are measured.
+
+Expected (`validate --n 100`, 1 thread): >= 95 % of held-out archs within ±10 %, median
+absolute error <= 5 %.
+
+Fields: `space` (a name of nas.presets.SPACES or a Space dict), `resolutions` (square sizes
+replacing the space's; empty keeps them), `output` ("logits", or "labels" to add the argmax
+block), `measure` (rounds, warmup, min_sample_ms, chunk, seed: see nas/latency/measure.py),
+`calibration` (n whole models, seed).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+ARGS = ("", "smoke")
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    arg = arg or ""
+    if arg not in ARGS:
+        raise ValueError(f"latency_cpu config arg: got {arg!r}; allowed: none or 'smoke'")
+    smoke = arg == "smoke"
+    if smoke:
+        # One small model family at 64²: a few dozen signatures, seconds to measure.
+        space: str | dict = dict(encoder=("mobilenet_v3_small",), decoder=("bilinear", "mlp"),
+                                 conv_type=("depthwise",), group_size=(8,), width=(1.0,),
+                                 depth=(1.0,), resolution=((64, 64),), output_stride=(32,),
+                                 num_classes=2)
+    else:
+        space = "seed000"
+    return ml_collections.ConfigDict(dict(
+        space=space,
+        resolutions=() if smoke else (128, 256),
+        output="logits",
+        measure=dict(rounds=5 if smoke else 30, warmup=2 if smoke else 5,
+                     min_sample_ms=0.2 if smoke else 1.0, chunk=16, seed=0),
+        calibration=dict(n=2 if smoke else 10, seed=1),
+    ))

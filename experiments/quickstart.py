@@ -1,0 +1,89 @@
+"""Quickstart: a hardware-aware, multi-objective architecture search on toy_scenes, on a CPU.
+
+    segnas search --config experiments/quickstart.py --workdir runs/quickstart
+    segnas search --config experiments/quickstart.py:smoke --workdir /tmp/qs_smoke  # CI
+
+What it does: NSGA-II over seed 000's joint space (encoder family, decoder, convolution type,
+width) at small resolutions (64 and 96 px), 12 candidates, each trained for at most
+`train.max_minutes` on toy_scenes (5 classes), scored by validation mIoU and by its latency
+on this CPU (LiteRT, XNNPACK, 1 thread) predicted from a latency table. The table is built
+first, for this space, when `search.latency_tables.litert-cpu` does not exist (kept in the
+workdir; point the field at an existing table to skip that step). Outputs in the workdir:
+trials.jsonl, pareto.json (front + hypervolume), pareto.png, pareto.html, winners/*.tflite with
+their parity reports, W&B offline runs (one per candidate + a summary; `wandb sync` them).
+Re-running the command continues the study; `--workers 2` trains two candidates at a time.
+
+Expected on a 2-core x86-64 CPU: the whole command in <= 15 minutes (README has the measured
+figures); mIoU after ~30 s of training is low (0.2 - 0.5) but ranks the candidates.
+
+Every field can be overridden, e.g. `--config.search.num_trials=20`,
+`--config.search.strategy=tpe`, `--config.train.max_minutes=2`,
+`--config.search.max_latency_ms.litert-cpu=3.0` (a latency budget: slower candidates are not
+trained).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+
+from experiments.toy_train import get_config as toy_train_config
+from nas.presets import SPACES
+from nas.search_config import space_config
+from nas.space import resolutions
+
+ARGS = ("", "smoke")
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    arg = arg or ""
+    if arg not in ARGS:
+        raise ValueError(f"quickstart config arg: got {arg!r}; allowed: none or 'smoke'")
+    smoke = arg == "smoke"
+    # data / train / wandb sections of the toy training run; the driver sets each candidate's
+    # arch (and its W&B group = study name, name = study-archid).
+    c = toy_train_config("smoke" if smoke else None)
+    del c["arch"]
+    num_classes = 5
+
+    # Seed 000's joint space (nas.presets.SPACES["seed000"]) at CPU-sized widths/resolutions.
+    space = dataclasses.replace(SPACES["seed000"], width=(0.5, 1.0),
+                                resolution=resolutions((64, 96)), num_classes=num_classes)
+    if smoke:
+        space = dataclasses.replace(space, encoder=("mobilenet_v3_small",),
+                                    decoder=("bilinear", "mlp"), conv_type=("depthwise",),
+                                    resolution=resolutions((32,)))
+
+    c.train.update(steps=4 if smoke else 400, max_minutes=0.0 if smoke else 0.5,
+                   eval_every=2 if smoke else 100, checkpoint_every=2 if smoke else 100,
+                   progress=not smoke)
+    c.wandb.update(mode="offline", group="quickstart")
+
+    c.search = ml_collections.ConfigDict(dict(
+        study_name="quickstart",
+        strategy="nsga2",                 # random | grid | ablation | nsga2 | tpe
+        space=space_config(space),
+        baseline="",                      # ablation centre; '' = the space's first values
+        num_trials=3 if smoke else 12,    # distinct architectures to evaluate
+        seed=0,
+        population_size=6,                # NSGA-II generation size
+        startup_trials=6,                 # TPE: random trials before modelling
+        objectives=("val/miou", "latency/litert-cpu"),
+        # target -> table path; '' = WORKDIR/latency-<target>.json
+        latency_tables=ml_collections.ConfigDict({"litert-cpu": ""}),
+        build_missing_tables=True,
+        max_latency_ms=ml_collections.ConfigDict({}),   # e.g. {"litert-cpu": 3.0}
+        max_params=ml_collections.FieldReference(None, field_type=float),
+        max_bytes=ml_collections.FieldReference(None, field_type=float),
+        max_macs=ml_collections.FieldReference(None, field_type=float),
+        train_infeasible=False,           # True: train constraint-breaking candidates too
+        prune=dict(enabled=False, min_trials=3, warmup_steps=100),  # median rule on val/miou
+        reference_point=ml_collections.ConfigDict({}),  # objective -> hypervolume reference
+        heartbeat_interval=30,            # s; a dead worker's trial is retried after
+        grace_period=90,                  # this many s without heartbeat
+        max_retry=2,
+        evaluator="nas.train:train_and_evaluate",
+        winners=dict(max_count=0 if smoke else 2, quantize="none", output="logits"),
+    ))
+    return c

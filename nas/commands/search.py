@@ -1,0 +1,208 @@
+"""`segnas search --config experiments/NAME.py[:ARG] --workdir DIR [--storage URL] [--workers N]
+[--config.a.b=v ...]`: run (or continue) an architecture search.
+
+Re-running the same command continues the study up to `search.num_trials` architectures; a
+candidate killed mid-training resumes from its checkpoint. `--workers N` starts N worker
+processes of this same command on the same storage (logs in DIR/logs/) and shows their
+progress; `--storage URL` points several machines at one database (see the README). The config
+is an ml_collections config file, any field overridable as `--config.search.num_trials=20`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from absl import flags
+from ml_collections import ConfigDict, config_flags
+from tqdm import tqdm
+
+from nas import search, search_outputs
+from nas.commands.common import Parser
+from nas.errors import UserError
+from nas.search_config import planned_trials
+
+SEARCH_JSON = "search.json"
+
+
+def load_config(config_args: list[str]) -> ConfigDict:
+    """`--config FILE[:ARG]` plus `--config.x=y` overrides, parsed by ml_collections."""
+    if not any(a == "--config" or a.startswith("--config=") for a in config_args):
+        raise UserError("--config: missing; allowed: --config experiments/NAME.py[:ARG]")
+    argv = ["segnas"]
+    args = iter(config_args)
+    for a in args:  # absl wants "--flag=value"; accept "--flag value" too
+        argv.append(a if "=" in a else f"{a}={next(args, '')}")
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", flag_values=fv, sys_argv=argv)
+    try:
+        fv(argv)
+        config = fv.config
+    except (KeyError, AttributeError) as e:
+        # an override naming a field the config does not have (absl wraps the KeyError)
+        inner = e.args[0] if e.args else e
+        if not isinstance(inner, KeyError):
+            raise UserError(f"config: {str(e).splitlines()[0]}") from None
+        raise UserError(f"config: unknown field {str(inner.args[0]).strip(chr(39))!r} in "
+                        f"{' '.join(a for a in argv[1:] if a.startswith('--config.'))}; "
+                        "allowed: fields the config file defines") from None
+    except (flags.Error, ValueError, TypeError, OSError, SyntaxError) as e:
+        raise UserError(f"config: {str(e).splitlines()[0]}") from None
+    if not isinstance(config, ConfigDict):
+        raise UserError("config: the file's get_config() did not return a ConfigDict")
+    return config
+
+
+def _parser(prog: str = "segnas search") -> Parser:
+    p = Parser(prog=prog, description=__doc__.split("\n\n")[0])
+    p.add_argument("--workdir", type=Path, required=True, help="the sweep's folder")
+    p.add_argument("--storage", help="Optuna storage URL shared by machines (default: "
+                   "sqlite:///WORKDIR/study.db); journal:PATH for a journal file")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    # Set by the parent of `--workers N` on its children (which skip the final outputs).
+    p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def without_flag(argv: list[str], flag: str) -> list[str]:
+    """argv minus `flag VALUE` / `flag=VALUE`."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(flag + "="):
+            out.append(a)
+    return out
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(config args, other args): `--config*` flags go to ml_collections."""
+    config_args, rest = [], []
+    it = iter(range(len(argv)))
+    for i in it:
+        a = argv[i]
+        target = config_args if a == "--config" or a.startswith("--config") else rest
+        target.append(a)
+        if "=" not in a and a.startswith("--config") and i + 1 < len(argv):
+            target.append(argv[i + 1])
+            next(it, None)
+    return config_args, rest
+
+
+def _print_header(ctx: search.Context, url: str, workers: int) -> None:
+    spec = ctx.spec
+    done = len({r["arch_id"] for r in search_outputs.records(ctx.study)
+                if r["state"] in ("complete", "pruned", "failed") and r["outcome"] != "retried"})
+    print(f"study {spec.study_name!r}: strategy {spec.strategy}, objectives "
+          f"{', '.join(spec.objectives)}, {planned_trials(spec)} architectures "
+          f"({done} already evaluated), {workers} worker(s)\nstorage {url}\n"
+          f"workdir {ctx.workdir}", flush=True)
+
+
+def _finished(study) -> list:
+    return [t for t in study.get_trials(deepcopy=False)
+            if t.state.is_finished() and not t.user_attrs.get("skipped")
+            and "outcome" in t.user_attrs]
+
+
+def run_local(ctx: search.Context) -> None:
+    """One in-process worker with a live display: a bar over trials and a line per trial."""
+    bar = tqdm(total=planned_trials(ctx.spec), desc="search", unit="trial", position=0,
+               dynamic_ncols=True)
+    bar.update(min(len({t.user_attrs.get("arch_id") for t in _finished(ctx.study)}), bar.total))
+
+    def on_trial(t) -> None:
+        search_outputs.write_trials_jsonl(ctx.study, ctx.workdir)
+        tqdm.write(search_outputs.trial_line(t, ctx.spec))
+        if "reused_from" not in t.user_attrs:
+            bar.update(1)
+
+    try:
+        search.run_worker(ctx, on_trial)
+    finally:
+        bar.close()
+
+
+def run_children(ctx: search.Context, argv: list[str], workers: int) -> None:
+    """N worker processes of this command on the same storage; the parent shows progress."""
+    logs = ctx.workdir / "logs"
+    logs.mkdir(exist_ok=True)
+    procs = []
+    for k in range(workers):
+        cmd = [sys.executable, "-m", "nas.cli", "search", *argv, "--workers", "1",
+               "--worker-index", str(k + 1)]
+        with open(logs / f"worker-{k + 1}.log", "ab") as log:
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                          cwd=os.getcwd()))
+    print(f"started {workers} workers (pids {', '.join(str(p.pid) for p in procs)}); logs in "
+          f"{logs}", flush=True)
+    seen = {t.number for t in _finished(ctx.study)}
+    bar = tqdm(total=planned_trials(ctx.spec), desc="search", unit="trial", dynamic_ncols=True)
+    bar.update(min(len(seen), bar.total))
+    try:
+        while True:
+            alive = [p for p in procs if p.poll() is None]
+            for t in sorted(_finished(ctx.study), key=lambda t: t.number):
+                if t.number not in seen:
+                    seen.add(t.number)
+                    tqdm.write(search_outputs.trial_line(t, ctx.spec))
+                    if "reused_from" not in t.user_attrs:
+                        bar.update(1)
+            if not alive:
+                break
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        for p in procs:  # our own children only; they hand their trials back
+            p.terminate()
+        for p in procs:
+            p.wait()
+        raise
+    finally:
+        bar.close()
+    failed = [(k + 1, p.returncode) for k, p in enumerate(procs) if p.returncode]
+    for k, rc in failed:
+        tail = (logs / f"worker-{k}.log").read_text(errors="replace").strip().splitlines()[-3:]
+        print(f"worker {k} exited with code {rc}: {' | '.join(tail)}", file=sys.stderr)
+
+
+def main(argv: list[str]) -> int:
+    config_args, rest = split_argv(argv)
+    args = _parser().parse_args(rest)
+    if args.workers < 1:
+        raise UserError(f"--workers: got {args.workers}; allowed: an integer >= 1")
+    config = load_config(config_args)
+    child = args.worker_index is not None
+    # A worker process never rebuilds latency tables (the parent did) nor writes final outputs.
+    ctx = search.prepare(config, args.workdir, storage=args.storage,
+                         worker_index=args.worker_index or 0, build_tables=not child)
+    url = search.st.resolve_url(args.storage, ctx.workdir)
+    if child:
+        search.run_worker(ctx, lambda t: print(search_outputs.trial_line(t, ctx.spec),
+                                               flush=True))
+        search_outputs.write_trials_jsonl(ctx.study, ctx.workdir)
+        return 0
+    # What `segnas pareto --workdir DIR` needs to re-render the outputs without the config file.
+    search_outputs.atomic_write(ctx.workdir / SEARCH_JSON, json.dumps(
+        {"config": json.loads(config.to_json_best_effort()), "storage": url}, indent=2) + "\n")
+    _print_header(ctx, url, args.workers)
+    t0 = time.time()
+    if args.workers == 1:
+        run_local(ctx)
+    else:
+        run_children(ctx, without_flag(argv, "--workers"), args.workers)
+    print(f"\nsearch finished in {time.time() - t0:.0f} s", flush=True)
+    result = search_outputs.render(ctx.study, ctx.spec, ctx.workdir,
+                                   wandb_cfg=config.get("wandb"))
+    if result["wandb_dir"]:
+        mode = str(config.wandb.get("mode", "offline"))
+        if mode == "offline":
+            print(f"W&B (offline): upload with `wandb sync {result['wandb_dir']}` and the "
+                  f"candidates' runs with `wandb sync {ctx.workdir}/trials/*/wandb/offline-run-*`")
+    return 0

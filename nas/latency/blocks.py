@@ -1,0 +1,222 @@
+"""A model as a list of blocks, each with a canonical signature and a runnable micro-model.
+
+The decomposition is read off the model itself, never from a hand-kept copy of its layers:
+`decompose` traces `build_model(arch)` once (abstractly, with `jax.make_jaxpr`) and sorts
+every equation of the traced program by its Flax name stack. A block is a direct child of the
+encoder or of the decoder (`encoder/stem`, `encoder/block3`, `encoder/last_conv`,
+`decoder/bottleneck`, `decoder/stage8`, `decoder/classify`, ...); what a parent computes
+outside its children is one more block named after the parent (`decoder`: the output resize of
+the seed-000 decoders, the gating and resizes of LR-ASPP). With `output="labels"` the argmax an
+exported labels model ends with is the block `argmax`. So every equation, every variable and
+every multiply-accumulate of the model belongs to exactly one block, by construction (and the
+tests check it).
+
+A block's micro-model is the model's own program restricted to that block: its equations,
+pruned to those that feed the rest of the model (a coarse auxiliary head nobody reads is not
+timed), with its variables bound to random constants and its activations as inputs. Its
+signature (the latency table's key) is `Kind@input shapes#hash`, the hash being sha256 of the
+micro-model's printed jaxpr: equal keys compute equal programs, any change in what a block
+computes (a new kernel size, another activation, a changed layer implementation) gives a new
+key instead of a stale table entry. The module's own fields (kernel, stride, dilation,
+expansion, SE, activation, conv type / groups) ride along in `Block.fields`, for people.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.extend import core as jcore
+
+from models.segmenter import build_model
+from nas.cost import abstract_variables, count_macs_jaxpr
+from nas.space import Arch
+
+OUTPUTS = ("logits", "labels")
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One block of a model: where it is, what it is, and the program that times it."""
+
+    path: str  # "encoder/block3"; a parent's own ops carry the parent's path ("decoder")
+    kind: str  # module class ("InvertedResidual", "ConvBNAct", "Seed000Decoder") or "Argmax"
+    fields: dict[str, Any] = dataclasses.field(compare=False)
+    inputs: tuple[tuple[int, ...], ...]  # shapes of the activation inputs, in order of use
+    outputs: tuple[tuple[int, ...], ...]
+    macs: int  # of every equation of the block (sums to nas.cost.count_macs over a model)
+    variables: tuple[str, ...]  # "params/encoder/block3/expand/conv/kernel", ...
+    key: str  # the canonical signature, "Kind@1x32x32x24#0123456789"
+    program: jcore.Jaxpr = dataclasses.field(compare=False, repr=False)
+    # Variable paths of the program's leading inputs (bound to constants in the micro-model).
+    constants: tuple[str, ...] = dataclasses.field(compare=False, repr=False, default=())
+
+    def describe(self) -> str:
+        """One line for people: kind, input shapes and the module's knobs."""
+        knobs = " ".join(f"{k}={v}" for k, v in self.fields.items())
+        return f"{self.kind} in={'+'.join('x'.join(map(str, s)) for s in self.inputs)} {knobs}"
+
+
+def _simple(v: Any) -> bool:
+    return isinstance(v, (bool, int, float, str)) or (
+        isinstance(v, tuple) and all(isinstance(x, (bool, int, float, str)) for x in v))
+
+
+def _trace(arch: Arch, output: str) -> tuple[jcore.Jaxpr, list[str], dict[tuple, tuple]]:
+    """The model's inference program, its variable paths and module path -> (class, fields)."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output: got {output!r}; allowed: {', '.join(OUTPUTS)}")
+    model = build_model(arch)
+    variables = abstract_variables(arch)
+    modules: dict[tuple, tuple] = {}
+
+    def record(next_fun, args, kwargs, context):
+        m = context.module
+        if context.method_name == "__call__" and m.path not in modules:
+            fields = {f.name: getattr(m, f.name) for f in dataclasses.fields(m)
+                      if f.name not in ("parent", "name") and _simple(getattr(m, f.name))}
+            modules[m.path] = (type(m).__name__, fields)
+        return next_fun(*args, **kwargs)
+
+    def forward(v, x):
+        logits = model.apply(v, x, train=False)[0]
+        if output == "labels":
+            # Outside the model's name scope: the decomposition files it as the argmax block.
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        return logits
+
+    x = jax.ShapeDtypeStruct((1, *arch.resolution, 3), jnp.float32)
+    with nn.intercept_methods(record):
+        closed = jax.make_jaxpr(forward)(variables, x)
+    paths = [jax.tree_util.keystr(path, simple=True, separator="/")
+             for path, _ in jax.tree_util.tree_flatten_with_path(variables)[0]]
+    return closed.jaxpr, paths + ["image"], modules
+
+
+def _block_path(eqn: jcore.JaxprEqn) -> str:
+    stack = str(eqn.source_info.name_stack).split("/")
+    if not stack[0]:
+        return "argmax"  # post-processing outside the model (output="labels")
+    return "/".join(stack[1:3])  # drop the root ("Segmenter"); keep encoder|decoder/<child>
+
+
+def _prune(eqns: list[jcore.JaxprEqn], outs: list[jcore.Var]) -> list[jcore.JaxprEqn]:
+    """The equations `outs` depend on (backward liveness; the program has no side effects)."""
+    need, kept = set(outs), []
+    for e in reversed(eqns):
+        if any(o in need for o in e.outvars):
+            kept.append(e)
+            need.update(v for v in e.invars if isinstance(v, jcore.Var))
+    return kept[::-1]
+
+
+def _shape(v: jcore.Var) -> tuple[int, ...]:
+    return tuple(int(d) for d in v.aval.shape)
+
+
+def decompose(arch: Arch, output: str = "logits") -> list[Block]:
+    """The blocks of `arch`'s model in execution order (see the module docstring)."""
+    jaxpr, var_paths, modules = _trace(arch, output)
+    if not any(str(e.source_info.name_stack) for e in jaxpr.eqns):
+        raise RuntimeError("the traced model carries no Flax name stack; the latency "
+                           "decomposition needs flax.config.flax_profile=True (the default)")
+    input_index = {v: i for i, v in enumerate(jaxpr.invars)}
+    n_vars = len(var_paths) - 1  # the last program input is the image
+    groups: dict[str, list[jcore.JaxprEqn]] = {}
+    for e in jaxpr.eqns:
+        groups.setdefault(_block_path(e), []).append(e)
+    owner = {o: b for b, es in groups.items() for e in es for o in e.outvars}
+    readers: dict[jcore.Var, set[str]] = {}
+    for b, es in groups.items():
+        for e in es:
+            for v in e.invars:
+                if isinstance(v, jcore.Var):
+                    readers.setdefault(v, set()).add(b)
+    for v in jaxpr.outvars:
+        readers.setdefault(v, set()).add("<output>")
+
+    blocks = []
+    for path, eqns in groups.items():
+        outs = [o for e in eqns for o in e.outvars if readers.get(o, set()) - {path}]
+        kept = _prune(eqns, outs)
+        made = {o for e in kept for o in e.outvars}
+        ins: list[jcore.Var] = []
+        for e in kept:
+            ins += [v for v in e.invars
+                    if isinstance(v, jcore.Var) and v not in made and v not in ins]
+        params = [v for v in ins if input_index.get(v, n_vars) < n_vars]
+        acts = [v for v in ins if input_index.get(v, n_vars) >= n_vars]
+        program = jcore.Jaxpr([], params + acts, outs, kept)
+        used = {v for e in eqns for v in e.invars if isinstance(v, jcore.Var)}
+        kind, fields = _kind(path, modules)
+        in_shapes = tuple(_shape(v) for v in acts)
+        digest = hashlib.sha256(str(program).encode()).hexdigest()[:10]
+        shapes = "+".join("x".join(map(str, s)) for s in in_shapes)
+        blocks.append(Block(
+            path=path, kind=kind, fields=fields, inputs=in_shapes,
+            outputs=tuple(_shape(v) for v in outs),
+            macs=count_macs_jaxpr(jcore.Jaxpr([], [], [], eqns)),
+            variables=tuple(sorted(var_paths[input_index[v]] for v in used
+                                   if input_index.get(v, n_vars) < n_vars)),
+            key=f"{kind}@{shapes}#{digest}", program=program,
+            constants=tuple(var_paths[input_index[v]] for v in params)))
+    return blocks
+
+
+def _kind(path: str, modules: dict[tuple, tuple]) -> tuple[str, dict[str, Any]]:
+    if path == "argmax":
+        return "Argmax", {}
+    name, fields = modules[tuple(path.split("/"))]
+    return name, dict(fields)
+
+
+def _random_value(path: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A plausible random value for a variable: timing must not meet NaNs or denormals."""
+    if path.endswith("/var"):  # BatchNorm variance: positive
+        return (1.0 + 0.1 * np.abs(rng.standard_normal(shape))).astype(np.float32)
+    fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+    return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
+
+
+def micro_model(block: Block, seed: int = 0
+                ) -> tuple[Callable[..., Any], list[np.ndarray]]:
+    """`(fn, example_inputs)`: the block as a pure function of its activations, its variables
+    bound to random constants. `fn` returns one array or a tuple (several outputs)."""
+    rng = np.random.default_rng(seed)
+    prog, n = block.program, len(block.constants)
+    consts = [_random_value(p, _shape(v), rng) for p, v in zip(block.constants, prog.invars)]
+    closed = jcore.ClosedJaxpr(
+        jcore.Jaxpr(prog.invars[:n], prog.invars[n:], prog.outvars, prog.eqns), consts)
+    run = jcore.jaxpr_as_fun(closed)
+
+    def fn(*acts):
+        out = run(*acts)
+        return out[0] if len(out) == 1 else tuple(out)
+
+    inputs = [rng.standard_normal(s).astype(np.float32) for s in block.inputs]
+    return fn, inputs
+
+
+def whole_model(arch: Arch, output: str = "logits", seed: int = 0
+                ) -> tuple[Callable[[Any], Any], list[np.ndarray]]:
+    """`(fn, [image])`: the whole model as the exporter sees it (logits, or int32 labels),
+    its variables random like the micro-models' (initialising them would cost a compile)."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output: got {output!r}; allowed: {', '.join(OUTPUTS)}")
+    model = build_model(arch)
+    rng = np.random.default_rng(seed)
+    variables = jax.tree_util.tree_map_with_path(
+        lambda p, s: _random_value(jax.tree_util.keystr(p, simple=True, separator="/"),
+                                   s.shape, rng), abstract_variables(arch))
+    image = rng.standard_normal((1, *arch.resolution, 3)).astype(np.float32)
+
+    def fn(x):
+        logits = model.apply(variables, x, train=False)[0]
+        return jnp.argmax(logits, -1).astype(jnp.int32) if output == "labels" else logits
+
+    return fn, [image]

@@ -1,0 +1,196 @@
+"""Building a latency table: every block signature a space can produce, measured once, then a
+calibration on a few whole models.
+
+Resumable by construction: the table is rewritten atomically after every chunk of signatures
+(and every chunk of calibration models), and a re-run measures only what the table lacks, so a
+kill loses at most the chunk in flight. Signatures are measured in chunks of `chunk`, each
+chunk interleaved (see `measure.py`) and drawn in a shuffled order, so one chunk mixes blocks
+of every kind and size rather than timing all the large ones during one burst of load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from tqdm import tqdm
+
+from nas.errors import UserError
+from nas.latency import measure
+from nas.latency.blocks import Block, decompose, micro_model, whole_model
+from nas.latency.predictor import fit_calibration, signatures
+from nas.latency.table import LatencyTable, load_table, now
+from nas.presets import SPACES
+from nas.space import Arch, Space, resolutions
+
+# Measurement settings a config may set (the `measure` field), with their defaults.
+DEFAULT_SETTINGS: dict[str, Any] = {"rounds": 30, "warmup": 5, "min_sample_ms": 1.0,
+                                    "chunk": 16, "seed": 0}
+DEFAULT_CALIBRATION: dict[str, Any] = {"n": 10, "seed": 1}
+
+
+def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
+    """A Space from a name of nas.presets.SPACES or a Space dict, its resolutions replaced by
+    the square `sizes` when given."""
+    if isinstance(space, str):
+        if space not in SPACES:
+            raise UserError(f"config.space: got {space!r}; allowed: {', '.join(SPACES)} or a "
+                            "Space dict")
+        result = SPACES[space]
+    elif isinstance(space, dict) or hasattr(space, "to_dict"):
+        d = space.to_dict() if hasattr(space, "to_dict") else dict(space)
+        try:
+            result = Space.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise UserError(f"config.space: {e}") from None
+    else:
+        raise UserError(f"config.space: got {type(space).__name__}; allowed: a name "
+                        f"({', '.join(SPACES)}) or a Space dict")
+    if sizes:
+        try:
+            result = dataclasses.replace(result, resolution=resolutions(sizes)).validate()
+        except (TypeError, ValueError) as e:
+            raise UserError(f"config.resolutions: {e}") from None
+    return result
+
+
+def settings_of(overrides: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise UserError(f"config: unknown setting {unknown[0]!r}; allowed: "
+                        f"{', '.join(defaults)}")
+    return {**defaults, **overrides}
+
+
+def collect_blocks(archs: Iterable[Arch], output: str, progress: bool = True
+                   ) -> dict[str, Block]:
+    """Signature -> one block having it, over every block of every arch."""
+    archs = list(archs)
+    blocks: dict[str, Block] = {}
+    for arch in tqdm(archs, desc="tracing archs", unit="arch", disable=not progress):
+        for b in decompose(arch, output):
+            blocks.setdefault(b.key, b)
+    return blocks
+
+
+def open_table(out: Path, env: dict[str, Any], settings: dict[str, Any],
+               space: Space | None, allow_foreign: bool) -> LatencyTable:
+    """The table at `out` to resume (same environment), or a new empty one."""
+    if out.exists():
+        table = load_table(out)
+        table.check_environment(env, "this machine", allow_foreign)
+        return table
+    return LatencyTable(env, settings={k: v for k, v in settings.items() if k != "chunk"},
+                        space=space.to_dict() if space else None, path=out)
+
+
+def measure_blocks(table: LatencyTable, blocks: dict[str, Block], target: str, threads: int,
+                   settings: dict[str, Any], out: Path, progress: bool = True) -> list[str]:
+    """Measures the signatures `table` lacks, saving after every chunk; returns their keys."""
+    pending = [k for k in blocks if k not in table.entries]
+    random.Random(settings["seed"]).shuffle(pending)
+    bar = tqdm(total=len(pending), desc=f"measuring blocks ({target})", unit="sig",
+               disable=not progress)
+    for start in range(0, len(pending), settings["chunk"]):
+        chunk = pending[start:start + settings["chunk"]]
+        timers = {k: measure.make_timer(target, *micro_model(blocks[k]), threads=threads)
+                  for k in chunk}
+        samples = measure.measure(timers, settings["rounds"], settings["warmup"],
+                                  settings["min_sample_ms"], settings["seed"] + start)
+        for k in chunk:
+            b = blocks[k]
+            table.entries[k] = {**measure.summarize(samples[k]), "kind": b.kind,
+                                "path": b.path, "fields": b.fields,
+                                "inputs": [list(s) for s in b.inputs], "macs": b.macs,
+                                "date": now()}
+        table.save(out)
+        bar.update(len(chunk))
+    bar.close()
+    return pending
+
+
+def measure_models(archs: Sequence[Arch], target: str, threads: int, settings: dict[str, Any],
+                   output: str = "logits", progress: bool = True, desc: str = "models",
+                   on_chunk=None) -> dict[str, dict]:
+    """Whole-model statistics by arch id, measured in interleaved chunks; `on_chunk(done)`
+    is called after each chunk with the results so far (to save them)."""
+    results: dict[str, dict] = {}
+    bar = tqdm(total=len(archs), desc=desc, unit="model", disable=not progress)
+    step = max(1, settings["chunk"] // 2)  # whole models are larger: smaller chunks
+    for start in range(0, len(archs), step):
+        chunk = archs[start:start + step]
+        timers = {a.id: measure.make_timer(target, *whole_model(a, output), threads=threads)
+                  for a in chunk}
+        samples = measure.measure(timers, settings["rounds"], settings["warmup"],
+                                  settings["min_sample_ms"], settings["seed"] + start)
+        results.update({k: measure.summarize(v) for k, v in samples.items()})
+        if on_chunk:
+            on_chunk(results)
+        bar.update(len(chunk))
+    bar.close()
+    return results
+
+
+def calibrate(table: LatencyTable, archs: Sequence[Arch], n: int, seed: int, target: str,
+              threads: int, settings: dict[str, Any], out: Path, output: str = "logits",
+              progress: bool = True) -> dict:
+    """Measures up to `n` of `archs` (a seeded sample) whole, reusing points the table has,
+    and fits the calibration; the table is saved after every chunk."""
+    old = {p["id"]: p for p in (table.calibration or {}).get("points", [])}
+    chosen = random.Random(seed).sample(list(archs), min(n, len(archs))) if n > 0 else []
+    todo = [a for a in chosen if a.id not in old]
+
+    def refit(measured: dict[str, dict]) -> None:
+        points = dict(old)
+        for a in todo:
+            if a.id in measured:
+                points[a.id] = {"id": a.id, "arch": a.to_dict(), "measured": measured[a.id]}
+        pts = list(points.values())
+        sums = [sum(table.entries[k]["median_ms"]
+                    for k in signatures(Arch.from_dict(p["arch"]), output)) for p in pts]
+        for p, s in zip(pts, sums):
+            p["block_sum_ms"] = round(s, 6)
+        fit = fit_calibration(sums, [p["measured"]["median_ms"] for p in pts])
+        table.calibration = {**fit, "date": now(), "points": pts}
+        table.save(out)
+
+    if todo:
+        measure_models(todo, target, threads, settings, output, progress,
+                       desc=f"calibrating ({target})", on_chunk=refit)
+    elif old:
+        refit({})  # new entries may have changed the block sums
+    return table.calibration or {}
+
+
+def build_table(archs: Sequence[Arch], out: Path | str, target: str = "litert-cpu",
+                threads: int = 1, space: Space | None = None, output: str = "logits",
+                measure_settings: dict[str, Any] | None = None,
+                calibration: dict[str, Any] | None = None, allow_foreign: bool = False,
+                progress: bool = True) -> LatencyTable:
+    """Measures every block signature of `archs` the table at `out` lacks (creating it), then
+    calibrates on a seeded sample of `archs`; returns the saved table."""
+    from nas.latency.table import environment
+
+    measure.check_target(target, threads)
+    out = Path(out)
+    m = settings_of(measure_settings, DEFAULT_SETTINGS)
+    cal = settings_of(calibration, DEFAULT_CALIBRATION)
+    env = environment(target, threads, measure.clock_name(target, threads))
+    table = open_table(out, env, {**m, "output": output}, space, allow_foreign)
+    blocks = collect_blocks(archs, output, progress)
+    measure_blocks(table, blocks, target, threads, m, out, progress)
+    calibrate(table, archs, cal["n"], cal["seed"], target, threads, m, out, output, progress)
+    table.save(out)
+    return table
+
+
+def build_table_for_space(space: Space, target: str = "litert-cpu", out: Path | str = "",
+                          threads: int = 1, progress: bool = True) -> LatencyTable:
+    """`build_table` over every arch of `space` (its full grid) with default settings."""
+    from nas.latency.table import default_path
+
+    return build_table(list(space.grid()), out or default_path(target, threads), target,
+                       threads, space=space, progress=progress)

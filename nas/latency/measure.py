@@ -1,0 +1,163 @@
+"""Timing programs on a target, robustly enough for a shared, noisy machine.
+
+Targets: `litert-cpu` (the LiteRT interpreter with XNNPACK, as `nas.tflite.Runner` sets it up,
+`threads` threads), `jax-cpu` and `jax-gpu` (the program jitted by XLA). A program is a pure
+function and example inputs (a block's micro-model or a whole model, see `blocks.py`).
+
+The protocol (`measure`):
+- warm-up: every program runs `warmup` times before anything is timed;
+- a sample is the mean of `k` back-to-back calls, `k` chosen per program so that a sample lasts
+  at least `min_sample_ms`: the clock's own cost and its granularity vanish for tiny blocks;
+- interleaving: each of `rounds` rounds takes one sample of every program, in a fresh random
+  order, so a burst of load or a frequency change hits all programs alike rather than
+  whichever happened to be measured during it;
+- statistics: median, 10th / 90th percentile and median absolute deviation (`summarize`).
+
+The clock. On a machine shared with other jobs, wall-clock time of a call that runs longer
+than a scheduler time slice includes the time the process waited for a core: a 20 ms model
+measured under a load of 7 on 2 cores read 3x its block sum, while 0.3 ms blocks were barely
+touched. Single-threaded CPU targets are therefore timed with the CPU time of the thread
+(`litert-cpu`, XNNPACK runs in the calling thread at 1 thread) or of the process (`jax-cpu`,
+XLA runs on its own thread), which equals the wall-clock latency on an idle machine and is
+blind to waiting. Multi-threaded runs and `jax-gpu` are timed with the wall clock (CPU time
+would add up the threads); the table records which clock was used.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from nas.errors import UserError
+
+TARGETS = ("litert-cpu", "jax-cpu", "jax-gpu")
+# Timer: runs the program k times, returns seconds per call.
+Timer = Callable[[int], float]
+
+
+def check_target(target: str, threads: int) -> None:
+    """UserError for an unknown target, a bad thread count or a GPU target without a GPU."""
+    if target not in TARGETS:
+        raise UserError(f"target: got {target!r}; allowed: {', '.join(TARGETS)}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise UserError(f"threads: got {threads!r}; allowed: an integer >= 1")
+    if target == "jax-gpu":
+        import jax
+
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            raise UserError("target: got 'jax-gpu' but JAX sees no GPU on this machine "
+                            f"(backend: {jax.default_backend()}); allowed: jax-cpu, "
+                            "litert-cpu, or install a CUDA-enabled jax") from None
+
+
+def clock_name(target: str, threads: int) -> str:
+    """Which clock `make_timer` uses (see the module docstring); recorded in tables."""
+    if threads == 1 and target == "litert-cpu":
+        return "thread-cpu"
+    if threads == 1 and target == "jax-cpu":
+        return "process-cpu"
+    return "wall"
+
+
+def _clock(name: str) -> Callable[[], float]:
+    return {"thread-cpu": time.thread_time, "process-cpu": time.process_time,
+            "wall": time.perf_counter}[name]
+
+
+def jax_cpu_flags(threads: int) -> str:
+    """XLA_FLAGS that hold XLA:CPU to `threads` threads; must be set before JAX starts."""
+    if threads == 1:
+        return "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    return f"intra_op_parallelism_threads={threads}"
+
+
+def make_timer(target: str, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
+               threads: int = 1) -> Timer:
+    """Compiles `fn` for `target` (LiteRT conversion or jit) and returns its `Timer`."""
+    clock = _clock(clock_name(target, threads))
+    if target == "litert-cpu":
+        from nas import tflite
+
+        n_out = jax_outputs(fn, inputs)
+        tfl = tflite.convert(fn, inputs, [f"x{i}" for i in range(len(inputs))],
+                             [f"y{i}" for i in range(n_out)])
+        runner = tflite.Runner(tfl, threads=threads)
+        runner(**{f"x{i}": v for i, v in enumerate(inputs)})  # sets the inputs once
+        invoke = runner.interpreter.invoke
+
+        def litert_timer(k: int) -> float:
+            start = clock()
+            for _ in range(k):
+                invoke()
+            return (clock() - start) / k
+
+        return litert_timer
+    import jax
+
+    device = jax.devices("gpu" if target == "jax-gpu" else "cpu")[0]
+    args = [jax.device_put(x, device) for x in inputs]
+    jitted = jax.jit(fn)
+    jax.block_until_ready(jitted(*args))  # compile outside the clock
+
+    def jax_timer(k: int) -> float:
+        start = clock()
+        for _ in range(k):
+            out = jitted(*args)
+        jax.block_until_ready(out)
+        return (clock() - start) / k
+
+    return jax_timer
+
+
+def jax_outputs(fn: Callable[..., Any], inputs: Sequence[np.ndarray]) -> int:
+    import jax
+
+    out = jax.eval_shape(fn, *inputs)
+    return len(out) if isinstance(out, (tuple, list)) else 1
+
+
+def measure(timers: dict[str, Timer], rounds: int = 30, warmup: int = 5,
+            min_sample_ms: float = 1.0, seed: int = 0) -> dict[str, list[float]]:
+    """Interleaved samples (ms per call) of every timer; see the module docstring."""
+    if rounds < 1 or warmup < 0 or min_sample_ms < 0:
+        raise UserError(f"measure: got rounds={rounds}, warmup={warmup}, min_sample_ms="
+                        f"{min_sample_ms}; allowed: rounds >= 1, warmup >= 0, "
+                        "min_sample_ms >= 0")
+    reps = {}
+    for key, timer in timers.items():
+        for _ in range(warmup):
+            timer(1)
+        once_ms = 1e3 * min(timer(1) for _ in range(3))
+        reps[key] = max(1, min(1000, int(min_sample_ms / max(once_ms, 1e-4)) + 1))
+    samples: dict[str, list[float]] = {k: [] for k in timers}
+    rng = random.Random(seed)
+    order = list(timers)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for key in order:
+            samples[key].append(1e3 * timers[key](reps[key]))
+    return samples
+
+
+def summarize(samples_ms: Sequence[float]) -> dict[str, float | int]:
+    """median, p10, p90, MAD (ms) and n of a list of samples."""
+    if not samples_ms:
+        raise ValueError("samples: got an empty list; allowed: at least one sample")
+    med = statistics.median(samples_ms)
+    p10, p90 = np.percentile(samples_ms, [10, 90]).tolist()
+    mad = statistics.median(abs(s - med) for s in samples_ms)
+    return {"median_ms": round(med, 6), "p10_ms": round(p10, 6), "p90_ms": round(p90, 6),
+            "mad_ms": round(mad, 6), "n": len(samples_ms)}
+
+
+def prepare_process(target: str, threads: int) -> None:
+    """Process-wide settings a target needs before JAX starts (XLA's CPU thread count)."""
+    if target == "jax-cpu" and "XLA_FLAGS" not in os.environ:
+        os.environ["XLA_FLAGS"] = jax_cpu_flags(threads)

@@ -1,0 +1,105 @@
+"""Checking a table against reality: predict N architectures, measure them whole, compare.
+
+The archs are a seeded sample of distinct points of the table's space that were *not* used to
+fit the calibration (a held-out set). Each is exported as a whole model (logits output, the
+same random-weight program the exporter would convert) and timed with the table's protocol,
+in interleaved chunks. Errors are in percent of the measured latency:
+`within_10pct` (share with |error| <= 10 %), `median_abs_pct_error`, `max_abs_pct_error`.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+from nas.errors import UserError
+from nas.latency.build import measure_models
+from nas.latency.predictor import predict
+from nas.latency.table import LatencyTable
+from nas.space import Arch, Space
+
+# Spaces up to this many archs are enumerated to sample without replacement; larger ones are
+# sampled point by point, skipping repeats.
+_ENUMERATE_MAX = 100_000
+
+
+def sample_archs(space: Space, n: int, seed: int, exclude: Sequence[str] = ()) -> list[Arch]:
+    """`n` distinct archs of `space` whose ids are not in `exclude`, in a seeded order."""
+    if n < 1:
+        raise UserError(f"n: got {n}; allowed: an integer >= 1")
+    rng, skip = random.Random(seed), set(exclude)
+    if space.size() <= _ENUMERATE_MAX:
+        pool = [a for a in space.grid() if a.id not in skip]
+        if len(pool) < n:
+            raise UserError(f"n: got {n}, but the space has only {len(pool)} archs outside the "
+                            f"{len(skip)} calibration archs; allowed: n <= {len(pool)}")
+        return rng.sample(pool, n)
+    found: dict[str, Arch] = {}
+    for _ in range(100 * n):
+        a = Arch.sample(space, rng)
+        if a.id not in skip:
+            found.setdefault(a.id, a)
+        if len(found) == n:
+            break
+    return list(found.values())
+
+
+def metrics(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
+    errors = [100.0 * (p / m - 1.0) for p, m in zip(predicted, measured)]
+    absolute = [abs(e) for e in errors]
+    return {"n": len(errors),
+            "within_10pct": round(sum(e <= 10.0 for e in absolute) / len(errors), 4),
+            "median_abs_pct_error": round(statistics.median(absolute), 3),
+            "max_abs_pct_error": round(max(absolute), 3)}
+
+
+def validate(table: LatencyTable, archs: Sequence[Arch], settings: dict[str, Any],
+             output: str = "logits", progress: bool = True) -> dict[str, Any]:
+    """Predictions (first: a missing signature fails before any measuring), then whole-model
+    measurements; returns `{metrics..., "rows": [...]}`."""
+    predicted = {a.id: predict(a, table, output) for a in archs}
+    measured = measure_models(list(archs), table.target, table.threads, settings, output,
+                              progress, desc=f"measuring models ({table.target})")
+    rows = [{"id": a.id, "arch": a.to_dict(), "predicted_ms": round(predicted[a.id], 4),
+             "measured_ms": measured[a.id]["median_ms"],
+             "measured_p10_ms": measured[a.id]["p10_ms"],
+             "measured_p90_ms": measured[a.id]["p90_ms"],
+             "error_pct": round(100.0 * (predicted[a.id] / measured[a.id]["median_ms"] - 1), 3)}
+            for a in archs]
+    result = metrics([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
+    return {**result, "target": table.target, "threads": table.threads, "rows": rows}
+
+
+def scatter_plot(result: dict[str, Any], path: Path) -> Path:
+    """Predicted vs measured latency, one point per arch, with the ±10 % band."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on servers
+    import matplotlib.pyplot as plt
+
+    rows = result["rows"]
+    measured = [r["measured_ms"] for r in rows]
+    predicted = [r["predicted_ms"] for r in rows]
+    top = 1.1 * max(measured + predicted)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot([0, top], [0, top], color="black", lw=1, label="predicted = measured")
+    ax.fill_between([0, top], [0, 0.9 * top], [0, 1.1 * top], color="tab:green", alpha=0.15,
+                    label="±10 %")
+    encoders = sorted({r["arch"]["encoder"] for r in rows})
+    for enc in encoders:
+        pts = [(r["measured_ms"], r["predicted_ms"]) for r in rows if r["arch"]["encoder"] == enc]
+        ax.scatter(*zip(*pts), s=14, label=enc)
+    ax.set(xlim=(0, top), ylim=(0, top), xlabel="measured latency (ms)",
+           ylabel="predicted latency (ms)",
+           title=f"{result['target']}, {result['threads']} thread(s): "
+                 f"{100 * result['within_10pct']:.0f} % within ±10 %, "
+                 f"median |err| {result['median_abs_pct_error']:.1f} %")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, loc="upper left")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path

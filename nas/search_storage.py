@@ -1,0 +1,253 @@
+"""The sweep's memory: the Optuna storage, worker liveness, and which trials count.
+
+Storage choice. By default a SQLite file, `WORKDIR/study.db`, through Optuna's RDBStorage. RDB
+storages (SQLite, PostgreSQL, MySQL) are the ones with Optuna's heartbeat, the only way in
+Optuna 5 for a worker to notice that a worker on *another machine* died holding a RUNNING trial:
+each worker records a heartbeat every `heartbeat_interval` s, `fail_stale_trials` fails trials
+silent for `grace_period` s, and `RetryHeartbeatStaleTrialCallback` enqueues them again (same
+architecture, so the retry resumes from the dead worker's checkpoint). Optuna's JournalStorage
+has no heartbeat; it is offered as `journal:PATH` for a shared file system without a database
+server, where a dead worker's trial is caught by the pid check below only.
+Each worker also records (host, pid) on its trial, so a sweep restarted on the same host fails
+and retries the trial of a killed predecessor at once instead of after the grace period.
+
+SQLite with several local processes: one writer at a time, the others wait (60 s connect
+timeout); a sweep writes a few rows per candidate, so contention is negligible. A SQLite file on
+NFS is unsafe (its locks are unreliable there): across machines use a database server URL.
+
+Which trials count (toward `num_trials`, in outputs): all except trials the driver marked
+`skipped` (it asked for a trial it did not need: the budget was already reached by other
+workers, or another worker holds the same architecture) and FAILed trials that a later trial
+retries (their architecture is carried by the retry).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import sqlalchemy
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.errors import UserError
+
+DEFAULT_DB = "study.db"
+JOURNAL_PREFIX = "journal:"
+
+
+def resolve_url(storage: str | None, workdir: Path) -> str:
+    """`--storage URL` as given, or the sweep's own SQLite file in the workdir."""
+    return storage or f"sqlite:///{(workdir / DEFAULT_DB).resolve()}"
+
+
+def is_default_storage(url: str, workdir: Path) -> bool:
+    return url == resolve_url(None, workdir)
+
+
+def open_storage(url: str, *, heartbeat_interval: int, grace_period: int,
+                 max_retry: int, attempts: int = 3) -> optuna.storages.BaseStorage:
+    """An Optuna storage for `url`; UserError naming the URL when it cannot be opened.
+
+    Workers started together on a fresh database race to create its tables (one of them gets
+    a unique-constraint error); a second attempt finds the tables made.
+    """
+    for attempt in range(attempts):
+        try:
+            return _open_storage(url, heartbeat_interval, grace_period, max_retry)
+        except UserError as e:
+            race = any(s in str(e) for s in ("UNIQUE constraint", "already exists", "locked"))
+            if attempt == attempts - 1 or not race:
+                raise
+            time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
+
+
+def _open_storage(url: str, heartbeat_interval: int, grace_period: int,
+                  max_retry: int) -> optuna.storages.BaseStorage:
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    try:
+        if url.startswith(JOURNAL_PREFIX):
+            path = url[len(JOURNAL_PREFIX):]
+            path = path[2:] if path.startswith("//") else path  # journal:///abs and journal:rel
+            from optuna.storages.journal import (JournalFileBackend, JournalFileOpenLock,
+                                                 JournalStorage)
+            return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+        if "://" not in url:
+            raise UserError(f"storage: got {url!r}; allowed: a database URL (sqlite:///PATH, "
+                            "postgresql://..., mysql://...) or journal:PATH")
+        sqlite = url.startswith("sqlite")
+        if sqlite:
+            _sqlite_wal(url)
+        engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period, heartbeat_stale_trial_callback=retry)
+        if sqlite:
+            sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+            storage.engine.dispose()  # reconnect with the pragmas
+        return storage
+    except UserError:
+        raise
+    except ImportError as e:
+        raise UserError(f"storage: cannot open {url!r}: its database driver is not installed "
+                        f"({e}); allowed: sqlite:///PATH, journal:PATH, or install the driver "
+                        "(e.g. psycopg2-binary for postgresql, pymysql for mysql+pymysql)") from None
+    except Exception as e:  # sqlalchemy.exc.*, OSError: an unreachable or unusable storage
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"storage: cannot open {url!r} ({msg}); allowed: a reachable, writable "
+                        "database URL or journal:PATH") from None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL: readers never block the writer (several local workers), and with synchronous=NORMAL
+    # a commit needs no fsync (a killed process loses nothing; only a power cut may lose the
+    # last commits). A trial writes ~15 small rows: ~20 ms of fsync each without this.
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def _sqlite_wal(url: str) -> None:
+    """Switches a SQLite file to WAL mode once (the mode is stored in the file)."""
+    import sqlite3
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if not path or path == ":memory:":
+        return
+    with sqlite3.connect(path, timeout=60) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+
+
+def retry_callback(study: optuna.Study) -> Any:
+    """The storage's stale-trial callback, or a fresh one for storages without heartbeat."""
+    storage = study._storage  # Optuna keeps it private; reaping needs it like fail_stale_trials
+    cb = getattr(storage, "get_heartbeat_stale_trial_callback", lambda: None)()
+    return cb or RetryHeartbeatStaleTrialCallback(max_retry=2)
+
+
+# -- worker liveness --------------------------------------------------------------------------
+def worker_id() -> dict[str, Any]:
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+class Heartbeat:
+    """Records a trial's heartbeat every `interval` s in a thread while a candidate trains.
+
+    `study.optimize` does this by itself; an ask/tell driver has to (Optuna's own thread class
+    is private), and only RDB storages have heartbeats.
+    """
+
+    def __init__(self, study: optuna.Study, trial_id: int) -> None:
+        self._storage = study._storage
+        self._trial_id = trial_id
+        interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # a transient database error must not kill the candidate
+                pass
+            if self._stop.wait(self._interval):
+                return
+
+    def __enter__(self) -> "Heartbeat":
+        if self._interval:
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def reap_dead_workers(study: optuna.Study) -> list[int]:
+    """Fails (and enqueues a retry of) RUNNING trials whose worker is gone; returns their numbers.
+
+    Two checks: Optuna's heartbeat grace period (any host, RDB storages), and, for trials
+    started on this host, whether the recorded pid still runs (immediate).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        before = {t.number for t in study.get_trials(deepcopy=False,
+                                                     states=(TrialState.RUNNING,))}
+        optuna.storages.fail_stale_trials(study)
+    me = worker_id()
+    reaped = []
+    retry = retry_callback(study)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker") or {}
+        if worker.get("host") != me["host"] or not worker.get("pid"):
+            continue
+        if worker["pid"] == me["pid"] or pid_alive(worker["pid"]):
+            continue
+        try:
+            if not study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker on this host reaped it first
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry(study, study._storage.get_trial(t._trial_id))
+        reaped.append(t.number)
+    after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    return sorted(set(reaped) | (before - after - set(reaped)))
+
+
+# -- bookkeeping ------------------------------------------------------------------------------
+def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of trials some later trial retries."""
+    out: set[int] = set()
+    for t in trials:
+        out.update(t.system_attrs.get("retry_history", []))
+    return out
+
+
+def counted_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
+    """The trials that stand for an architecture of this sweep (see the module docstring)."""
+    retried = retried_numbers(trials)
+    return [t for t in trials if not t.user_attrs.get("skipped")
+            and not (t.state == TrialState.FAIL and t.number in retried)]
+
+
+def slots_taken(trials: list[FrozenTrial], before: int | None = None) -> int:
+    """Distinct architectures among counted trials (numbered below `before`), where a trial just
+    asked and not yet given its architecture takes one slot of its own."""
+    ids: set[str] = set()
+    pending = 0
+    for t in counted_trials(trials):
+        if before is not None and t.number >= before:
+            continue
+        if "arch_id" in t.user_attrs:
+            ids.add(t.user_attrs["arch_id"])
+        else:
+            pending += 1
+    return len(ids) + pending
+
+
+def prior_trial(trials: list[FrozenTrial], arch_id: str, number: int) -> FrozenTrial | None:
+    """The earliest counted trial before `number` holding the same architecture, if any."""
+    for t in sorted(counted_trials(trials), key=lambda t: t.number):
+        if t.number < number and t.user_attrs.get("arch_id") == arch_id:
+            return t
+    return None

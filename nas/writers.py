@@ -1,0 +1,131 @@
+"""Where training metrics go: one small interface, three implementations.
+
+A `MetricWriter` takes `write(step, metrics)` (flat dict of floats, keys like `train/loss`,
+`val/miou`) and `close()`. The trainer writes through `MultiWriter`, so tests run offline
+with the JSON-lines writer alone and the search driver can add its own writer.
+
+- `JsonlWriter`: `WORKDIR/metrics.jsonl`, one JSON object per line with `step` and the
+  metrics. When a run resumes from step S, lines after S (written by the interrupted run and
+  about to be written again) are dropped, so the file reads like one uninterrupted run.
+- `ConsoleWriter`: a tqdm progress bar over the steps with loss and images/s; validation
+  results are printed as lines above it.
+- `WandbWriter`: a W&B run, offline by default (`WANDB_MODE=offline`; `wandb sync` later),
+  its files inside the workdir, the run id kept in `WORKDIR/wandb_run_id` so that a resumed
+  run continues the same W&B run. The API key is never read or printed here: wandb finds it
+  itself (env or netrc) in online mode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Protocol, Sequence
+
+from tqdm.auto import tqdm
+
+WANDB_MODES = ("offline", "online", "disabled")
+
+
+class MetricWriter(Protocol):
+    def write(self, step: int, metrics: Mapping[str, float]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _jsonable(v: Any) -> Any:
+    v = float(v) if hasattr(v, "__float__") and not isinstance(v, (int, str)) else v
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
+class JsonlWriter:
+    def __init__(self, path: str | Path, resume_step: int = 0):
+        self.path = Path(path)
+        if self.path.exists():
+            keep = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= resume_step:
+                        keep.append(line)
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a killed run
+            tmp = self.path.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(line + "\n" for line in keep))
+            os.replace(tmp, self.path)
+        self._file = open(self.path, "a")
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        row = {"step": int(step), **{k: _jsonable(v) for k, v in metrics.items()}}
+        self._file.write(json.dumps(row) + "\n")
+        self._file.flush()  # a killed run keeps every line written so far
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class ConsoleWriter:
+    def __init__(self, total_steps: int, start_step: int = 0, desc: str = "train"):
+        self._bar = tqdm(total=total_steps, initial=start_step, desc=desc, unit="step",
+                         dynamic_ncols=True, file=sys.stderr)
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        if step > self._bar.n:
+            self._bar.update(step - self._bar.n)
+        if "train/loss" in metrics:
+            post = {"loss": f"{metrics['train/loss']:.4f}"}
+            if "train/images_per_s" in metrics:
+                post["img/s"] = f"{metrics['train/images_per_s']:.1f}"
+            self._bar.set_postfix(post, refresh=False)
+        val = {k: v for k, v in metrics.items() if k.startswith("val/") and "/iou/" not in k}
+        if val:
+            text = "  ".join(f"{k}={v:.4f}" for k, v in sorted(val.items()))
+            self._bar.write(f"step {step}: {text}")
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class WandbWriter:
+    def __init__(self, workdir: str | Path, *, mode: str, project: str, entity: str | None,
+                 group: str | None, name: str | None, config: Mapping[str, Any],
+                 tags: Sequence[str] = ()):
+        import wandb  # imported here: runs with wandb disabled never pay its import
+
+        workdir = Path(workdir)
+        id_file = workdir / "wandb_run_id"
+        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        id_file.write_text(run_id)
+        # wandb's own processes read the mode from the environment.
+        os.environ["WANDB_MODE"] = mode
+        self.run = wandb.init(
+            project=project, entity=entity or None, group=group or None, name=name or None,
+            config=dict(config), dir=str(workdir), mode=mode, id=run_id, resume="allow",
+            tags=list(tags) or None, reinit="create_new",
+            settings=wandb.Settings(console="off", silent=True, x_disable_stats=True,
+                                    disable_git=True))
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's folder (`WORKDIR/wandb/offline-run-.../files`'s parent)."""
+        return Path(self.run.dir).parent
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        self.run.log({k: _jsonable(v) for k, v in metrics.items()}, step=int(step))
+
+    def close(self) -> None:
+        self.run.finish(quiet=True)
+
+
+class MultiWriter:
+    def __init__(self, writers: Sequence[MetricWriter]):
+        self.writers = list(writers)
+
+    def write(self, step: int, metrics: Mapping[str, float]) -> None:
+        for w in self.writers:
+            w.write(step, metrics)
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()

@@ -1,0 +1,59 @@
+"""Fakes for the search driver's tests: a trainer-shaped evaluator and a cost function.
+
+`fake_train` has the trainer's signature and behaviour that matters to the driver: it keeps a
+step checkpoint in its workdir (a re-run resumes from it), logs every step it trains to
+`steps.log` (so tests can prove no step is trained twice), calls `on_eval` every `eval_every`
+steps and stops when told to, and diverges or raises for chosen decoders. Its mIoU is a fixed
+function of the arch id, so tests know every value in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from nas.search import EvalResult
+from nas.space import Arch
+
+
+def fake_miou(arch: Arch) -> float:
+    return round(0.3 + 0.6 * int(arch.id[:4], 16) / 0xFFFF, 6)
+
+
+def fake_cost(arch: Arch) -> dict:
+    h, w = arch.resolution
+    params = int(1_000_000 * arch.width ** 2) + (50_000 if arch.decoder == "mlp" else 0)
+    macs = params * h * w // 64
+    return {"params": params, "macs": macs, "bytes_fp32": 4 * params}
+
+
+def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> EvalResult:
+    f = config.fake
+    workdir = Path(workdir)
+    ckpt = workdir / "ckpt.json"
+    step = json.loads(ckpt.read_text())["step"] if ckpt.exists() else 0
+    if arch.decoder == f.raise_decoder:
+        raise RuntimeError(f"fake failure in {arch.decoder}")
+    steps = config.train.steps
+    target = fake_miou(arch)
+    with open(workdir / "steps.log", "a") as log:
+        while step < steps:
+            time.sleep(f.step_time)
+            if arch.decoder == f.diverge_decoder and step >= 1:
+                return EvalResult("diverged", step, {"train/loss": math.nan}, 0.0,
+                                  "loss is nan")
+            step += 1
+            # checkpoint first, then log: a kill in between loses a log line, never repeats one
+            tmp = workdir / "ckpt.json.tmp"
+            tmp.write_text(json.dumps({"step": step}))
+            os.replace(tmp, ckpt)
+            log.write(f"{step}\n")
+            log.flush()
+            if on_eval is not None and step % f.eval_every == 0:
+                miou = target * step / steps
+                if on_eval(step, {"val/miou": miou}) and step < steps:
+                    return EvalResult("complete", step, {"val/miou": miou}, 0.0, "stopped")
+    return EvalResult("complete", step, {"val/miou": target, "val/pixel_acc": 0.9}, 0.0, "")

@@ -1,0 +1,98 @@
+"""Several worker processes on one storage, and a search killed (SIGKILL) and resumed.
+
+The commands run in subprocesses through tests/search/run_fake_search.py: `segnas search`
+with the fake evaluator and cost, so each candidate takes a fraction of a second.
+"""
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+RUNNER = [sys.executable, str(HERE / "run_fake_search.py"), "--config",
+          str(HERE / "fake_search_config.py")]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+
+
+def counted(workdir):
+    recs = [json.loads(x) for x in (workdir / "trials.jsonl").read_text().splitlines()]
+    return [r for r in recs if r["outcome"] != "retried"]
+
+
+def assert_each_arch_trained_once(workdir, recs, steps=6):
+    for r in recs:
+        logged = (workdir / "trials" / r["arch_id"] / "steps.log").read_text().split()
+        # Steps are checkpointed before they are logged: a kill can drop a line, never repeat one.
+        assert len(logged) == len(set(logged)), f"{r['arch_id']} trained a step twice"
+        assert json.loads((workdir / "trials" / r["arch_id"] / "ckpt.json").read_text()) == {
+            "step": steps}
+
+
+def test_two_workers_on_one_storage_finish_an_8_trial_study(tmp_path):
+    cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.1"]
+    procs = [subprocess.Popen([*cmd, "--worker-index", str(k)], env=ENV, cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for k in (1, 2)]
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    recs = counted(tmp_path)
+    assert len(recs) == 8 and {r["state"] for r in recs} == {"complete"}
+    assert len({r["arch_id"] for r in recs}) == 8  # no architecture twice
+    assert len({r["worker"]["pid"] for r in recs}) == 2  # both workers took trials
+    assert_each_arch_trained_once(tmp_path, recs)
+    with sqlite3.connect(tmp_path / "study.db") as db:  # nor any extra trial in the study
+        assert db.execute("select count(*) from trials").fetchone()[0] == 8
+
+
+@pytest.mark.slow
+def test_workers_flag_runs_child_processes(tmp_path):
+    # The children are `python -m nas.cli search`: real nas.cost (seconds per candidate).
+    r = subprocess.run([*RUNNER, "--workdir", str(tmp_path), "--workers", "2",
+                        "--config.search.num_trials=4"], env=ENV, cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "started 2 workers" in r.stdout and "Pareto front" in r.stdout
+    recs = counted(tmp_path)
+    assert len(recs) == 4 and len({r["arch_id"] for r in recs}) == 4
+    assert {r["state"] for r in recs} == {"complete"}
+    assert sorted((tmp_path / "logs").iterdir()) == [tmp_path / "logs" / "worker-1.log",
+                                                    tmp_path / "logs" / "worker-2.log"]
+
+
+def _complete(workdir):
+    if not (workdir / "study.db").exists():
+        return 0
+    with sqlite3.connect(workdir / "study.db", timeout=30) as db:
+        return db.execute("select count(*) from trials where state='COMPLETE'").fetchone()[0]
+
+
+@pytest.mark.slow
+def test_sigkill_at_five_random_moments_then_resume(tmp_path):
+    cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.4"]
+    rng = random.Random(5)
+    before = 0
+    for _ in range(5):
+        p = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(rng.uniform(3.0, 7.0))  # start-up takes ~3 s: kills land mid-sweep
+        os.killpg(p.pid, signal.SIGKILL)  # our own process group only
+        p.wait()
+        now = _complete(tmp_path)
+        assert now >= before, "a complete trial was lost"
+        before = now
+    assert before < 8, "the kills should interrupt the sweep"
+    r = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = counted(tmp_path)
+    assert len(recs) == 8 and {r["state"] for r in recs} == {"complete"}
+    assert len({r["arch_id"] for r in recs}) == 8
+    assert_each_arch_trained_once(tmp_path, recs)
