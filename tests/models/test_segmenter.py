@@ -59,7 +59,17 @@ def _random_variables(model, x, seed):
     """Numpy-initialised variables: avoids compiling each model's initialisers (tests stay fast)."""
     shapes = jax.eval_shape(model.init, jax.random.key(0), x)
     rng = np.random.default_rng(seed)
-    return jax.tree.map(lambda s: (rng.standard_normal(s.shape) * 0.2).astype(np.float32), shapes)
+
+    def leaf(path, s):
+        name = jax.tree_util.keystr(path)
+        if "'var'" in name or "'scale'" in name:  # BN variances and scales: positive
+            return np.ones(s.shape, np.float32)
+        if len(s.shape) == 1:  # biases and running means
+            return (rng.standard_normal(s.shape) * 0.1).astype(np.float32)
+        fan_in = int(np.prod(s.shape[:-1]))  # He-style scale keeps deep stacks finite
+        return (rng.standard_normal(s.shape) * np.sqrt(2.0 / fan_in)).astype(np.float32)
+
+    return jax.tree_util.tree_map_with_path(leaf, shapes)
 
 
 @pytest.mark.slow
