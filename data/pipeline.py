@@ -31,6 +31,7 @@ Clips (`is_video`) come as `image` (B, T, H, W, 3), `mask` (B, T, H, W) and `lab
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from types import ModuleType
 from typing import Any, Iterator
@@ -44,7 +45,11 @@ from data import ade20k, cityscapes, davis, ops, own, pets, toy_scenes
 from nas.errors import UserError
 
 IGNORE_INDEX = 255
-# name (before "/") -> dataset module (see `_Dataset` for what a module provides)
+# name (before "/") -> dataset module. A module provides NAMES (the full names it serves),
+# NUM_CLASSES, CLASS_NAMES, IS_VIDEO, TRAIN_SPLIT / EVAL_SPLIT, PREPROCESS_TRAIN / _EVAL
+# (defaults), DECODERS (tfds decoders, SkipDecoding for what `to_example` decodes itself),
+# MANUAL / GET (how to obtain the files) and `to_example(raw) -> {"image", "mask", ...}`.
+# toy_scenes and own (any other name) read classes and video-ness from the builder.
 DATASETS: dict[str, ModuleType] = {
     "toy_scenes": toy_scenes, "cityscapes": cityscapes, "ade20k": ade20k,
     "oxford_iiit_pet": pets, "davis": davis,
@@ -132,7 +137,13 @@ def _builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
             raise UserError(f"data.builder_kwargs: {e}") from None
         builder = tfds.builder("toy_scenes", config=config, data_dir=data_cfg.data_dir)
         if not builder.is_prepared():
-            builder.download_and_prepare()  # procedural: nothing is downloaded
+            try:
+                builder.download_and_prepare()  # procedural: nothing is downloaded
+            except FileExistsError:
+                # a concurrent process (a parallel search) finished the same deterministic
+                # data first; its copy is identical, so read that one
+                builder = tfds.builder("toy_scenes", config=config,
+                                       data_dir=data_cfg.data_dir)
         return builder
     if kwargs:
         raise UserError(f"data.builder_kwargs: got {sorted(kwargs)}; allowed: {{}} for "
@@ -146,16 +157,18 @@ def _builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     return builder
 
 
-def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = None) -> str:
+def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = None,
+            builder_kwargs: dict[str, Any] | None = None) -> str:
     """Build dataset `name` into `data_dir` from files in `manual_dir` (the only place segnas
     lets tfds touch the network: download builders such as DAVIS fetch their archives).
 
-    toy_scenes needs no files. Returns the prepared folder.
+    toy_scenes needs no files and takes `builder_kwargs`. Returns the prepared folder.
     """
     module = _module(name)
     if module is toy_scenes:
         return str(_builder(ml_collections.ConfigDict(
-            {"name": name, "data_dir": data_dir, "builder_kwargs": {}})).data_path)
+            {"name": name, "data_dir": data_dir, "builder_kwargs": builder_kwargs or {}}))
+            .data_path)
     if module is own:
         raise UserError(f"name: got {name!r}; own folders are stored with data.own, not "
                         "prepared; allowed: " + ", ".join(n for m in DATASETS.values()
@@ -262,14 +275,26 @@ def _materialise(builder: tfds.core.DatasetBuilder, split: str, module: ModuleTy
 
 
 def _batch_fn(chain: ops.Chain, raw: dict[str, np.ndarray], field: str):
-    """A tf.function augmenting a whole batch: (examples, seeds (B, 2)) -> float32 batch."""
-    raw_hw = raw["mask"].shape[-2:]
+    """A tf.function augmenting a whole batch: (examples, seeds (B, 2)) -> float32 batch.
+
+    Cached per (chain, example shapes): a trainer evaluates many times, and tracing the
+    chain costs seconds on a busy CPU.
+    """
+    signature = tuple((k, v.shape[1:], v.dtype.str) for k, v in raw.items())
+    return _traced_batch_fn(chain, signature, field)
+
+
+@functools.lru_cache(maxsize=16)
+def _traced_batch_fn(chain: ops.Chain, signature: tuple[tuple[str, tuple[int, ...], str], ...],
+                     field: str):
+    raw_hw = signature[[k for k, _, _ in signature].index("mask")][1][-2:]
     out_hw = chain.output_hw(tuple(raw_hw))
     if out_hw is None:
         raise UserError(f"data.{field}: got {chain.spec!r}, whose output size varies per "
                         "example; allowed: a chain with resize / random_crop / center_crop "
                         "after any random_scale")
-    spec = {k: tf.TensorSpec(v.shape[1:], tf.as_dtype(v.dtype)) for k, v in raw.items()}
+    spec = {k: tf.TensorSpec(shape, tf.as_dtype(np.dtype(dtype)))
+            for k, shape, dtype in signature}
     probe = chain({k: tf.zeros(s.shape, s.dtype) for k, s in spec.items()},
                   tf.zeros([2], tf.int64))  # static output shapes, e.g. after a temporal crop
     out_sig = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in probe.items()}
@@ -334,9 +359,10 @@ def _memory_train(raw: dict[str, np.ndarray], chain: ops.Chain, batch_size: int,
     global_batch = batch_size * process_count
     perms: dict[int, np.ndarray] = {}
 
-    def perm(epoch: int) -> np.ndarray:
+    def perm(epoch: int) -> np.ndarray:  # a batch spans at most two epochs: keep two
         if epoch not in perms:
-            perms.clear() if len(perms) > 2 else None
+            for old in [e for e in perms if e < epoch - 1]:
+                del perms[old]
             perms[epoch] = np.random.default_rng([seed, epoch]).permutation(n)
         return perms[epoch]
 
@@ -425,8 +451,18 @@ def _stream_train(data_cfg: ml_collections.ConfigDict, builder: tfds.core.Datase
         return chain(module.to_example(raw), example_seed)
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=True).prefetch(2)
-    return (_finish(b) for b in tfds.as_numpy(ds))
+    return _iterate(ds.batch(batch_size, drop_remainder=True).prefetch(2), "preprocess_train")
+
+
+def _iterate(ds: tf.data.Dataset, field: str) -> Iterator[dict[str, np.ndarray]]:
+    """numpy batches; a shape clash inside tf.data becomes a one-line UserError."""
+    try:
+        for batch in tfds.as_numpy(ds):
+            yield _finish(batch)
+    except tf.errors.InvalidArgumentError as e:
+        raise UserError(f"data.{field}: {e.message.splitlines()[0]}; allowed: a chain whose "
+                        "examples share one size (end it with resize / random_crop / "
+                        "center_crop)") from None
 
 
 def _stream_eval(builder: tfds.core.DatasetBuilder, module: ModuleType, split: str,
@@ -440,11 +476,9 @@ def _stream_eval(builder: tfds.core.DatasetBuilder, module: ModuleType, split: s
     ds = ds.enumerate().map(
         lambda i, raw: chain(module.to_example(raw), tf.stack([tf.constant(0, tf.int64), i])),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size).prefetch(2)
     num_batches = math.ceil(math.ceil(size / process_count) / batch_size) if size else None
     yielded, last = 0, None
-    for batch in tfds.as_numpy(ds):
-        last = _finish(batch)
+    for last in _iterate(ds.batch(batch_size).prefetch(2), "preprocess_eval"):
         yield _pad(last, batch_size)
         yielded += 1
     while num_batches is not None and yielded < num_batches and last is not None:

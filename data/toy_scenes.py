@@ -71,8 +71,8 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
     test_size: int = 200
     num_frames: int = 8
     max_objects: int = 4
-    min_radius: float = 0.10
-    max_radius: float = 0.22
+    min_radius: float = 0.12
+    max_radius: float = 0.25
     seed: int = 0
 
     def validate(self) -> None:
@@ -164,8 +164,8 @@ def _inside(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return r2 <= 1.0
     if shape == "square":
         return np.maximum(ax, ay) <= 0.8
-    if shape == "triangle":  # equilateral, circumradius 1: three half-planes at distance 1/2
-        return (y >= -0.5) & (0.866 * x + 0.5 * y <= 0.5) & (-0.866 * x + 0.5 * y <= 0.5)
+    if shape == "triangle":  # equilateral, circumradius 1.25 (area near the others')
+        return (y >= -0.625) & (0.866 * x + 0.5 * y <= 0.625) & (-0.866 * x + 0.5 * y <= 0.625)
     if shape == "ring":
         return (r2 <= 1.0) & (r2 >= 0.55 ** 2)
     if shape == "bar":
@@ -181,12 +181,14 @@ def _inside(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _sample_texture(rng: np.random.Generator, size: float) -> dict[str, Any]:
+    # A base colour and a second one at a moderate distance: a region's texture varies less
+    # than two independent regions usually differ, so boundaries are visible, while colour
+    # and texture (drawn alike for every class) still say nothing about the class.
     a = rng.uniform(0, 255, 3)
-    b = rng.uniform(0, 255, 3)
-    if np.linalg.norm(a - b) < 80:  # keep both colours of a texture visibly different
-        b = 255.0 - a
+    direction = rng.normal(size=3)
+    b = np.clip(a + direction / np.linalg.norm(direction) * rng.uniform(25, 90), 0, 255)
     return {"kind": int(rng.integers(4)), "a": a, "b": b, "angle": rng.uniform(0, np.pi),
-            "scale": rng.uniform(0.04, 0.15) * size, "table": rng.uniform(0, 1, (16, 16))}
+            "scale": rng.uniform(0.05, 0.2) * size, "table": rng.uniform(0, 1, (16, 16))}
 
 
 def _paint(tex: dict[str, Any], u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -256,7 +258,7 @@ def _render(cfg: ToyScenesConfig, rng: np.random.Generator, frames: int
         inside = _inside(cfg.shapes[o["shape"]], lx / radius, ly / radius)
         image = np.where(inside[..., None], _paint(o["texture"], lx, ly), image)
         mask[inside] = 1 if cfg.labels == "foreground" else o["shape"] + 1
-    image += rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0.0, 12.0)
+    image += rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0.0, 8.0)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask
 
 

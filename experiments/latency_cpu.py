@@ -19,7 +19,7 @@ absolute error <= 5 %.
 
 Fields: `space` (a name of nas.presets.SPACES or a Space dict), `resolutions` (square sizes
 replacing the space's; empty keeps them), `output` ("logits", or "labels" to add the argmax
-block), `measure` (rounds, warmup, min_sample_ms, chunk, seed: see nas/latency/measure.py),
+block), `measure` (rounds, warmup, chunk, seed: see nas/latency/measure.py),
 `calibration` (n whole models, seed).
 """
 
@@ -45,9 +45,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         space = "seed000"
     return ml_collections.ConfigDict(dict(
         space=space,
-        resolutions=() if smoke else (128, 256),
+        resolutions=() if smoke else (128, 192, 256),
         output="logits",
-        measure=dict(rounds=5 if smoke else 30, warmup=2 if smoke else 5,
-                     min_sample_ms=0.2 if smoke else 1.0, chunk=16, seed=0),
-        calibration=dict(n=2 if smoke else 10, seed=1),
+        measure=dict(rounds=5 if smoke else 40, warmup=2 if smoke else 5, chunk=16, seed=0),
+        calibration=dict(n=2 if smoke else 12, seed=1),
     ))

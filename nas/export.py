@@ -57,6 +57,15 @@ LATENCY_RUNS = 30
 INIT_SEED = 0
 
 
+def _segnas_version() -> str:
+    """`nas.__version__`. When a folder named `nas` without `__init__.py` (e.g. `tests/nas/`
+    under pytest's rootdir `sys.path`) shadows the package as a namespace package, the
+    attribute is missing; the installed distribution's metadata holds the same version."""
+    from importlib import metadata
+
+    return getattr(nas, "__version__", None) or metadata.version("segnas")
+
+
 def init_variables(arch: Arch, seed: int = INIT_SEED) -> Any:
     """Variables of an untrained model, from a fixed seed (exports without a checkpoint).
 
@@ -274,22 +283,27 @@ def _write_together(files: dict[Path, bytes]) -> None:
     """Writes every file to a temp file beside it, then renames all; on failure none stay."""
     temps: dict[Path, str] = {}
     done: list[Path] = []
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         for path, data in files.items():
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             temps[path] = tmp
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the model private
         for path, tmp in temps.items():
             os.replace(tmp, path)
             done.append(path)
-    except OSError as e:
-        for path, tmp in temps.items():
+    except BaseException as e:  # Ctrl-C too: never leave one file without the other
+        for tmp in temps.values():
             Path(tmp).unlink(missing_ok=True)
         for path in done:
             path.unlink(missing_ok=True)
-        raise UserError(f"out: cannot write {str(next(iter(files)))!r} ({e.strerror}); "
-                        "allowed: a path in an existing, writable folder") from None
+        if isinstance(e, OSError):
+            raise UserError(f"out: cannot write {str(next(iter(files)))!r} ({e.strerror}); "
+                            "allowed: a path in an existing, writable folder") from None
+        raise
 
 
 def export_candidate(arch: Arch, variables: Any, out_path: str | Path, *,
@@ -333,7 +347,7 @@ def export_candidate(arch: Arch, variables: Any, out_path: str | Path, *,
     latency = tflite.benchmark(tfl, {INPUT_NAME: example}, threads=1, warmup=5,
                                runs=LATENCY_RUNS)
     report = {
-        "segnas_version": nas.__version__, "path": str(out), "bytes": len(tfl), "ops": ops,
+        "segnas_version": _segnas_version(), "path": str(out), "bytes": len(tfl), "ops": ops,
         "quantize": quantize, "output": output, "arch": arch.to_dict(), "arch_id": arch.id,
         "input": {"name": INPUT_NAME, "shape": [1, *arch.resolution, 3], "dtype": "float32"},
         "parity": parity, "latency_ms": latency["median_ms"],

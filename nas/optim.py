@@ -46,12 +46,14 @@ def learning_rate_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> 
     power = _number(cfg, "power", 0.0, "a power > 0", strict=True)
     start = _number(cfg, "warmup_lr", 0.0, "a learning rate >= 0")
     warmup = cfg.get("warmup_steps")
+    name = cfg.get("schedule")
+    if name in ("constant", "poly"):  # no warmup phase: the field is not used
+        warmup = 0
     if type(warmup) is not int or not 0 <= warmup < total_steps:
         raise UserError(f"train.warmup_steps: got {warmup!r}; allowed: an integer in "
                         f"[0, train.steps={total_steps})")
     rest = total_steps - warmup
     poly = optax.polynomial_schedule(lr, end, power, rest)
-    name = cfg.get("schedule")
     if name == "constant":
         return optax.constant_schedule(lr)
     if name == "poly":

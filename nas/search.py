@@ -116,7 +116,8 @@ class MedianRule:
             return False
         others = [t.user_attrs["curve"][str(int(step))]
                   for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if str(int(step)) in (t.user_attrs.get("curve") or {})]
+                  if str(int(step)) in (t.user_attrs.get("curve") or {})
+                  and "reused_from" not in t.user_attrs]  # one vote per architecture
         if len(others) < self.spec.prune_min_trials:
             return False
         median = float(np.median(others))
@@ -154,6 +155,18 @@ def candidate_config(ctx: Context, arch: Arch, trial_dir: Path) -> ConfigDict:
             cfg.wandb.group = ctx.spec.study_name
             cfg.wandb.name = f"{ctx.spec.study_name}-{arch.id}"
     return cfg
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float | None]:
+    """Numeric metrics as plain floats (non-finite -> None, so trials.jsonl stays JSON)."""
+    out: dict[str, float | None] = {}
+    for k, v in metrics.items():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        out[k] = f if math.isfinite(f) else None
+    return out
 
 
 def _tell(ctx: Context, trial: optuna.Trial, outcome: str, reason: str = "",
@@ -218,7 +231,20 @@ def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
     if st.slots_taken(trials, before=trial.number) >= planned_trials(ctx.spec):
         trial.set_user_attr("skipped", "the sweep's budget was reached by other workers")
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
+    # Two local workers proposing one architecture at the same moment both pass the check
+    # above; the architecture's lock lets only one of them evaluate it.
+    arch_lock = st.FileLock(ctx.workdir / "locks" / arch.id)
+    if not arch_lock.acquire():
+        trial.set_user_attr("skipped", "another worker is evaluating the same architecture")
+        return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
+    try:
+        return _evaluate(ctx, trial, arch, t0)
+    finally:
+        arch_lock.release()
 
+
+def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> FrozenTrial:
+    """Cheap scores, then (when feasible) training; tells the study the outcome."""
     try:
         scores = cheap_scores(arch, ctx.spec, ctx.tables, ctx.cost_fn)
     except (UserError, ValueError) as e:  # e.g. a latency table without this arch's blocks
@@ -255,8 +281,7 @@ def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
                      + f" (traceback in {trial_dir / 'error.txt'})")
     trial.set_user_attr("timings", {"cheap_s": t_cheap, "train_s": time.time() - t1,
                                     "total_s": time.time() - t0})
-    metrics = {k: float(v) for k, v in (result.metrics or {}).items()
-               if isinstance(v, (int, float, np.floating, np.integer)) or np.ndim(v) == 0}
+    metrics = _scalars(result.metrics or {})
     trial.set_user_attr("metrics", metrics)
     trial.set_user_attr("train", {"status": result.status, "step": int(result.step),
                                   "wall_time_s": float(result.wall_time_s),
@@ -268,10 +293,28 @@ def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
         step, miou, median = rule.stopped
         return _tell(ctx, trial, "pruned", f"pruned at step {step}: val/miou {miou:.4f} < "
                      f"median {median:.4f} of completed trials")
-    if MIOU not in metrics or not math.isfinite(metrics[MIOU]):
+    if metrics.get(MIOU) is None:
         return _tell(ctx, trial, "failed", f"no finite {MIOU} in the evaluator's metrics "
                      f"({sorted(metrics)})")
+    rule.curve[str(int(result.step))] = metrics[MIOU]  # the final evaluation, for the rule
+    trial.set_user_attr("curve", rule.curve)
     return _tell(ctx, trial, "complete", "", objective_values(ctx.spec, scores, metrics))
+
+
+def _run_owned(ctx: Context, trial: optuna.Trial) -> FrozenTrial | None:
+    """`run_trial` under the trial's lock; None when another worker of this workdir received
+    the same queued trial (SQLite's non-atomic pop) and runs it."""
+    lock = st.FileLock(ctx.workdir / "locks" / f"trial-{trial.number}")
+    if not lock.acquire():
+        return None
+    try:
+        if ctx.study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+            return None  # its other holder already finished it
+        return run_trial(ctx, trial)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None  # finished by its other holder while this worker looked at it
+    finally:
+        lock.release()
 
 
 def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
@@ -294,7 +337,10 @@ def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
             # ask/tell with heartbeats is what this driver is designed for (see Heartbeat).
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             trial = ctx.study.ask()
-        finished = run_trial(ctx, trial)
+        finished = _run_owned(ctx, trial)
+        if finished is None:  # another worker holds this very trial (see st.FileLock)
+            idle += 1
+            continue
         new = not (finished.user_attrs.get("skipped") or "reused_from" in finished.user_attrs)
         idle = 0 if new else idle + 1
         if not finished.user_attrs.get("skipped"):

@@ -280,6 +280,13 @@ def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**env)
 
 
+def _wandb_mode(config: ml_collections.ConfigDict) -> str:
+    mode = config.get("wandb", {}).get("mode", "offline")
+    if mode not in WANDB_MODES:
+        raise UserError(f"wandb.mode: got {mode!r}; allowed: {', '.join(WANDB_MODES)}")
+    return mode
+
+
 def _writers(config: ml_collections.ConfigDict, workdir: Path, arch: Arch, plan: _Plan,
              start_step: int, extra: Sequence[MetricWriter]) -> MultiWriter:
     if jax.process_index() != 0:  # one host reports for all
@@ -288,9 +295,7 @@ def _writers(config: ml_collections.ConfigDict, workdir: Path, arch: Arch, plan:
     if config.train.get("progress", True):
         writers.append(ConsoleWriter(plan.steps, start_step, desc=f"train {arch.id}"))
     w = config.get("wandb", ml_collections.ConfigDict())
-    mode = w.get("mode", "offline")
-    if mode not in WANDB_MODES:
-        raise UserError(f"wandb.mode: got {mode!r}; allowed: {', '.join(WANDB_MODES)}")
+    mode = _wandb_mode(config)
     if mode != "disabled":
         writers.append(WandbWriter(
             workdir, mode=mode, project=w.get("project") or "segnas", entity=w.get("entity"),
@@ -346,6 +351,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
                         f"({load_arch_file(arch_file).id}, this one is {arch.id}); allowed: "
                         "a new workdir, or the same arch to resume")
     plan = _Plan.from_config(config.train)
+    _wandb_mode(config)
     loss = loss_spec(config.train.loss, info.num_classes, info.ignore_index)
     tx, schedule = make_optimizer(config.train, plan.steps)
     model, hw = build_model(arch), arch.resolution

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
@@ -95,13 +96,16 @@ class WandbWriter:
 
         workdir = Path(workdir)
         id_file = workdir / "wandb_run_id"
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:12]
         id_file.write_text(run_id)
         # wandb's own processes read the mode from the environment.
         os.environ["WANDB_MODE"] = mode
         self.run = wandb.init(
             project=project, entity=entity or None, group=group or None, name=name or None,
-            config=dict(config), dir=str(workdir), mode=mode, id=run_id, resume="allow",
+            config=dict(config), dir=str(workdir), mode=mode, id=run_id,
+            # offline runs cannot resume (wandb starts a new local run with the same id and
+            # `wandb sync` merges them); online ones continue the same run
+            resume="allow" if mode == "online" else None,
             tags=list(tags) or None, reinit="create_new",
             settings=wandb.Settings(console="off", silent=True, x_disable_stats=True,
                                     disable_git=True))
@@ -115,7 +119,7 @@ class WandbWriter:
         self.run.log({k: _jsonable(v) for k, v in metrics.items()}, step=int(step))
 
     def close(self) -> None:
-        self.run.finish(quiet=True)
+        self.run.finish()
 
 
 class MultiWriter:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 
+import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
@@ -28,35 +29,56 @@ the outcome to DIR/result.json.
   --config.a.b=VALUE      override one config field, e.g. --config.train.steps=100"""
 
 
-def _parse(argv: list[str]) -> flags.FlagValues:
+def _last_line(e: BaseException) -> str:
+    # absl and config_flags wrap the cause (a traceback, a list of attempted paths); its
+    # most specific line comes last.
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[-1] if lines else type(e).__name__
+
+
+def _parse(argv: list[str]) -> tuple[ml_collections.ConfigDict, str]:
+    full = ["segnas train", *argv]
     fv = flags.FlagValues()
+    # sys_argv: config_flags looks for `--config.x=y` overrides in it (default: sys.argv)
     config_flags.DEFINE_config_file("config", None, "experiment config file[:arg]",
-                                    flag_values=fv, lock_config=True)
+                                    flag_values=fv, lock_config=True, sys_argv=full)
     flags.DEFINE_string("workdir", None, "the run's folder", flag_values=fv)
     try:
-        rest = fv(["segnas train", *argv])
+        rest = fv(full)
     except flags.Error as e:
-        raise UserError(str(e).splitlines()[0]) from None
+        raise UserError(_last_line(e)) from None
+    except (AttributeError, KeyError) as e:  # an override naming no field of the config
+        field = _last_line(e).strip("\"'")
+        raise UserError(f"--config override: unknown field {field}; allowed: a field of the "
+                        "config, e.g. --config.train.steps=100") from None
     if len(rest) > 1:
         raise UserError(f"arguments: got {rest[1:]!r}; allowed: only --flags")
     for name in ("config", "workdir"):
         if fv[name].value is None:
             raise UserError(f"--{name}: missing; allowed: see `segnas train --help`")
-    return fv
+    try:
+        config = fv.config
+        config.get("train")  # a config that failed to load raises on first use
+    except (OSError, AttributeError) as e:
+        raise UserError(f"--config: {_last_line(e)}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise UserError(f"--config: get_config returned {type(config).__name__}; allowed: "
+                        "an ml_collections.ConfigDict")
+    return config, fv.workdir
 
 
 def main(argv: list[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0
-    fv = _parse(argv)
+    config, workdir = _parse(argv)
     from nas.train import train_and_evaluate  # jax loads only once the flags are good
 
-    result = train_and_evaluate(fv.config, fv.workdir)
+    result = train_and_evaluate(config, workdir)
     miou = result.metrics.get("val/miou")
     print(f"segnas train: {result.status} at step {result.step}"
           + (f", val/miou {miou:.4f}" if miou is not None else "")
-          + f", {result.wall_time_s:.1f} s; workdir {fv.workdir}"
+          + f", {result.wall_time_s:.1f} s; workdir {workdir}"
           + (f"\n{result.message}" if result.message else ""),
           file=sys.stdout if result.status == "complete" else sys.stderr)
     return 0 if result.status == "complete" else 1

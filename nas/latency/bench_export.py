@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from nas.errors import UserError
 from nas.latency.blocks import Block, micro_model, whole_model
-from nas.latency.table import LatencyTable, _version, now
+from nas.latency.table import LatencyTable, now, package_version
 from nas.space import Arch
 
 MANIFEST_SCHEMA = "segnas.latency_manifest/1"
@@ -112,13 +112,13 @@ def export_bench(blocks: dict[str, Block], calibration: Sequence[Arch], out: Pat
             models.append({"file": name, "id": a.id, "arch": a.to_dict()})
         manifest = {"schema": MANIFEST_SCHEMA, "created": now(), "threads": threads,
                     "output": output, "space": space,
-                    "runtime": {"segnas": _version("segnas"), "jax": _version("jax"),
-                                "litert-converter": _version("litert-converter")},
+                    "runtime": {p: package_version(p)
+                                for p in ("segnas", "jax", "litert-converter")},
                     "blocks": files, "models": models}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         (tmp / "run_all.sh").write_text(RUN_ALL.format(threads=threads))
         (tmp / "README.md").write_text(README.format(
-            n_blocks=len(files), n_models=len(models), segnas=_version("segnas"),
+            n_blocks=len(files), n_models=len(models), segnas=package_version("segnas"),
             dirname=out.name, threads=threads))
         os.replace(tmp, out)
     except BaseException:

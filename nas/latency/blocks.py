@@ -51,7 +51,7 @@ class Block:
     outputs: tuple[tuple[int, ...], ...]
     macs: int  # of every equation of the block (sums to nas.cost.count_macs over a model)
     variables: tuple[str, ...]  # "params/encoder/block3/expand/conv/kernel", ...
-    key: str  # the canonical signature, "Kind@1x32x32x24#0123456789"
+    key: str  # the canonical signature, "Kind@1x32x32x24#0123456789"; "" if nothing reads it
     program: jcore.Jaxpr = dataclasses.field(compare=False, repr=False)
     # Variable paths of the program's leading inputs (bound to constants in the micro-model).
     constants: tuple[str, ...] = dataclasses.field(compare=False, repr=False, default=())
@@ -130,7 +130,6 @@ def decompose(arch: Arch, output: str = "logits") -> list[Block]:
     groups: dict[str, list[jcore.JaxprEqn]] = {}
     for e in jaxpr.eqns:
         groups.setdefault(_block_path(e), []).append(e)
-    owner = {o: b for b, es in groups.items() for e in es for o in e.outvars}
     readers: dict[jcore.Var, set[str]] = {}
     for b, es in groups.items():
         for e in es:
@@ -157,13 +156,16 @@ def decompose(arch: Arch, output: str = "logits") -> list[Block]:
         in_shapes = tuple(_shape(v) for v in acts)
         digest = hashlib.sha256(str(program).encode()).hexdigest()[:10]
         shapes = "+".join("x".join(map(str, s)) for s in in_shapes)
+        # A block nothing reads (an auxiliary head the exported output does not need) costs
+        # nothing at run time: no signature, never measured.
+        key = f"{kind}@{shapes}#{digest}" if outs else ""
         blocks.append(Block(
             path=path, kind=kind, fields=fields, inputs=in_shapes,
             outputs=tuple(_shape(v) for v in outs),
             macs=count_macs_jaxpr(jcore.Jaxpr([], [], [], eqns)),
             variables=tuple(sorted(var_paths[input_index[v]] for v in used
                                    if input_index.get(v, n_vars) < n_vars)),
-            key=f"{kind}@{shapes}#{digest}", program=program,
+            key=key, program=program,
             constants=tuple(var_paths[input_index[v]] for v in params)))
     return blocks
 

@@ -26,8 +26,7 @@ from nas.presets import SPACES
 from nas.space import Arch, Space, resolutions
 
 # Measurement settings a config may set (the `measure` field), with their defaults.
-DEFAULT_SETTINGS: dict[str, Any] = {"rounds": 30, "warmup": 5, "min_sample_ms": 1.0,
-                                    "chunk": 16, "seed": 0}
+DEFAULT_SETTINGS: dict[str, Any] = {"rounds": 40, "warmup": 5, "chunk": 16, "seed": 0}
 DEFAULT_CALIBRATION: dict[str, Any] = {"n": 10, "seed": 1}
 
 
@@ -72,7 +71,8 @@ def collect_blocks(archs: Iterable[Arch], output: str, progress: bool = True
     blocks: dict[str, Block] = {}
     for arch in tqdm(archs, desc="tracing archs", unit="arch", disable=not progress):
         for b in decompose(arch, output):
-            blocks.setdefault(b.key, b)
+            if b.key:
+                blocks.setdefault(b.key, b)
     return blocks
 
 
@@ -99,7 +99,7 @@ def measure_blocks(table: LatencyTable, blocks: dict[str, Block], target: str, t
         timers = {k: measure.make_timer(target, *micro_model(blocks[k]), threads=threads)
                   for k in chunk}
         samples = measure.measure(timers, settings["rounds"], settings["warmup"],
-                                  settings["min_sample_ms"], settings["seed"] + start)
+                                  settings["seed"] + start)
         for k in chunk:
             b = blocks[k]
             table.entries[k] = {**measure.summarize(samples[k]), "kind": b.kind,
@@ -125,7 +125,7 @@ def measure_models(archs: Sequence[Arch], target: str, threads: int, settings: d
         timers = {a.id: measure.make_timer(target, *whole_model(a, output), threads=threads)
                   for a in chunk}
         samples = measure.measure(timers, settings["rounds"], settings["warmup"],
-                                  settings["min_sample_ms"], settings["seed"] + start)
+                                  settings["seed"] + start)
         results.update({k: measure.summarize(v) for k, v in samples.items()})
         if on_chunk:
             on_chunk(results)
@@ -139,6 +139,8 @@ def calibrate(table: LatencyTable, archs: Sequence[Arch], n: int, seed: int, tar
               progress: bool = True) -> dict:
     """Measures up to `n` of `archs` (a seeded sample) whole, reusing points the table has,
     and fits the calibration; the table is saved after every chunk."""
+    # Points measured before (a resumed build, or a table extended with --arch) are kept:
+    # more whole models only make the fit better, and validation leaves all of them out.
     old = {p["id"]: p for p in (table.calibration or {}).get("points", [])}
     chosen = random.Random(seed).sample(list(archs), min(n, len(archs))) if n > 0 else []
     todo = [a for a in chosen if a.id not in old]

@@ -25,23 +25,26 @@ from nas.errors import UserError
 from nas.latency import measure
 from nas.latency.table import default_path, environment, load_table
 
-SUBCOMMANDS = ("build", "predict", "validate", "merge", "export-bench", "import")
-
-
 def load_config(spec: str, overrides: Sequence[str] = ()) -> Any:
     """The ConfigDict of `spec` (`experiments/NAME.py[:ARG]`) with `--config.a.b=v`
     overrides, read by ml_collections.config_flags as every segnas command does."""
     from absl import flags
     from ml_collections import config_flags
 
+    path = spec.split(":", 1)[0]
+    if not Path(path).is_file():
+        raise UserError(f"config: file {path!r} not found; allowed: an experiments/*.py file "
+                        "with get_config()")
+    argv = ["segnas latency", f"--config={spec}", *overrides]
     fv = flags.FlagValues()
+    # sys_argv: the overrides are read from this list, not from the process's command line.
     config_flags.DEFINE_config_file("config", None, "latency config file[:arg]",
-                                    flag_values=fv, lock_config=True)
+                                    flag_values=fv, lock_config=True, sys_argv=argv)
     try:
-        fv(["segnas latency", f"--config={spec}", *overrides])
-    except flags.Error as e:
+        fv(argv)
+        return fv.config
+    except (flags.Error, OSError) as e:
         raise UserError(f"config: {str(e).splitlines()[0]}") from None
-    return fv.config
 
 
 def _config_section(cfg: Any, name: str) -> dict[str, Any]:
@@ -118,7 +121,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.blocks:
         result["blocks"] = [{"path": b.path, "key": b.key,
                              "median_ms": table.entries[b.key]["median_ms"]}
-                            for b in decompose(arch)]
+                            for b in decompose(arch, table.settings.get("output", "logits"))
+                            if b.key]
     if args.json:
         print(json.dumps(result))
         return 0

@@ -33,12 +33,18 @@ __all__ = ["load_table", "predict", "missing_signatures", "block_sum", "fit_cali
 @functools.lru_cache(maxsize=1024)
 def signatures(arch: Arch, output: str = "logits") -> tuple[str, ...]:
     """The block signatures of `arch`, in execution order (cached: tracing takes ~1 s)."""
-    return tuple(b.key for b in decompose(arch, output))
+    return tuple(b.key for b in decompose(arch, output) if b.key)
 
 
-def missing_signatures(arch: Arch, table: LatencyTable, output: str = "logits") -> list[str]:
+def _output(table: LatencyTable, output: str | None) -> str:
+    """The model output a prediction is for: the one the table was built for by default."""
+    return output or table.settings.get("output", "logits")
+
+
+def missing_signatures(arch: Arch, table: LatencyTable, output: str | None = None) -> list[str]:
     """Signatures of `arch` the table has no entry for (each once, in execution order)."""
-    return list(dict.fromkeys(k for k in signatures(arch, output) if k not in table.entries))
+    return list(dict.fromkeys(k for k in signatures(arch, _output(table, output))
+                              if k not in table.entries))
 
 
 def build_command(table: LatencyTable, arch_file: str | Path = "ARCH.json") -> str:
@@ -52,7 +58,7 @@ def build_command(table: LatencyTable, arch_file: str | Path = "ARCH.json") -> s
             f"--results RESULTS.txt --out {out}")
 
 
-def block_sum(arch: Arch, table: LatencyTable, output: str = "logits",
+def block_sum(arch: Arch, table: LatencyTable, output: str | None = None,
               arch_file: str | Path = "ARCH.json") -> float:
     """Sum of the median latencies (ms) of `arch`'s blocks; UserError listing any missing
     signature and the command that measures them."""
@@ -62,13 +68,15 @@ def block_sum(arch: Arch, table: LatencyTable, output: str = "logits",
             f"latency table {table.path or '(unsaved)'}: {len(missing)} block signature(s) of "
             f"arch {arch.id} not measured: {', '.join(missing)}; measure them with: "
             f"{build_command(table, arch_file)}")
-    return float(sum(table.entries[k]["median_ms"] for k in signatures(arch, output)))
+    keys = signatures(arch, _output(table, output))
+    return float(sum(table.entries[k]["median_ms"] for k in keys))
 
 
-def predict(arch: Arch, table: LatencyTable, output: str = "logits",
+def predict(arch: Arch, table: LatencyTable, output: str | None = None,
             arch_file: str | Path = "ARCH.json") -> float:
     """Predicted latency of `arch` in ms on the table's target (calibrated when the table
-    has a calibration, else the plain block sum)."""
+    has a calibration, else the plain block sum), for the model output the table was built
+    for ("logits" or "labels") unless `output` says otherwise."""
     total = block_sum(arch, table, output, arch_file)
     cal = table.calibration
     if not cal:

@@ -8,7 +8,7 @@ Layout (`segnas.latency_table/1`):
                      "device": "AMD EPYC", "cores": 2, "machine": "x86_64", "system": "Linux",
                      "runtime": {"ai-edge-litert": "2.3.0", "jax": "0.10.2", "segnas": "0.1.0"}},
      "created": "2026-01-01T12:00:00Z", "updated": "...",
-     "settings": {"rounds": 30, "warmup": 5, "min_sample_ms": 1.0, ...},
+     "settings": {"rounds": 40, "warmup": 5, "chunk": 16, "seed": 0, ...},
      "space": {...Space.to_dict()...} or null,
      "entries": {"InvertedResidual@1x32x32x24#0123456789":
                      {"median_ms": 0.078, "p10_ms": 0.077, "p90_ms": 0.080, "mad_ms": 0.001,
@@ -50,7 +50,7 @@ def default_path(target: str, threads: int) -> Path:
     return Path("latency_tables") / f"{target}_t{threads}.json"
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -69,15 +69,15 @@ def cpu_model() -> str:
 
 def environment(target: str, threads: int, clock: str) -> dict[str, Any]:
     """This machine and runtime, as a table records it (no date: that is per entry)."""
-    runtime = {"jax": _version("jax"), "segnas": _version("segnas")}
+    runtime = {"jax": package_version("jax"), "segnas": package_version("segnas")}
     if target == "litert-cpu":
-        runtime["ai-edge-litert"] = _version("ai-edge-litert")
-        runtime["litert-converter"] = _version("litert-converter")
+        runtime["ai-edge-litert"] = package_version("ai-edge-litert")
+        runtime["litert-converter"] = package_version("litert-converter")
         device = cpu_model()
     else:
         import jax
 
-        runtime["jaxlib"] = _version("jaxlib")
+        runtime["jaxlib"] = package_version("jaxlib")
         runtime["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "")
         device = (cpu_model() if target == "jax-cpu"
                   else jax.devices("gpu")[0].device_kind)
@@ -145,10 +145,11 @@ class LatencyTable:
                             "object of signature -> statistics")
         for key, e in entries.items():
             bad = [f for f in STAT_FIELDS if not isinstance(e, dict)
-                   or isinstance(e.get(f), bool) or not isinstance(e.get(f), (int, float))]
+                   or isinstance(e.get(f), bool) or not isinstance(e.get(f), (int, float))
+                   or e[f] < 0]
             if bad:
-                raise UserError(f"{source}: entries[{key!r}].{bad[0]} missing or not a "
-                                f"number; allowed: an object with numbers "
+                raise UserError(f"{source}: entries[{key!r}].{bad[0]} missing, negative or "
+                                f"not a number; allowed: an object with numbers >= 0 "
                                 f"{', '.join(STAT_FIELDS)}")
         cal = d.get("calibration")
         if cal is not None and not (isinstance(cal, dict) and all(

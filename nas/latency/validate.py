@@ -14,6 +14,8 @@ import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
+from tqdm import tqdm
+
 from nas.errors import UserError
 from nas.latency.build import measure_models
 from nas.latency.predictor import predict
@@ -59,7 +61,8 @@ def validate(table: LatencyTable, archs: Sequence[Arch], settings: dict[str, Any
              output: str = "logits", progress: bool = True) -> dict[str, Any]:
     """Predictions (first: a missing signature fails before any measuring), then whole-model
     measurements; returns `{metrics..., "rows": [...]}`."""
-    predicted = {a.id: predict(a, table, output) for a in archs}
+    predicted = {a.id: predict(a, table, output)
+                 for a in tqdm(archs, desc="predicting", unit="arch", disable=not progress)}
     measured = measure_models(list(archs), table.target, table.threads, settings, output,
                               progress, desc=f"measuring models ({table.target})")
     rows = [{"id": a.id, "arch": a.to_dict(), "predicted_ms": round(predicted[a.id], 4),

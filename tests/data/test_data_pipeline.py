@@ -151,8 +151,12 @@ def test_streaming_path_is_deterministic_and_resumable(toy_cfg):
 
 
 def test_prepare_toy(toy_dir):
-    path = pipeline.prepare("toy_scenes/binary", data_dir=toy_dir)
-    assert "toy_scenes/binary/1.0.0" in path
+    path = pipeline.prepare("toy_scenes/binary", data_dir=toy_dir,
+                            builder_kwargs={"height": 16, "width": 16, "train_size": 2,
+                                            "validation_size": 1, "test_size": 0})
+    assert "toy_scenes/binary_" in path and path.endswith("/1.0.0")
+    with pytest.raises(UserError, match="own folders are stored with data.own"):
+        pipeline.prepare("my_folder")
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -160,8 +164,9 @@ def test_prepare_toy(toy_dir):
                                     "toy_scenes/images, toy_scenes/binary"),
     ({"name": "cityscapes/stereo_disparity"}, "allowed: cityscapes/semantic_segmentation"),
     ({"name": "scene_parse150"}, "instance annotations .* allowed: 'ade20k'"),
-    ({"name": "no_such_set"}, "neither a known dataset nor stored in data_dir=.*python -m "
-                              "data.own ROOT --name no_such_set"),
+    ({"name": "no_such_set", "builder_kwargs": {}},
+     "neither a known dataset nor stored in data_dir=.*python -m data.own ROOT --name "
+     "no_such_set"),
     ({"name": "ade20k", "builder_kwargs": {"height": 3}}, "only toy_scenes takes"),
     ({"builder_kwargs": {"colour": 3}}, "data.builder_kwargs: toy_scenes builder_kwargs: got "
                                         "'colour'"),
@@ -192,3 +197,17 @@ def test_argument_errors(toy_cfg, kwargs, message):
     if "start_step" not in kwargs:
         with pytest.raises(UserError, match=message):
             pipeline.eval_batches(toy_cfg, **kwargs)
+
+
+def test_concurrent_generation_reads_the_winner(toy_cfg, monkeypatch):
+    # Two processes generating the same config: the loser's final rename raises
+    # FileExistsError; the pipeline then reads the winner's identical copy.
+    original = pipeline.toy_scenes.ToyScenes.download_and_prepare
+
+    def lose_the_race(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise FileExistsError("Destination ... already exists.")
+
+    monkeypatch.setattr(pipeline.toy_scenes.ToyScenes, "download_and_prepare", lose_the_race)
+    toy_cfg.builder_kwargs.update(train_size=3, validation_size=1)
+    assert pipeline.dataset_info(toy_cfg).train_size == 3

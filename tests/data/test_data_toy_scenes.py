@@ -14,7 +14,7 @@ SMALL = {"height": 32, "width": 32}
 
 
 @pytest.mark.parametrize("shape, area", [
-    ("disk", np.pi), ("square", 1.6 ** 2), ("triangle", 3 * np.sqrt(3) / 4),
+    ("disk", np.pi), ("square", 1.6 ** 2), ("triangle", 3 * np.sqrt(3) / 4 * 1.25 ** 2),
     ("ring", np.pi * (1 - 0.55 ** 2)), ("bar", 2 * 0.6), ("cross", 2 * 2 * 0.56 - 0.56 ** 2),
     ("crescent", 1.45074),  # unit disk minus its lens with the disk (0.45, 0), radius 0.8
     ("ell", 2 * 1.6 * 0.45 - 0.45 ** 2)])
@@ -53,19 +53,21 @@ def test_label_values_per_config():
 
 def test_colour_carries_no_class_information():
     # Mean colour of each class's pixels, per image: across images every class averages to
-    # the middle of the range with a wide spread; a class painted in "its" colour would not.
+    # mid-range (within 4 standard errors) with a wide spread; a class painted in "its"
+    # colour would sit far from 127.5 with a small spread.
     cfg = ts.config_for("images", SMALL)
     per_class: list[list[np.ndarray]] = [[] for _ in range(5)]
-    for i in range(200):
+    for i in range(300):
         e = ts.example(cfg, "train", i)
         mask, image = e["segmentation_mask"][..., 0], e["image"].astype(float)
         for c in np.unique(mask):
             per_class[c].append(image[mask == c].mean(0))
     for c, means in enumerate(per_class):
         means = np.array(means)
-        assert len(means) > 60
-        assert np.all(np.abs(means.mean(0) - 127.5) < 15), (c, means.mean(0))
-        assert np.all(means.std(0) > 30), (c, means.std(0))
+        assert len(means) > 100
+        error = means.std(0) / np.sqrt(len(means))
+        assert np.all(np.abs(means.mean(0) - 127.5) < 4 * error), (c, means.mean(0), error)
+        assert np.all(means.std(0) > 45), (c, means.std(0))
 
 
 def test_config_for_names_and_overrides():
@@ -135,7 +137,7 @@ def test_video_clips_move_and_flag_one_frame():
         moved += not np.array_equal(masks[0], masks[-1])
         counts = np.array([[np.count_nonzero(m == c) for c in range(1, 5)] for m in masks])
         entered_or_left += np.any((counts[0] == 0) != (counts[-1] == 0))
-    assert moved == 30
+    assert moved >= 27  # a clip may have every object out of frame at both ends
     assert entered_or_left >= 3  # objects enter and leave the frame
 
 

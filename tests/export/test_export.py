@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-import nas
 from nas import export, tflite
 from nas.errors import UserError
 
@@ -35,7 +34,7 @@ def test_float_export_writes_model_and_report(tmp_path, tiny_arch, trained, toy_
     tfl = out.read_bytes()
     assert report["bytes"] == len(tfl) and report["ops"] == tflite.op_counts(tfl)
     assert set(report["ops"]) == SEG_OPS and report["ops"]["RESIZE_BILINEAR"] == 4
-    assert report["segnas_version"] == nas.__version__
+    assert report["segnas_version"] == "0.1.0"
     assert report["arch"] == tiny_arch.to_dict() and report["arch_id"] == tiny_arch.id
     assert (report["quantize"], report["output"], report["forced"]) == ("none", "logits", False)
     assert report["input"] == {"name": "image", "shape": [1, 64, 64, 3], "dtype": "float32"}
@@ -251,3 +250,27 @@ def test_load_run_corrupt_checkpoint(tmp_path, run_dir):
             f.write_bytes(b"garbage")
     with pytest.raises(UserError, match="workdir: .*unreadable"):
         export.load_run(copy)
+
+
+def _fake_eval(batches):
+    def eval_batches(data_cfg, batch_size):
+        yield from batches
+    return eval_batches
+
+
+def test_dataset_images_skip_padding_and_flatten_clips(monkeypatch, toy_data_cfg):
+    from data import pipeline
+
+    clips = {"image": np.arange(2 * 4 * 2 * 2 * 3, dtype=np.float32).reshape(2, 4, 2, 2, 3),
+             "mask": np.zeros((2, 4, 2, 2), np.int32)}
+    monkeypatch.setattr(pipeline, "eval_batches", _fake_eval([clips]))
+    got = export.dataset_images(toy_data_cfg, 8, train=False)
+    np.testing.assert_array_equal(np.stack(got), clips["image"].reshape(8, 2, 2, 3))
+
+    padded = {"image": np.ones((8, 2, 2, 3), np.float32),
+              "mask": np.full((8, 2, 2), 255, np.int32)}
+    padded["mask"][:3, 0, 0] = 1  # three real images, five rows of padding
+    monkeypatch.setattr(pipeline, "eval_batches", _fake_eval([padded]))
+    with pytest.raises(UserError, match="data: split of 'toy_scenes/images' has 3 images; "
+                                        "allowed: >= 8 for the parity check"):
+        export.dataset_images(toy_data_cfg, 8, train=False)

@@ -1,0 +1,75 @@
+"""Latency-predictor accuracy on held-out architectures (issue 4's acceptance figures).
+
+    .venv/bin/python benchmarks/latency_accuracy.py [--n 100] [--threads 1]
+        [--config experiments/latency_cpu.py] [--table latency_tables/litert-cpu_t1.json]
+        [--plot latency_accuracy.png] [--json rows.json]
+
+Builds the table for the config's space first when it does not exist (or is incomplete: the
+build resumes), then samples `n` archs of that space that were not used for the calibration,
+predicts each from the table, exports and times each whole model (LiteRT + XNNPACK, logits,
+`threads` threads, the table's timing protocol) and prints `within_10pct`,
+`median_abs_pct_error` and `max_abs_pct_error`, with the wall time and the machine's load
+average (timings on a shared machine are only as good as its quietness). Target of issue 4:
+within_10pct >= 0.95 and median_abs_pct_error <= 5 at 1 thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from nas.latency import build, measure, validate
+from nas.latency.cli import load_config, space_of_config
+from nas.latency.table import default_path, load_table
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--config", default="experiments/latency_cpu.py")
+    p.add_argument("--table", type=Path)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", type=Path, default=Path("latency_accuracy.png"))
+    p.add_argument("--json", type=Path, help="write every arch's prediction and measurement")
+    args = p.parse_args(argv)
+    target = "litert-cpu"
+    measure.prepare_process(target, args.threads)
+    table_path = args.table or default_path(target, args.threads)
+    cfg = load_config(args.config)
+    space = space_of_config(cfg)
+    start = time.time()
+    build.build_table(list(space.grid()), table_path, target, args.threads, space,
+                      cfg.get("output", "logits"), cfg.measure.to_dict(),
+                      cfg.calibration.to_dict())
+    built_s = time.time() - start
+    table = load_table(table_path)
+    held = [pt["id"] for pt in table.calibration["points"]]
+    archs = validate.sample_archs(space, args.n, args.seed, exclude=held)
+    settings = build.settings_of({k: v for k, v in table.settings.items()
+                                  if k in build.DEFAULT_SETTINGS}, build.DEFAULT_SETTINGS)
+    load_before = os.getloadavg()
+    start = time.time()
+    result = validate.validate(table, archs, settings)
+    validate_s = time.time() - start
+    validate.scatter_plot(result, args.plot)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    print(f"table: {table_path} ({len(table.entries)} signatures, calibration scale "
+          f"{table.calibration['scale']:.4f}, offset {table.calibration['offset_ms']:.4f} ms; "
+          f"build/resume {built_s:.0f} s)")
+    print(f"validated {result['n']} held-out archs in {validate_s:.0f} s; load average "
+          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after "
+          f"({os.cpu_count()} cores); plot {args.plot}")
+    print(f"within_10pct: {result['within_10pct']}")
+    print(f"median_abs_pct_error: {result['median_abs_pct_error']}")
+    print(f"max_abs_pct_error: {result['max_abs_pct_error']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,87 @@
+"""Training throughput and time-to-accuracy of a config (default: experiments/toy_train.py).
+
+    python benchmarks/train_throughput.py                       # toy_train, target 0.60
+    python benchmarks/train_throughput.py --target=0.7 --config=experiments/toy_train.py \
+        --config.train.eval_every=100 --workdir=/tmp/bench
+
+Trains in a fresh workdir (a temporary one unless --workdir is given; an existing checkpoint
+there would resume and distort the figures) and prints:
+- steady-state training throughput in images/s (data loading included; the first step, which
+  compiles, excluded) and the first step's time;
+- the wall time from the start of `train_and_evaluate` (dataset load, compilation and
+  evaluations included) until the first evaluation with val/miou >= target, and the
+  training-loop time at that point; evaluations happen every `train.eval_every` steps, which
+  sets the resolution of this figure;
+- the machine's CPU count and 1-minute load average before and after, since on a shared
+  machine other processes slow the figures down.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+
+from absl import flags
+from ml_collections import config_flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+FLAGS = flags.FlagValues()
+config_flags.DEFINE_config_file("config", os.path.join(ROOT, "experiments", "toy_train.py"),
+                                "experiment config file[:arg]", flag_values=FLAGS,
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "run folder (default: a new temporary folder)",
+                    flag_values=FLAGS)
+flags.DEFINE_float("target", 0.60, "val/miou to reach", flag_values=FLAGS)
+flags.DEFINE_bool("stop_at_target", False, "stop training once the target is reached",
+                  flag_values=FLAGS)
+
+
+def main(argv: list[str]) -> int:
+    FLAGS(argv)
+    from nas.train import train_and_evaluate
+
+    config = FLAGS.config
+    workdir = FLAGS.workdir or tempfile.mkdtemp(prefix="segnas_bench_")
+    if os.path.isdir(os.path.join(workdir, "checkpoints")):
+        print(f"error: {workdir} already holds a run; use a new --workdir", file=sys.stderr)
+        return 2
+    evals: list[tuple[int, float, float, float]] = []  # step, wall, loop time, miou
+    t0 = time.time()
+    load0 = os.getloadavg()[0]
+
+    def on_eval(step: int, metrics: dict) -> bool:
+        evals.append((step, time.time() - t0, metrics["train/elapsed_s"], metrics["val/miou"]))
+        return FLAGS.stop_at_target and metrics["val/miou"] >= FLAGS.target
+
+    result = train_and_evaluate(config, workdir, on_eval=on_eval)
+    m = result.metrics
+    if not evals or evals[-1][0] != result.step:
+        evals.append((result.step, time.time() - t0, m.get("train/elapsed_s", float("nan")),
+                      m.get("val/miou", float("nan"))))
+    hit = next((e for e in evals if e[3] >= FLAGS.target), None)
+    batch = config.train.batch_size
+    print(f"config      {config.data.name}, arch {dict(config.arch) if hasattr(config.arch, 'keys') else config.arch}")
+    print(f"machine     {os.cpu_count()} CPUs, load average {load0:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after")
+    print(f"status      {result.status} at step {result.step} {result.message}")
+    print(f"throughput  {m.get('train/images_per_s', float('nan')):.1f} images/s "
+          f"(batch {batch}, steady state)")
+    print("evaluations " + ", ".join(f"{s}: {miou:.3f} @ {wall:.0f}s" for s, wall, _, miou
+                                     in evals))
+    if hit:
+        print(f"target      val/miou {hit[3]:.3f} >= {FLAGS.target} at step {hit[0]}: "
+              f"{hit[1]:.1f} s wall ({hit[1] / 60:.2f} min), {hit[2]:.1f} s in the training "
+              "loop")
+    else:
+        print(f"target      val/miou {FLAGS.target} not reached (best "
+              f"{max(e[3] for e in evals):.3f})")
+    print(f"total       {result.wall_time_s:.1f} s; workdir {workdir}")
+    return 0 if hit else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,112 @@
+"""`segnas train`: flags and overrides, bad input (exit 2), and kill -9 / resume parity."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+
+from .conftest import ROOT, subprocess_env
+
+SMOKE = f"{ROOT}/experiments/toy_train.py:smoke"
+SEGNAS = str(Path(sys.executable).parent / "segnas")
+
+
+def test_help(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "--config FILE[:ARG]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--config", SMOKE], "--workdir: missing"),
+    (["--workdir", "w"], "--config: missing"),
+    (["--config", "experiments/nope.py", "--workdir", "w"],
+     r"--config: \[Errno 2\] No such file or directory: .experiments/nope.py."),
+    (["--config", f"{ROOT}/experiments/toy_train.py:bogus", "--workdir", "w"],
+     "ValueError: toy_train config arg: got 'bogus'; allowed: none or 'smoke'"),
+    (["--config", SMOKE, "--workdir", "w", "--config.train.nope=1"],
+     "--config override: unknown field nope; allowed: a field of the config"),
+    (["--config", SMOKE, "--workdir", "w", "--config.train.steps=abc"],
+     "flag --config.train.steps=abc: invalid literal for int"),
+    (["--config", SMOKE, "--workdir", "w", "extra"], r"arguments: got \['extra'\]"),
+    (["--config", SMOKE, "--workdir", "w", "--nope"], "Unknown command line flag .nope."),
+])
+def test_bad_input_is_one_line_and_exit_2(argv, match, capsys):
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("segnas train: error: ") and len(err.strip().splitlines()) == 1
+    assert __import__("re").search(match, err), err
+
+
+def test_overrides_reach_the_trainer(tmp_path, data_dir, jax_cache, capsys):
+    code = main(["train", "--config", SMOKE, "--workdir", str(tmp_path),
+                 f"--config.data.data_dir={data_dir}", "--config.train.steps=3",
+                 "--config.train.eval_every=0", "--config.train.progress=False",
+                 "--config.arch.decoder=bilinear", "--config.train.max_minutes=5"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("segnas train: complete at step 3, val/miou ")
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["train"]["steps"] == 3 and saved["train"]["max_minutes"] == 5.0
+    assert [json.loads(l)["step"] for l in (tmp_path / "metrics.jsonl").read_text()
+            .splitlines() if "val/miou" in l] == [3]
+
+
+def run_cli(workdir: Path, data_dir: str, jax_cache: Path) -> subprocess.Popen:
+    # checkpoint every 3 steps; 60 steps leave seconds between the first checkpoint and the end
+    cmd = [SEGNAS, "train", "--config", SMOKE, "--workdir", str(workdir),
+           f"--config.data.data_dir={data_dir}", "--config.train.steps=60",
+           "--config.train.checkpoint_every=3", "--config.train.eval_every=30",
+           "--config.train.log_every=1", "--config.train.progress=False"]
+    return subprocess.Popen(cmd, env=subprocess_env(jax_cache), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def losses(workdir: Path) -> dict[int, float]:
+    rows = [json.loads(l) for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows if "train/loss" in r]
+    assert steps == sorted(set(steps)), "a step was logged twice"
+    return {r["step"]: r["train/loss"] for r in rows if "train/loss" in r}
+
+
+@pytest.mark.slow
+def test_sigkill_midway_then_rerun_resumes_to_the_same_result(tmp_path, data_dir, jax_cache):
+    ref = run_cli(tmp_path / "ref", data_dir, jax_cache)
+    out, _ = ref.communicate(timeout=900)
+    assert ref.returncode == 0, out
+    reference = json.loads((tmp_path / "ref" / "result.json").read_text())
+
+    run = tmp_path / "run"
+    proc = run_cli(run, data_dir, jax_cache)
+    deadline = time.time() + 900
+    while not any(p.name.isdigit() for p in (run / "checkpoints").glob("*")):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run / "result.json").exists(), "the run ended before it was killed"
+    killed_at = max(int(p.name) for p in (run / "checkpoints").glob("*") if p.name.isdigit())
+    assert killed_at < 60
+
+    again = run_cli(run, data_dir, jax_cache)
+    out, _ = again.communicate(timeout=900)
+    assert again.returncode == 0, out
+    result = json.loads((run / "result.json").read_text())
+    assert result["status"] == "complete" and result["step"] == 60
+    for key in ("val/miou", "val/pixel_accuracy", "train/loss", "train/grad_norm"):
+        assert result["metrics"][key] == pytest.approx(reference["metrics"][key], rel=1e-5,
+                                                       abs=1e-6), key
+    # every step's loss, before and after the kill, matches the uninterrupted run
+    got, want = losses(run), losses(tmp_path / "ref")
+    assert sorted(got) == list(range(1, 61))
+    for step in want:
+        assert got[step] == pytest.approx(want[step], rel=1e-5, abs=1e-6), step

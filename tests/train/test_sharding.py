@@ -1,0 +1,93 @@
+"""Data parallelism: one train step over 8 (fake CPU) devices equals the step on 1 device.
+
+XLA reads `--xla_force_host_platform_device_count` at start-up, so the comparison runs in a
+subprocess: the smoke arch (BatchNorm, squeeze-excite, the coarse-mask auxiliary loss, EMA)
+takes one step on a mesh of device 0 and one on a mesh of all 8, from the same state and
+batch, and the losses, params, BatchNorm statistics, EMA params and evaluation confusion
+matrices are compared there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import subprocess_env
+
+SCRIPT = r"""
+import json
+import jax, ml_collections, numpy as np, optax
+from jax.sharding import NamedSharding, PartitionSpec as P
+from nas.errors import UserError
+from nas.losses import LossSpec
+from nas.space import Arch
+from models.segmenter import build_model
+from nas.train import (_Plan, create_train_state, global_batch, jit_steps, make_eval_step,
+                       make_mesh, make_train_step)
+
+assert jax.device_count() == 8, jax.devices()
+arch = Arch(encoder="mobilenet_v3_small", decoder="bilinear", resolution=(32, 32), num_classes=5)
+model, tx, hw = build_model(arch), optax.adam(1e-2), arch.resolution
+loss = LossSpec({"ce": 1.0, "lovasz": 0.25}, aux_weight=0.4)
+rng = np.random.default_rng(0)
+batch = {"image": rng.normal(size=(8, 32, 32, 3)).astype(np.float32),
+         "mask": rng.integers(0, 5, (8, 32, 32)).astype(np.int32)}
+batch["mask"][0, :5] = 255
+out = {}
+for n in (1, 8):
+    mesh = make_mesh(jax.devices()[:n])
+    train_step, eval_step = jit_steps(
+        make_train_step(model, tx, loss, optax.constant_schedule(1e-2), hw, ema_decay=0.9),
+        make_eval_step(model, 5, hw, use_ema=True), mesh)
+    init = jax.jit(lambda: create_train_state(model, tx, hw, 0, True),
+                   out_shardings=NamedSharding(mesh, P()))
+    b = global_batch(batch, mesh)
+    shards = {s.device for s in b["image"].addressable_shards}
+    state, m = train_step(init(), b)
+    cm = eval_step(state, b)
+    out[n] = dict(shards=len(shards), state=jax.device_get(state), m=jax.device_get(m),
+                  cm=np.asarray(cm))
+one, eight = out[1], out[8]
+diff = lambda a, b: max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+                        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+scale = lambda a: max(float(np.max(np.abs(np.asarray(x)))) for x in jax.tree.leaves(a))
+try:
+    _Plan.from_config(ml_collections.ConfigDict(dict(
+        batch_size=4, steps=1, eval_every=0, checkpoint_every=1, log_every=1,
+        keep_checkpoints=1, seed=0)))
+    plan_error = None
+except UserError as e:
+    plan_error = str(e)
+print(json.dumps(dict(
+    shards=[one["shards"], eight["shards"]],
+    loss=[float(one["m"]["train/loss"]), float(eight["m"]["train/loss"])],
+    aux=[float(one["m"]["train/loss_aux"]), float(eight["m"]["train/loss_aux"])],
+    params=diff(one["state"].params, eight["state"].params),
+    params_scale=scale(one["state"].params),
+    moved=diff(one["state"].params, jax.device_get(init().params)),
+    batch_stats=diff(one["state"].batch_stats, eight["state"].batch_stats),
+    ema=diff(one["state"].ema_params, eight["state"].ema_params),
+    cm_equal=bool((one["cm"] == eight["cm"]).all()), cm_total=int(one["cm"].sum()),
+    plan_error=plan_error)))
+"""
+
+
+@pytest.mark.slow
+def test_one_step_on_8_devices_equals_one_device(jax_cache):
+    env = subprocess_env(jax_cache, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert r["shards"] == [1, 8]  # the batch really is split over 8 devices
+    assert r["loss"][0] == pytest.approx(r["loss"][1], rel=1e-5)
+    assert r["aux"][0] == pytest.approx(r["aux"][1], rel=1e-5)
+    assert r["moved"] > 1e-3  # the step changed the params (Adam moves them by ~lr)...
+    assert r["params"] < 1e-5 * max(1.0, r["params_scale"])  # ...identically on 1 and 8
+    assert r["batch_stats"] < 1e-4 and r["ema"] < 1e-5
+    assert r["cm_equal"] and r["cm_total"] == 8 * 32 * 32 - 5 * 32
+    assert r["plan_error"] == ("train.batch_size: got 4; allowed: a multiple of the device "
+                               "count 8 (the batch is split over devices)")
