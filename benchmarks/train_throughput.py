@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 FLAGS = flags.FlagValues()
 config_flags.DEFINE_config_file("config", os.path.join(ROOT, "experiments", "toy_train.py"),
                                 "experiment config file[:arg]", flag_values=FLAGS,
-                                lock_config=True)
+                                lock_config=True, sys_argv=sys.argv)
 flags.DEFINE_string("workdir", None, "run folder (default: a new temporary folder)",
                     flag_values=FLAGS)
 flags.DEFINE_float("target", 0.60, "val/miou to reach", flag_values=FLAGS)
@@ -64,7 +64,8 @@ def main(argv: list[str]) -> int:
                       m.get("val/miou", float("nan"))))
     hit = next((e for e in evals if e[3] >= FLAGS.target), None)
     batch = config.train.batch_size
-    print(f"config      {config.data.name}, arch {dict(config.arch) if hasattr(config.arch, 'keys') else config.arch}")
+    arch = config.arch.to_dict() if hasattr(config.arch, "to_dict") else config.arch
+    print(f"config      {config.data.name}, arch {arch}, {config.train.steps} steps")
     print(f"machine     {os.cpu_count()} CPUs, load average {load0:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after")
     print(f"status      {result.status} at step {result.step} {result.message}")

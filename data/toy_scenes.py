@@ -4,9 +4,10 @@ Real segmentation data cannot be downloaded everywhere segnas runs (CI, air-gapp
 so this tfds builder generates scenes that exercise exactly what a segmenter must learn:
 **a region's class is its shape** (disk, square, triangle, ring, bar, cross, crescent, ell),
 never its colour. The background and every object get an independent random texture (blocky
-noise, stripes, checks or a gradient, each in two random colours) plus pixel noise, so
-colour and texture carry no class information; objects vary in scale and rotation, and later
-objects occlude earlier ones (the mask holds the visible class).
+noise, stripes, checks or a gradient between a random colour and a second one 25-90 levels
+away) plus pixel noise, so colour and texture carry no class information while region
+boundaries stay visible; objects vary in scale (radius 12-25 % of the image side) and
+rotation, and later objects occlude earlier ones (the mask holds the visible class).
 
 Configs (all fields of `ToyScenesConfig` can be overridden, see `config_for`):
 

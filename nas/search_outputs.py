@@ -340,11 +340,11 @@ def log_wandb_summary(study: optuna.Study, spec: SearchSpec, f: dict[str, Any],
         rows.append([r["number"], r["state"], r["outcome"], r["arch_id"], describe(r["arch"]),
                      r["feasible"], r["number"] in on_front,
                      *[s.get(c) for c in cols[7:-1]], r["reason"]])
-    os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(project=getattr(wandb_cfg, "project", None) or "segnas",
                      entity=getattr(wandb_cfg, "entity", None) or None, group=spec.study_name,
                      name=f"{spec.study_name}-summary", job_type="search-summary",
                      dir=str(workdir), mode=mode, reinit="create_new",
+                     settings=wandb.Settings(console="off", silent=True),
                      config={"search": spec.fingerprint(), "constraints": spec.constraints,
                              "reference_point": f["reference_point"]})
     try:

@@ -61,8 +61,7 @@ from nas.losses import LossSpec, downsample_mask, loss_spec
 from nas.optim import make_optimizer
 from nas.presets import PRESETS
 from nas.space import Arch
-from nas.writers import (WANDB_MODES, ConsoleWriter, JsonlWriter, MetricWriter, MultiWriter,
-                         WandbWriter)
+from nas.writers import MetricWriter, MultiWriter, run_writers, wandb_mode
 
 STATUSES = ("complete", "diverged", "failed")
 OnEval = Callable[[int, Mapping[str, float]], bool]
@@ -280,31 +279,6 @@ def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
     jax.distributed.initialize(**env)
 
 
-def _wandb_mode(config: ml_collections.ConfigDict) -> str:
-    mode = config.get("wandb", {}).get("mode", "offline")
-    if mode not in WANDB_MODES:
-        raise UserError(f"wandb.mode: got {mode!r}; allowed: {', '.join(WANDB_MODES)}")
-    return mode
-
-
-def _writers(config: ml_collections.ConfigDict, workdir: Path, arch: Arch, plan: _Plan,
-             start_step: int, extra: Sequence[MetricWriter]) -> MultiWriter:
-    if jax.process_index() != 0:  # one host reports for all
-        return MultiWriter(list(extra))
-    writers: list[MetricWriter] = [JsonlWriter(workdir / "metrics.jsonl", start_step)]
-    if config.train.get("progress", True):
-        writers.append(ConsoleWriter(plan.steps, start_step, desc=f"train {arch.id}"))
-    w = config.get("wandb", ml_collections.ConfigDict())
-    mode = _wandb_mode(config)
-    if mode != "disabled":
-        writers.append(WandbWriter(
-            workdir, mode=mode, project=w.get("project") or "segnas", entity=w.get("entity"),
-            group=w.get("group"), name=w.get("name") or arch.id,
-            config={**config.to_dict(), "arch": arch.to_dict(), "arch_id": arch.id},
-            tags=tuple(w.get("tags", ()) or ())))
-    return MultiWriter([*writers, *extra])
-
-
 def _enable_compilation_cache() -> None:
     """Persist compiled steps across processes (default ~/.cache/segnas/jax, or wherever
     JAX_COMPILATION_CACHE_DIR points): a resumed run, a smoke test or a search re-training
@@ -351,7 +325,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
                         f"({load_arch_file(arch_file).id}, this one is {arch.id}); allowed: "
                         "a new workdir, or the same arch to resume")
     plan = _Plan.from_config(config.train)
-    _wandb_mode(config)
+    wandb_mode(config)
     loss = loss_spec(config.train.loss, info.num_classes, info.ignore_index)
     tx, schedule = make_optimizer(config.train, plan.steps)
     model, hw = build_model(arch), arch.resolution
@@ -362,47 +336,52 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             raise UserError(f"train.loss.aux_weight: got {loss.aux_weight}; allowed: 0 for "
                             f"decoder {arch.decoder!r}, which predicts no coarse mask")
 
-    mesh = make_mesh()
-    repl = NamedSharding(mesh, P())
-    train_step, eval_step = jit_steps(
-        make_train_step(model, tx, loss, schedule, hw, plan.ema),
-        make_eval_step(model, info.num_classes, hw, plan.ema > 0, info.ignore_index), mesh)
-    init = jax.jit(lambda: create_train_state(model, tx, hw, plan.seed, plan.ema > 0),
-                   out_shardings=repl)
-    abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=repl),
-                            jax.eval_shape(init))
-    mngr = checkpoint.manager(workdir, plan.keep)
-    restored = checkpoint.restore_latest(mngr, abstract)
-    state, meta = restored if restored else (init(), {})
-    start_step, elapsed0 = int(state.step), float(meta.get("elapsed_s", 0.0))
-    pi, pc = jax.process_index(), jax.process_count()
-    if pi == 0:
-        checkpoint.write_json(workdir / "config.json", config.to_dict())
-        checkpoint.write_json(arch_file, arch.to_dict())
-    writers = _writers(config, workdir, arch, plan, start_step, writer_extra)
-
-    t_loop = time.time()
-
-    def elapsed() -> float:
-        return elapsed0 + time.time() - t_loop
-
-    def run_eval() -> dict[str, float]:
-        cm = np.zeros((info.num_classes,) * 2, np.int64)
-        for b in pipeline.eval_batches(config.data, plan.eval_batch_size // pc,
-                                       process_index=pi, process_count=pc):
-            cm += np.asarray(jax.device_get(eval_step(state, global_batch(b, mesh))), np.int64)
-        out = {f"val/{k}": v for k, v in seg_metrics.summarize(cm, info.class_names).items()}
-        return {**out, "train/elapsed_s": elapsed()}
-
-    def save(step: int) -> None:
-        checkpoint.save(mngr, step, state, {"arch": arch.to_dict(), "elapsed_s": elapsed(),
-                                            "ema": plan.ema > 0})
-
-    status, message, step = "complete", "", start_step
+    status, message, step = "complete", "", 0
     last_train: dict[str, float] = {}
     last_eval: dict[str, float] = {}
     steady_s, steady_steps, window_s, window_steps = 0.0, 0, 0.0, 0
-    try:
+    mngr, writers = None, None
+    pi, pc = jax.process_index(), jax.process_count()
+    try:  # from here on, a crash is a failed candidate, not an exception
+        mesh = make_mesh()
+        repl = NamedSharding(mesh, P())
+        train_step, eval_step = jit_steps(
+            make_train_step(model, tx, loss, schedule, hw, plan.ema),
+            make_eval_step(model, info.num_classes, hw, plan.ema > 0, info.ignore_index),
+            mesh)
+        init = jax.jit(lambda: create_train_state(model, tx, hw, plan.seed, plan.ema > 0),
+                       out_shardings=repl)
+        abstract = jax.tree.map(
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=repl), jax.eval_shape(init))
+        mngr = checkpoint.manager(workdir, plan.keep)
+        restored = checkpoint.restore_latest(mngr, abstract)
+        state, meta = restored if restored else (init(), {})
+        start_step, elapsed0 = int(state.step), float(meta.get("elapsed_s", 0.0))
+        if pi == 0:
+            checkpoint.write_json(workdir / "config.json", config.to_dict())
+            checkpoint.write_json(arch_file, arch.to_dict())
+        writers = (run_writers(config, workdir, arch, plan.steps, start_step, writer_extra)
+               if pi == 0 else MultiWriter(list(writer_extra)))  # host 0 reports
+
+        t_loop = time.time()
+
+        def elapsed() -> float:
+            return elapsed0 + time.time() - t_loop
+
+        def run_eval() -> dict[str, float]:
+            cm = np.zeros((info.num_classes,) * 2, np.int64)
+            for b in pipeline.eval_batches(config.data, plan.eval_batch_size // pc,
+                                           process_index=pi, process_count=pc):
+                cm += np.asarray(jax.device_get(eval_step(state, global_batch(b, mesh))))
+            summary = seg_metrics.summarize(cm, info.class_names)
+            out = {f"val/{k}": v for k, v in summary.items()}
+            return {**out, "train/elapsed_s": elapsed()}
+
+        def save(step: int) -> None:
+            checkpoint.save(mngr, step, state, {"arch": arch.to_dict(), "elapsed_s": elapsed(),
+                                                "ema": plan.ema > 0})
+
+        step = start_step
         if step < plan.steps:
             batches = pipeline.train_batches(config.data, plan.batch_size // pc,
                                              seed=plan.seed, start_step=start_step,
@@ -462,9 +441,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         if pi == 0:
             (workdir / "error.log").write_text(traceback.format_exc())
     finally:
-        mngr.wait_until_finished()
-        mngr.close()
-        writers.close()
+        if mngr is not None:
+            mngr.wait_until_finished()
+            mngr.close()
+        if writers is not None:
+            writers.close()
     metrics = {**last_train, **last_eval}
     if steady_steps:
         metrics["train/images_per_s"] = plan.batch_size * steady_steps / steady_s

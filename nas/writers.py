@@ -25,7 +25,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
+import ml_collections
 from tqdm.auto import tqdm
+
+from nas.errors import UserError
+from nas.space import Arch
 
 WANDB_MODES = ("offline", "online", "disabled")
 
@@ -133,3 +137,29 @@ class MultiWriter:
     def close(self) -> None:
         for w in self.writers:
             w.close()
+
+
+def wandb_mode(config: ml_collections.ConfigDict) -> str:
+    """`config.wandb.mode`, checked (UserError naming the allowed modes)."""
+    mode = config.get("wandb", {}).get("mode", "offline")
+    if mode not in WANDB_MODES:
+        raise UserError(f"wandb.mode: got {mode!r}; allowed: {', '.join(WANDB_MODES)}")
+    return mode
+
+
+def run_writers(config: ml_collections.ConfigDict, workdir: Path, arch: Arch, total_steps: int,
+                start_step: int, extra: Sequence[MetricWriter] = ()) -> MultiWriter:
+    """A training run's writers: metrics.jsonl, the console (unless `train.progress` is
+    False), W&B (unless `wandb.mode` is "disabled"; run name defaults to the arch id, config
+    = the whole experiment config plus the arch), then `extra`."""
+    writers: list[MetricWriter] = [JsonlWriter(workdir / "metrics.jsonl", start_step)]
+    if config.train.get("progress", True):
+        writers.append(ConsoleWriter(total_steps, start_step, desc=f"train {arch.id}"))
+    mode, w = wandb_mode(config), config.get("wandb", {})
+    if mode != "disabled":
+        writers.append(WandbWriter(
+            workdir, mode=mode, project=w.get("project") or "segnas", entity=w.get("entity"),
+            group=w.get("group"), name=w.get("name") or arch.id,
+            config={**config.to_dict(), "arch": arch.to_dict(), "arch_id": arch.id},
+            tags=tuple(w.get("tags", ()) or ())))
+    return MultiWriter([*writers, *extra])

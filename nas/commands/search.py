@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -159,10 +160,9 @@ def run_children(ctx: search.Context, argv: list[str], workers: int) -> None:
                 break
             time.sleep(1.0)
     except KeyboardInterrupt:
-        for p in procs:  # our own children only; they hand their trials back
-            p.terminate()
-        for p in procs:
-            p.wait()
+        # Our own children only. A terminal's Ctrl-C reached them too; a SIGINT sent to the
+        # parent alone did not: pass it on, so each saves a checkpoint and hands its trial back.
+        _stop_children(procs)
         raise
     finally:
         bar.close()
@@ -170,6 +170,21 @@ def run_children(ctx: search.Context, argv: list[str], workers: int) -> None:
     for k, rc in failed:
         tail = (logs / f"worker-{k}.log").read_text(errors="replace").strip().splitlines()[-3:]
         print(f"worker {k} exited with code {rc}: {' | '.join(tail)}", file=sys.stderr)
+
+
+def _stop_children(procs: list[subprocess.Popen]) -> None:
+    deadline = time.time() + 5
+    while time.time() < deadline and any(p.poll() is None for p in procs):
+        time.sleep(0.2)
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def main(argv: list[str]) -> int:
@@ -180,9 +195,25 @@ def main(argv: list[str]) -> int:
     config = load_config(config_args)
     child = args.worker_index is not None
     # A worker process never rebuilds latency tables (the parent did) nor writes final outputs.
-    ctx = search.prepare(config, args.workdir, storage=args.storage,
-                         worker_index=args.worker_index or 0, build_tables=not child)
+    try:
+        ctx = search.prepare(config, args.workdir, storage=args.storage,
+                             worker_index=args.worker_index or 0, build_tables=not child)
+    except KeyboardInterrupt:  # a latency table being built keeps what it measured
+        print("\ninterrupted before the first trial; run the same command again to continue",
+              file=sys.stderr)
+        return 130
     url = search.st.resolve_url(args.storage, ctx.workdir)
+    try:
+        return _run(ctx, config, argv, args, url, child)
+    except KeyboardInterrupt:
+        search_outputs.write_trials_jsonl(ctx.study, ctx.workdir)
+        print("\ninterrupted: the running trial was handed back (its checkpoint is kept); run "
+              "the same command again to continue", file=sys.stderr)
+        return 130
+
+
+def _run(ctx: search.Context, config: ConfigDict, argv: list[str], args: argparse.Namespace,
+         url: str, child: bool) -> int:
     if child:
         search.run_worker(ctx, lambda t: print(search_outputs.trial_line(t, ctx.spec),
                                                flush=True))

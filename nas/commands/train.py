@@ -18,15 +18,17 @@ from ml_collections import config_flags
 
 from nas.errors import UserError
 
-USAGE = """usage: segnas train --config experiments/NAME.py[:ARG] --workdir DIR [--config.FIELD=VALUE ...]
+USAGE = """\
+usage: segnas train --config experiments/NAME.py[:ARG] --workdir DIR [--config.FIELD=VALUE ...]
 
-Train one architecture as the config says, in DIR (resumed from DIR/checkpoints when present).
-Metrics go to DIR/metrics.jsonl, the console and W&B (offline unless --config.wandb.mode=online);
-the outcome to DIR/result.json.
+Train one architecture as the config says, in DIR (resumed from DIR/checkpoints when
+present). Metrics go to DIR/metrics.jsonl, the console and W&B (offline unless
+--config.wandb.mode=online); the outcome to DIR/result.json.
 
-  --config FILE[:ARG]     an experiments/*.py file with get_config(arg); e.g. experiments/toy_train.py:smoke
-  --workdir DIR           the run's folder
-  --config.a.b=VALUE      override one config field, e.g. --config.train.steps=100"""
+  --config FILE[:ARG]   an experiments/*.py file with get_config(arg),
+                        e.g. experiments/toy_train.py:smoke
+  --workdir DIR         the run's folder
+  --config.a.b=VALUE    override one config field, e.g. --config.train.steps=100"""
 
 
 def _last_line(e: BaseException) -> str:

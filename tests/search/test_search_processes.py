@@ -72,7 +72,10 @@ def _complete(workdir):
     if not (workdir / "study.db").exists():
         return 0
     with sqlite3.connect(workdir / "study.db", timeout=30) as db:
-        return db.execute("select count(*) from trials where state='COMPLETE'").fetchone()[0]
+        try:
+            return db.execute("select count(*) from trials where state='COMPLETE'").fetchone()[0]
+        except sqlite3.OperationalError:  # the tables are not created yet
+            return 0
 
 
 @pytest.mark.slow
@@ -95,4 +98,27 @@ def test_sigkill_at_five_random_moments_then_resume(tmp_path):
     recs = counted(tmp_path)
     assert len(recs) == 8 and {r["state"] for r in recs} == {"complete"}
     assert len({r["arch_id"] for r in recs}) == 8
+    assert_each_arch_trained_once(tmp_path, recs)
+
+
+@pytest.mark.slow
+def test_ctrl_c_hands_the_trial_back_and_the_rerun_finishes(tmp_path):
+    cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.3"]
+    p = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while _complete(tmp_path) < 1 and time.time() < deadline:  # mid-sweep
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    assert err.strip().endswith("interrupted: the running trial was handed back (its checkpoint "
+                                "is kept); run the same command again to continue")
+    assert "Traceback" not in err
+    before = _complete(tmp_path)
+    assert 0 < before < 8
+    r = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = counted(tmp_path)
+    assert len(recs) == 8 and len({r["arch_id"] for r in recs}) == 8
     assert_each_arch_trained_once(tmp_path, recs)

@@ -30,7 +30,9 @@ from nas.train import (_Plan, create_train_state, global_batch, jit_steps, make_
 
 assert jax.device_count() == 8, jax.devices()
 arch = Arch(encoder="mobilenet_v3_small", decoder="bilinear", resolution=(32, 32), num_classes=5)
-model, tx, hw = build_model(arch), optax.adam(1e-2), arch.resolution
+# SGD: the update is linear in the gradient, so parameters compare at float precision
+# (Adam's first step is lr * sign(g), which flips on gradients that round to ~0)
+model, tx, hw = build_model(arch), optax.sgd(0.1), arch.resolution
 loss = LossSpec({"ce": 1.0, "lovasz": 0.25}, aux_weight=0.4)
 rng = np.random.default_rng(0)
 batch = {"image": rng.normal(size=(8, 32, 32, 3)).astype(np.float32),
@@ -40,7 +42,7 @@ out = {}
 for n in (1, 8):
     mesh = make_mesh(jax.devices()[:n])
     train_step, eval_step = jit_steps(
-        make_train_step(model, tx, loss, optax.constant_schedule(1e-2), hw, ema_decay=0.9),
+        make_train_step(model, tx, loss, optax.constant_schedule(0.1), hw, ema_decay=0.9),
         make_eval_step(model, 5, hw, use_ema=True), mesh)
     init = jax.jit(lambda: create_train_state(model, tx, hw, 0, True),
                    out_shardings=NamedSharding(mesh, P()))
@@ -85,7 +87,7 @@ def test_one_step_on_8_devices_equals_one_device(jax_cache):
     assert r["shards"] == [1, 8]  # the batch really is split over 8 devices
     assert r["loss"][0] == pytest.approx(r["loss"][1], rel=1e-5)
     assert r["aux"][0] == pytest.approx(r["aux"][1], rel=1e-5)
-    assert r["moved"] > 1e-3  # the step changed the params (Adam moves them by ~lr)...
+    assert r["moved"] > 1e-3  # the step changed the params...
     assert r["params"] < 1e-5 * max(1.0, r["params_scale"])  # ...identically on 1 and 8
     assert r["batch_stats"] < 1e-4 and r["ema"] < 1e-5
     assert r["cm_equal"] and r["cm_total"] == 8 * 32 * 32 - 5 * 32
