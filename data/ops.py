@@ -54,7 +54,7 @@ def _pad_to(ex: Example, height: int, width: int, fill: tuple[float, ...]) -> Ex
     h, w = _hw(ex)
     ph, pw = tf.maximum(height - h, 0), tf.maximum(width - w, 0)
     lead = [[0, 0]] * (ex["mask"].shape.rank - 2)
-    fill_t = tf.constant(fill, tf.int32)
+    fill_t = tf.constant([round(v) for v in fill], tf.int32)
     image = tf.pad(tf.cast(ex["image"], tf.int32) - fill_t, lead + [[0, ph], [0, pw], [0, 0]])
     mask = tf.pad(ex["mask"], lead + [[0, ph], [0, pw]], constant_values=IGNORE_INDEX)
     return {**ex, "image": tf.cast(image + fill_t, tf.uint8), "mask": mask}
@@ -76,8 +76,15 @@ def _fill3(fill: float | Sequence[float], field: str) -> tuple[float, float, flo
 
 def _positive(op: str, **values: float) -> None:
     for field, v in values.items():
-        if not v > 0:
+        if not isinstance(v, (int, float)) or not v > 0:
             raise ValueError(f"{op} {field}: got {v!r}; allowed: > 0")
+
+
+def _count(op: str, **values: int) -> None:
+    """Sizes and frame counts: positive integers."""
+    for field, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"{op} {field}: got {v!r}; allowed: an integer >= 1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +95,7 @@ class Resize:
     width: int
 
     def __post_init__(self) -> None:
-        _positive("resize", height=self.height, width=self.width)
+        _count("resize", height=self.height, width=self.width)
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
         return _resize(ex, (self.height, self.width))
@@ -135,7 +142,7 @@ class RandomCrop:
     image_fill: float | tuple[float, float, float] = 0
 
     def __post_init__(self) -> None:
-        _positive("random_crop", height=self.height, width=self.width)
+        _count("random_crop", height=self.height, width=self.width)
         _fill3(self.image_fill, "random_crop image_fill")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
@@ -159,7 +166,7 @@ class CenterCrop:
     image_fill: float | tuple[float, float, float] = 0
 
     def __post_init__(self) -> None:
-        _positive("center_crop", height=self.height, width=self.width)
+        _count("center_crop", height=self.height, width=self.width)
         _fill3(self.image_fill, "center_crop image_fill")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
@@ -253,7 +260,7 @@ class RandomTemporalCrop:
     num_frames: int
 
     def __post_init__(self) -> None:
-        _positive("random_temporal_crop", num_frames=self.num_frames)
+        _count("random_temporal_crop", num_frames=self.num_frames)
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
         _check_clip(ex, "random_temporal_crop")
@@ -275,7 +282,7 @@ class TemporalCrop:
     start: int = 0
 
     def __post_init__(self) -> None:
-        _positive("temporal_crop", num_frames=self.num_frames)
+        _count("temporal_crop", num_frames=self.num_frames)
         if self.start < 0:
             raise ValueError(f"temporal_crop start: got {self.start!r}; allowed: >= 0")
 

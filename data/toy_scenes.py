@@ -81,6 +81,13 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
         def bad(field: str, allowed: str) -> ValueError:
             return ValueError(f"toy_scenes {field}: got {getattr(self, field)!r}; "
                               f"allowed: {allowed}")
+        for f in dataclasses.fields(self):
+            if f.name not in KNOBS:
+                continue
+            value, kind = getattr(self, f.name), {"int": int, "float": (int, float),
+                                                  "str": str}[f.type]
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise bad(f.name, f"a value of type {f.type}")
         if self.kind not in KINDS:
             raise bad("kind", " | ".join(KINDS))
         if self.labels not in LABELS:
@@ -147,11 +154,12 @@ def config_for(base: str, overrides: dict[str, Any] | None = None) -> ToyScenesC
                          f"{', '.join(KNOBS)}")
     cfg = _BASE[base]
     changed = {k: v for k, v in sorted(overrides.items()) if getattr(cfg, k) != v}
+    cfg = dataclasses.replace(cfg, **changed)
+    cfg.validate()
     if changed:
         digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
         cfg = dataclasses.replace(cfg, name=f"{base}_{digest}", description=(
-            f"{base} with " + ", ".join(f"{k}={v!r}" for k, v in changed.items())), **changed)
-    cfg.validate()
+            f"{base} with " + ", ".join(f"{k}={v!r}" for k, v in changed.items())))
     return cfg
 
 

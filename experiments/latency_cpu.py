@@ -48,5 +48,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         resolutions=() if smoke else (128, 192, 256),
         output="logits",
         measure=dict(rounds=5 if smoke else 40, warmup=2 if smoke else 5, chunk=16, seed=0),
-        calibration=dict(n=2 if smoke else 12, seed=1),
+        calibration=dict(n=2 if smoke else 24, seed=1),
     ))

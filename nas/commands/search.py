@@ -61,10 +61,14 @@ def load_config(config_args: list[str]) -> ConfigDict:
 
 def _parser(prog: str = "segnas search") -> Parser:
     p = Parser(prog=prog, description=__doc__.split("\n\n")[0])
+    # Listed for --help only: --config and --config.* go to ml_collections (split_argv).
+    p.add_argument("--config", metavar="FILE[:ARG]", help="experiment config with a `search` "
+                   "section; override any field with --config.a.b=value")
     p.add_argument("--workdir", type=Path, required=True, help="the sweep's folder")
     p.add_argument("--storage", help="Optuna storage URL shared by machines (default: "
                    "sqlite:///WORKDIR/study.db); journal:PATH for a journal file")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: search.workers, else 1)")
     # Set by the parent of `--workers N` on its children (which skip the final outputs).
     p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -190,9 +194,12 @@ def _stop_children(procs: list[subprocess.Popen]) -> None:
 def main(argv: list[str]) -> int:
     config_args, rest = split_argv(argv)
     args = _parser().parse_args(rest)
-    if args.workers < 1:
-        raise UserError(f"--workers: got {args.workers}; allowed: an integer >= 1")
     config = load_config(config_args)
+    if args.workers is None:
+        args.workers = (config.get("search") or {}).get("workers", 1)
+    if isinstance(args.workers, bool) or not isinstance(args.workers, int) or args.workers < 1:
+        raise UserError(f"--workers / search.workers: got {args.workers!r}; allowed: an "
+                        "integer >= 1")
     child = args.worker_index is not None
     # A worker process never rebuilds latency tables (the parent did) nor writes final outputs.
     try:

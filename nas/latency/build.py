@@ -27,7 +27,7 @@ from nas.space import Arch, Space, resolutions
 
 # Measurement settings a config may set (the `measure` field), with their defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {"rounds": 40, "warmup": 5, "chunk": 16, "seed": 0}
-DEFAULT_CALIBRATION: dict[str, Any] = {"n": 10, "seed": 1}
+DEFAULT_CALIBRATION: dict[str, Any] = {"n": 24, "seed": 1}
 
 
 def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:

@@ -52,7 +52,10 @@ def test_parse_unknown_op_lists_allowed():
     ("ops.resize(4, 4) | normalize", "allowed: name or name\\(args\\)"),
     ("random_scale(2.0, 1.0) | normalize", "allowed: 0 < min_scale <= max_scale"),
     ("random_scale(0, 1.0) | normalize", "random_scale min_scale: got 0"),
-    ("random_crop(0, 4) | normalize", "random_crop height: got 0; allowed: > 0"),
+    ("random_crop(0, 4) | normalize", "random_crop height: got 0; allowed: an integer >= 1"),
+    ("resize(4.5, 4) | normalize", "resize height: got 4.5; allowed: an integer >= 1"),
+    ("temporal_crop(0) | normalize", "temporal_crop num_frames: got 0"),
+    ("random_scale('a') | normalize", "random_scale min_scale: got 'a'"),
     ("random_crop(4, 4, 300) | normalize", "image_fill: got 300"),
     ("random_crop(4, 4, (1, 2)) | normalize", "image_fill: got \\(1, 2\\)"),
     ("random_flip(1.5) | normalize", "random_flip probability: got 1.5"),
@@ -118,7 +121,7 @@ def test_random_crop_is_a_window_of_the_input():
 
 def test_random_crop_pads_with_fill_and_ignore():
     ex = _example(3, 4)
-    out = _np(ops.RandomCrop(5, 6, image_fill=(10, 20, 30))(ex, SEED))
+    out = _np(ops.RandomCrop(5, 6, image_fill=(10, 20, 29.6))(ex, SEED))
     np.testing.assert_array_equal(out["image"][:3, :4], ex["image"].numpy())
     np.testing.assert_array_equal(out["image"][4, 5], [10, 20, 30])
     np.testing.assert_array_equal(out["mask"][:3, :4], ex["mask"].numpy())

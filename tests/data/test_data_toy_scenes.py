@@ -84,6 +84,9 @@ def test_config_for_names_and_overrides():
 
 @pytest.mark.parametrize("overrides, message", [
     ({"kind": "audio"}, "kind: got 'audio'; allowed: images | video"),
+    ({"height": 96.5}, "height: got 96.5; allowed: a value of type int"),
+    ({"min_radius": "big"}, "min_radius: got 'big'; allowed: a value of type float"),
+    ({"seed": True}, "seed: got True; allowed: a value of type int"),
     ({"labels": "colour"}, "labels: got 'colour'"),
     ({"labels": "foreground"}, "num_classes: got 5; allowed: 2 with labels='foreground'"),
     ({"num_classes": 10}, "num_classes: got 10; allowed: 2..9"),

@@ -85,7 +85,7 @@ def test_bad_arguments(capsys, tmp_path):
     assert code == 2 and "--config: missing" in err
     code, _, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path),
                        "--workers", "0")
-    assert code == 2 and "--workers: got 0; allowed: an integer >= 1" in err
+    assert code == 2 and "--workers / search.workers: got 0; allowed: an integer >= 1" in err
     code, _, err = run(capsys, "search", "--config", "/nowhere/cfg.py", "--workdir",
                        str(tmp_path))
     assert code == 2 and err.startswith("segnas search: error: config: ")
