@@ -26,6 +26,10 @@ when resuming, and each process reads its own `tfds.even_splits` share. The stre
 deterministic too, but its order is not the in-memory path's.
 
 Clips (`is_video`) come as `image` (B, T, H, W, 3), `mask` (B, T, H, W) and `labelled` (B, T).
+
+Real datasets are never downloaded here (tfds always runs with prepared data); a missing one
+raises a one-line `UserError` naming the files to get and the `prepare(...)` call that builds
+them once.
 """
 
 from __future__ import annotations
@@ -250,6 +254,16 @@ def _clip_frames(chain: ops.Chain, builder: tfds.core.DatasetBuilder,
     return builder.builder_config.num_frames if module is toy_scenes else None
 
 
+def _read(builder: tfds.core.DatasetBuilder, split: Any, decoders: Any = None,
+          shuffle_files: bool = False, read_config: tfds.ReadConfig | None = None
+          ) -> tf.data.Dataset:
+    try:
+        return builder.as_dataset(split=split, decoders=decoders, shuffle_files=shuffle_files,
+                                  read_config=read_config)
+    except ValueError as e:  # e.g. "Unknown split 'test'. Should be one of [...]"
+        raise UserError(f"data split: got {str(split)!r}: {e}") from None
+
+
 # --- the in-memory path --------------------------------------------------------------------
 
 _MATERIALISED: dict[tuple[str, str], dict[str, np.ndarray]] = {}
@@ -262,7 +276,7 @@ def _materialise(builder: tfds.core.DatasetBuilder, split: str, module: ModuleTy
     if key not in _MATERIALISED:
         if len(_MATERIALISED) >= 8:  # a search may touch many toy variants; keep a few
             _MATERIALISED.pop(next(iter(_MATERIALISED)))
-        ds = builder.as_dataset(split=split, decoders=getattr(module, "DECODERS", None))
+        ds = _read(builder, split, decoders=getattr(module, "DECODERS", None))
         ds = ds.map(module.to_example)
         try:
             n = int(ds.cardinality())
@@ -439,7 +453,7 @@ def _stream_train(data_cfg: ml_collections.ConfigDict, builder: tfds.core.Datase
     if process_count > 1:
         split = tfds.even_splits(split, n=process_count)[process_index]
     read = tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=True)
-    ds = builder.as_dataset(split=split, shuffle_files=True, read_config=read,
+    ds = _read(builder, split, shuffle_files=True, read_config=read,
                             decoders=getattr(module, "DECODERS", None))
     ds = ds.shuffle(data_cfg.get("shuffle_buffer", 1024), seed=seed,
                     reshuffle_each_iteration=True).repeat()
@@ -471,7 +485,7 @@ def _stream_eval(builder: tfds.core.DatasetBuilder, module: ModuleType, split: s
     size = _split_size(builder, split)
     share = tfds.even_splits(split, n=process_count)[process_index] if process_count > 1 \
         else split
-    ds = builder.as_dataset(split=share, shuffle_files=False,
+    ds = _read(builder, share, shuffle_files=False,
                             decoders=getattr(module, "DECODERS", None))
     ds = ds.enumerate().map(
         lambda i, raw: chain(module.to_example(raw), tf.stack([tf.constant(0, tf.int64), i])),

@@ -6,7 +6,7 @@ so this tfds builder generates scenes that exercise exactly what a segmenter mus
 never its colour. The background and every object get an independent random texture (blocky
 noise, stripes, checks or a gradient between a random colour and a second one 25-90 levels
 away) plus pixel noise, so colour and texture carry no class information while region
-boundaries stay visible; objects vary in scale (radius 12-25 % of the image side) and
+boundaries stay visible; objects vary in scale (radius 15-30 % of the image side) and
 rotation, and later objects occlude earlier ones (the mask holds the visible class).
 
 Configs (all fields of `ToyScenesConfig` can be overridden, see `config_for`):
@@ -26,8 +26,8 @@ vectorised function of pixel coordinates (no per-pixel Python loop).
 Mask values: `0` background, `k` the k-th shape; `255` is the project-wide ignore value and
 is not produced by default (no pixel is ambiguous in a synthetic scene).
 
-Defaults (64x64, 5 classes, 2000/200/200) build in a few seconds; see `data/pipeline.py` for
-loading, and the README for the measured learning curve.
+Defaults (64x64, 5 classes, 2000/200/200) build in ~2 s on a 2-core CPU (video, 300/50/50
+clips of 8 frames: ~1.6 s); `data/pipeline.py` loads them (and generates them on first use).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ SPLITS: tuple[str, ...] = ("train", "validation", "test")
 KINDS = ("images", "video")
 LABELS = ("shape", "foreground")
 IGNORE_INDEX = 255
+REACH = 1.3  # every shape lies within 1.25 radii of its centre (the triangle's vertices)
 # what `data.pipeline` reads from a dataset module
 NAMES = ("toy_scenes/images", "toy_scenes/binary", "toy_scenes/video")
 TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
@@ -72,8 +73,8 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
     test_size: int = 200
     num_frames: int = 8
     max_objects: int = 4
-    min_radius: float = 0.12
-    max_radius: float = 0.25
+    min_radius: float = 0.15
+    max_radius: float = 0.30
     seed: int = 0
 
     def validate(self) -> None:
@@ -154,7 +155,8 @@ def config_for(base: str, overrides: dict[str, Any] | None = None) -> ToyScenesC
                          f"{', '.join(KNOBS)}")
     cfg = _BASE[base]
     changed = {k: v for k, v in sorted(overrides.items()) if getattr(cfg, k) != v}
-    cfg = dataclasses.replace(cfg, **changed)
+    # unchanged: the registered object itself (tfds refuses an equal copy under its name)
+    cfg = dataclasses.replace(cfg, **changed) if changed else cfg
     cfg.validate()
     if changed:
         digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
@@ -251,9 +253,10 @@ def _render(cfg: ToyScenesConfig, rng: np.random.Generator, frames: int
     t = np.arange(frames, dtype=np.float32)[:, None, None]
     # camera: constant velocity plus constant acceleration, in world pixels
     cam_v, cam_a = (rng.uniform(-0.02, 0.02, (2, 2)) * size if video else np.zeros((2, 2)))
+    cam_y = cam_v[0] * t + 0.5 * cam_a[0] * t * t
+    cam_x = cam_v[1] * t + 0.5 * cam_a[1] * t * t
     ys, xs = np.mgrid[0:cfg.height, 0:cfg.width].astype(np.float32) + 0.5
-    wy = ys[None] + cam_v[0] * t + 0.5 * cam_a[0] * t * t  # (frames, H, W) world coords
-    wx = xs[None] + cam_v[1] * t + 0.5 * cam_a[1] * t * t
+    wy, wx = ys[None] + cam_y, xs[None] + cam_x  # (frames, H, W) world coords
     image = _paint(background, wx, wy)
     mask = np.zeros(wy.shape, np.uint8)
     for o in objects:
@@ -261,12 +264,21 @@ def _render(cfg: ToyScenesConfig, rng: np.random.Generator, frames: int
         cx = o["centre"][1] + o["velocity"][1] * t
         angle = o["angle"] + o["spin"] * t
         radius = o["radius"] * (1.0 + o["growth"] * t)
+        # Work in the window the object can reach over the clip: the same pixels as the
+        # whole frame, far fewer to compute (2.6x faster at 640x640).
+        reach = REACH * float(radius.max()) + 1.0
+        fy, fx = (cy - cam_y).ravel(), (cx - cam_x).ravel()  # centre in frame pixels
+        y0, y1 = max(int(fy.min() - reach), 0), min(int(fy.max() + reach) + 1, cfg.height)
+        x0, x1 = max(int(fx.min() - reach), 0), min(int(fx.max() + reach) + 1, cfg.width)
+        if y0 >= y1 or x0 >= x1:
+            continue  # never in frame
+        win = (slice(None), slice(y0, y1), slice(x0, x1))
         c, s = np.cos(angle), np.sin(angle)
-        dy, dx = wy - cy, wx - cx
+        dy, dx = wy[win] - cy, wx[win] - cx
         lx, ly = c * dx + s * dy, -s * dx + c * dy  # object-local pixels: texture moves with it
         inside = _inside(cfg.shapes[o["shape"]], lx / radius, ly / radius)
-        image = np.where(inside[..., None], _paint(o["texture"], lx, ly), image)
-        mask[inside] = 1 if cfg.labels == "foreground" else o["shape"] + 1
+        image[win] = np.where(inside[..., None], _paint(o["texture"], lx, ly), image[win])
+        mask[win][inside] = 1 if cfg.labels == "foreground" else o["shape"] + 1
     image += rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0.0, 8.0)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8), mask
 
@@ -289,8 +301,10 @@ def example(cfg: ToyScenesConfig, split: str, index: int) -> dict[str, np.ndarra
 class ToyScenes(tfds.core.GeneratorBasedBuilder):
     """Procedural shapes-on-textures segmentation scenes (images and video clips)."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {"1.0.0": "First release.",
+                     "1.1.0": "Softer textures (second colour 25-90 levels from the first), "
+                              "pixel noise up to 8, radii 15-30 %, larger triangles."}
     BUILDER_CONFIGS = list(_BASE.values())
 
     def _info(self) -> tfds.core.DatasetInfo:

@@ -5,14 +5,15 @@
     segnas latency build --target litert-cpu --config experiments/latency_cpu.py:smoke \\
         --out /tmp/latency_smoke.json                                   # CI, ~20 s
 
-The space is seed 000's (3 encoders x 3 decoders x 2 conv types x 3 widths) at 128² and 256²:
-108 archs, ~1,150 distinct block signatures, one table at
-`latency_tables/litert-cpu_t1.json`. Cost on a 2-core x86-64 VM at 1 thread: tracing ~1-2 s
-per arch, converting + measuring ~0.3 s per signature, 10 calibration models; about 10
-minutes in all (README has the measured figure). Resolutions multiply the work: every extra
-size adds as many signatures again (384² and 512² entries are also ~2.5x / ~4x slower to
-time), and `full` (40,320 archs) costs hours of tracing alone: build tables for the slice of
-the space a search actually uses. Re-running resumes; only missing signatures are measured.
+The space is seed 000's (3 encoders x 3 decoders x 2 conv types x 3 widths) at 128², 192²
+and 256²: 162 archs, 873 distinct block signatures, 24 calibration models; one table at
+`latency_tables/litert-cpu_t1.json`. Measured on the shared 2-core x86-64 VM (load average
+6.5-9 from other jobs): build 8 min 46 s (tracing 3 min, blocks 2 min 44 s, calibration
+2 min 55 s), validate --n 100: 12 min, 100 % within ±10 %, median |error| 3.1 %, max 9.6 %.
+Resolutions multiply the work: each extra size adds ~290 signatures, larger sizes are slower
+to time, and `full` (40,320 archs) costs hours of tracing alone: build tables for the slice of
+the space a search actually uses. A re-run resumes (it re-traces every arch, ~1 s each, then
+measures only missing signatures).
 
 Expected (`validate --n 100`, 1 thread): >= 95 % of held-out archs within ±10 %, median
 absolute error <= 5 %.

@@ -1,6 +1,7 @@
 """`segnas latency ...`: build, predict from, validate, merge, export and import latency tables.
 
-    segnas latency build    --target litert-cpu (--config experiments/latency_cpu.py | --arch A.json ...) [--threads 1] [--out T]
+    segnas latency build    --target litert-cpu [--threads 1] [--out T]
+                            (--config experiments/latency_cpu.py[:ARG] | --arch A.json ...)
     segnas latency predict  (--arch A.json | --preset NAME) [--table T] [--blocks] [--json]
     segnas latency validate --target litert-cpu --n 100 [--table T] [--json] [--plot out.png]
     segnas latency merge    A.json B.json --out C.json [--allow-foreign]

@@ -12,8 +12,10 @@ by least squares on *relative* error (each point weighted by 1 / measured², so 
 40 ms model count alike, as the ±10 % acceptance does). On the 2-core x86 VM segnas is
 developed on, LiteRT + XNNPACK at 1 thread gave scale ≈ 0.9 and |offset| < 0.3 ms; fitted on
 all 70 models of one run the residuals stayed within 7 %, so a richer model (per block kind,
-per resolution, block counts) did not pay: with 10 calibration models it was worse. The public API for the search:
-`load_table(path)`, `predict(arch, table)`, `missing_signatures(arch, table)`.
+per resolution, block counts) did not pay: with 10 calibration models it was worse.
+
+The public API for the search: `load_table(path)`, `predict(arch, table)`,
+`missing_signatures(arch, table)`.
 """
 
 from __future__ import annotations

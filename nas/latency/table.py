@@ -12,8 +12,8 @@ Layout (`segnas.latency_table/1`):
      "space": {...Space.to_dict()...} or null,
      "entries": {"InvertedResidual@1x32x32x24#0123456789":
                      {"median_ms": 0.078, "p10_ms": 0.077, "p90_ms": 0.080, "mad_ms": 0.001,
-                      "n": 30, "kind": "InvertedResidual", "fields": {...}, "inputs": [[1, 32, 32, 24]],
-                      "macs": 1234567, "date": "..."}},
+                      "n": 40, "kind": "InvertedResidual", "fields": {...},
+                      "inputs": [[1, 32, 32, 24]], "macs": 1234567, "date": "..."}},
      "calibration": {"scale": 1.02, "offset_ms": 0.05, "points": [...]} or null}
 
 Two tables (or a table and this machine) belong to the same environment when their

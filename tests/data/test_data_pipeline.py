@@ -117,6 +117,15 @@ def test_eval_shares_have_equal_batch_counts(toy_cfg):
     assert (shares[1][1]["mask"] == 255).all()  # process 1 ran out: a whole padding batch
 
 
+def test_unknown_split(toy_cfg):
+    with pytest.raises(UserError, match="data split: got 'test': Unknown split 'test'"):
+        list(pipeline.eval_batches(toy_cfg, 2, split="test"))
+    toy_cfg.in_memory = False
+    with pytest.raises(UserError, match="Unknown split 'tarin'"):
+        toy_cfg.train_split = "tarin"
+        next(pipeline.train_batches(toy_cfg, 2, seed=0))
+
+
 def test_video_batches(toy_dir):
     cfg = pipeline.default_data_config("toy_scenes/video")
     cfg.data_dir = toy_dir
@@ -154,7 +163,7 @@ def test_prepare_toy(toy_dir):
     path = pipeline.prepare("toy_scenes/binary", data_dir=toy_dir,
                             builder_kwargs={"height": 16, "width": 16, "train_size": 2,
                                             "validation_size": 1, "test_size": 0})
-    assert "toy_scenes/binary_" in path and path.endswith("/1.0.0")
+    assert "toy_scenes/binary_" in path and path.endswith("/1.1.0")
     with pytest.raises(UserError, match="own folders are stored with data.own"):
         pipeline.prepare("my_folder")
 

@@ -24,6 +24,26 @@ def test_shape_areas(shape, area):
     assert ts._inside(shape, x, y).sum() * (2.4 / 1200) ** 2 == pytest.approx(area, abs=0.01)
 
 
+def test_shapes_stay_within_the_render_reach():
+    g = np.linspace(-2, 2, 801)
+    x, y = np.meshgrid(g, g)
+    for shape in ts.SHAPES:
+        inside = ts._inside(shape, x, y)
+        assert np.hypot(x, y)[inside].max() <= 1.25 + 1e-9 < ts.REACH, shape
+
+
+def test_windowed_rendering_equals_whole_frame(monkeypatch):
+    cases = [(ts.config_for("images", {**SMALL, "num_classes": 9, "max_radius": 0.6}), 40),
+             (ts.config_for("video", {**SMALL, "num_frames": 5}), 15)]
+    windowed = [[ts.example(cfg, "train", i) for i in range(n)] for cfg, n in cases]
+    monkeypatch.setattr(ts, "REACH", 1e4)  # a window larger than any frame
+    for (cfg, n), examples in zip(cases, windowed):
+        for i, e in enumerate(examples):
+            whole = ts.example(cfg, "train", i)
+            for k in e:
+                np.testing.assert_array_equal(e[k], whole[k])
+
+
 def test_unknown_shape_raises():
     with pytest.raises(ValueError, match="shape: got 'blob'"):
         ts._inside("blob", np.zeros(1), np.zeros(1))
@@ -70,7 +90,7 @@ def test_colour_carries_no_class_information():
         assert np.all(means.std(0) > 45), (c, means.std(0))
 
 
-def test_config_for_names_and_overrides():
+def test_config_for_names_and_overrides(tmp_path):
     base = ts.config_for("images")
     assert base.name == "images" and (base.height, base.num_classes) == (64, 5)
     assert ts.config_for("images", {"height": 64}).name == "images"  # no change, no new name
@@ -80,6 +100,10 @@ def test_config_for_names_and_overrides():
     assert a.description == "images with height=96, width=96"
     assert ts.config_for("images", {"height": 96, "width": 96}).name == a.name
     assert ts.config_for("video").labelled_frame == 5
+    for name in ("images", "binary", "video"):  # tfds accepts the named configs as they are
+        builder = tfds.builder("toy_scenes", config=ts.config_for(name, {"seed": 0}),
+                               data_dir=str(tmp_path))
+        assert builder.builder_config.name == name and not builder.is_prepared()
 
 
 @pytest.mark.parametrize("overrides, message", [
