@@ -4,10 +4,10 @@
     segnas train --config experiments/toy_train.py:smoke --workdir /tmp/toy_smoke  # seconds
 
 Expected (2-core x86-64 CPU, nothing else running): val/miou >= 0.60 within 10 minutes
-(TODO figures). Rerunning the same command resumes from the last checkpoint.
+(to be confirmed on a quiet machine with benchmarks/train_throughput.py). Rerunning the same command resumes from the last checkpoint.
 
 Model: seed 000's baseline family (MobileNetV3 encoder, bilinear U-Net decoder, depthwise
-convs), TODO.
+convs).
 
 Sections: `arch` (Arch fields; `--config.arch.width=0.75` etc.; a preset name or an arch
 JSON path also work), `data` (`data.pipeline.default_data_config`), `train`, `wandb`.
