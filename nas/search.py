@@ -328,15 +328,16 @@ def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
     target = planned_trials(ctx.spec)
     patience = max(20, target)
     while idle < patience:
-        st.reap_dead_workers(ctx.study)
-        trials = ctx.study.get_trials(deepcopy=False)
-        waiting = any(t.state == TrialState.WAITING for t in trials)
-        if not waiting and st.slots_taken(trials) >= target:
-            break
-        with warnings.catch_warnings():
-            # ask/tell with heartbeats is what this driver is designed for (see Heartbeat).
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            trial = ctx.study.ask()
+        with st.workdir_lock(ctx.workdir):  # check-then-ask, atomic among local workers
+            st.reap_dead_workers(ctx.study)
+            trials = ctx.study.get_trials(deepcopy=False)
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            if not waiting and st.slots_taken(trials) >= target:
+                break
+            with warnings.catch_warnings():
+                # ask/tell with heartbeats is what this driver is designed for (Heartbeat).
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                trial = ctx.study.ask()
         finished = _run_owned(ctx, trial)
         if finished is None:  # another worker holds this very trial (see st.FileLock)
             idle += 1
@@ -365,13 +366,14 @@ def prepare(config: ConfigDict, workdir: Path, *, storage: str | None = None,
         from nas.cost import cost as cost_fn
     check_classes(config, spec)
     url = st.resolve_url(storage, workdir)
-    with warnings.catch_warnings():
+    seed = sampler_seed(spec, worker_index, not st.is_default_storage(url, workdir))
+    # One local worker at a time creates the database and study and fills the queue.
+    with st.workdir_lock(workdir), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", FutureWarning)
         store = st.open_storage(url, heartbeat_interval=spec.heartbeat_interval,
                                 grace_period=spec.grace_period, max_retry=spec.max_retry)
-    seed = sampler_seed(spec, worker_index, not st.is_default_storage(url, workdir))
-    study = open_study(spec, store, seed)
+        study = open_study(spec, store, seed)
     tables = load_tables(spec, build=build_tables)
     return Context(config=config, spec=spec, study=study, workdir=workdir, evaluate=evaluate,
                    tables=tables, cost_fn=cost_fn)

@@ -240,11 +240,12 @@ class FileLock:
         self.path = path
         self._fd: int | None = None
 
-    def acquire(self) -> bool:
+    def acquire(self, wait: bool = False) -> bool:
+        """Takes the lock; with `wait`, blocks until it is free (always True then)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             os.close(fd)
             return False
@@ -256,6 +257,26 @@ class FileLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+    def __enter__(self) -> "FileLock":
+        self.acquire(wait=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def workdir_lock(workdir: Path) -> FileLock:
+    """The lock local workers of one workdir hold while they open the study (create it,
+    enqueue listed candidates) and while they check the budget and ask for a trial.
+
+    Without it two workers started together both enqueue the listed candidates, and a worker
+    that saw one queued candidate left can ask after another worker took it, creating a trial
+    the sweep does not need; both end as extra `skipped` rows. Workers on other machines (a
+    database server URL) do not share this lock: there those races remain possible and are
+    handled by the `skipped` bookkeeping below.
+    """
+    return FileLock(Path(workdir) / "locks" / "study")
 
 
 # -- bookkeeping ------------------------------------------------------------------------------

@@ -78,15 +78,26 @@ def _complete(workdir):
             return 0
 
 
+def _steps_logged(workdir):
+    return sum(len(f.read_text().split()) for f in workdir.glob("trials/*/steps.log"))
+
+
 @pytest.mark.slow
 def test_sigkill_at_five_random_moments_then_resume(tmp_path):
+    # 8 candidates x 6 steps x 0.4 s. Each kill lands a random 0-2 s after the run's first
+    # trained step (not after a fixed wall time: start-up speed differs between machines), so
+    # the five runs train at most ~30 of the 48 steps and the sweep is still unfinished.
     cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.4"]
     rng = random.Random(5)
     before = 0
     for _ in range(5):
+        logged = _steps_logged(tmp_path)
         p = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(3.0, 7.0))  # start-up takes ~3 s: kills land mid-sweep
+        deadline = time.time() + 120
+        while _steps_logged(tmp_path) == logged and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 2.0))
         os.killpg(p.pid, signal.SIGKILL)  # our own process group only
         p.wait()
         now = _complete(tmp_path)
