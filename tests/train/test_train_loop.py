@@ -135,6 +135,8 @@ def test_exception_during_training_ends_with_status_failed(smoke, tmp_path, monk
     (lambda c: c.train.update(steps=0), "train.steps: got 0"),
     (lambda c: c.train.update(ema=1.0), r"train.ema: got 1.0; allowed: a decay in \[0, 1\)"),
     (lambda c: c.train.update(max_minutes=-1.0), "train.max_minutes: got -1.0"),
+    (lambda c: c.train.update(bn_momentum=1.0),
+     r"train.bn_momentum: got 1.0; allowed: a momentum in \(0, 1\)"),
     (lambda c: c.train.update(checkpoint_every=0), "train.checkpoint_every: got 0"),
     (lambda c: c.train.update(optimizer="lamb"), "train.optimizer: got 'lamb'"),
     (lambda c: c.train.loss.update(ce=0.0), "train.loss: all weights are 0"),

@@ -69,6 +69,25 @@ def test_ema_uses_warmed_up_decay():
     assert off.ema_params is None
 
 
+def test_bn_momentum_rescales_the_statistics_update():
+    model, state, default = setup()  # the models' own momentum: the update is left as is
+    tx = optax.adam(0.05)
+    slow = jax.jit(make_train_step(model, tx, LossSpec({"ce": 1.0}),
+                                   optax.constant_schedule(0.05), HW, 0.0, bn_momentum=0.9))
+    b = batch()
+    a, _ = default(state, b)
+    c, _ = slow(state, b)
+    # momentum 0.9 instead of 0.99: each statistic moves (1 - 0.9) / (1 - 0.99) = 10x as far
+    for key in ("mean", "var"):
+        old = state.batch_stats["bn"][key]
+        np.testing.assert_allclose(c.batch_stats["bn"][key] - old,
+                                   10.0 * (a.batch_stats["bn"][key] - old), rtol=1e-4,
+                                   atol=1e-6)
+        assert float(jnp.abs(a.batch_stats["bn"][key] - old).max()) > 1e-3
+    for p, q in zip(jax.tree.leaves(a.params), jax.tree.leaves(c.params)):
+        np.testing.assert_array_equal(p, q)  # the parameters' update does not depend on it
+
+
 def test_aux_loss_on_the_coarse_mask_is_added_with_its_weight():
     _, state, step = setup(loss=LossSpec({"ce": 1.0}, aux_weight=0.5))
     _, m = step(state, batch())
