@@ -14,10 +14,10 @@ trials.jsonl, pareto.json (front + hypervolume), pareto.png, pareto.html, winner
 their parity reports, W&B offline runs (one per candidate + a summary; `wandb sync` them).
 Re-running the command continues the study; `--workers 1` trains one candidate at a time.
 
-Measured on a 2-core x86-64 CPU: the whole command in 12 min 33 s (753 s: latency table 60 s,
-12 candidates 683 s, plots, winners and W&B summary 10 s), val/miou 0.62 - 0.76 across candidates
-(0.41 is "all background"), 4 of them on the Pareto front, the 2 winners exported with parity
-passed (max abs logit difference <= 4.6e-6, argmax agreement 1.0).
+Measured on a 2-core x86-64 CPU: the whole command in 12 min 33 s (753 s: latency table
+60 s, 12 candidates 683 s, plots, winners and W&B summary 10 s), val/miou 0.62 - 0.76 across
+candidates (0.41 is "all background"), 4 of them on the Pareto front, the 2 winners exported
+with parity passed (max abs logit difference <= 4.6e-6, argmax agreement 1.0).
 
 Every field can be overridden, e.g. `--config.search.num_trials=20`,
 `--config.search.strategy=tpe`, `--config.train.max_minutes=2`,
@@ -59,9 +59,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # depthwise convolutions only: XLA's grouped convolutions are ~10x slower per training
     # step on CPU (measured: 3.8 s vs 0.38 s, MobileNetV3-Small, 64 px, batch 8), so the
     # conv_type dimension is left to GPU / TPU sweeps (experiments/seed000_table1.py). So is
-    # EfficientNet-Lite0: on this CPU its candidates reached only 59-113 of 150 steps within
-    # the 3-minute cap (MobileNetV3 ones: 150 steps in 50-165 s, two workers), which made the
-    # sweep's length depend on how many of them NSGA-II drew (14:50 with four of them).
+    # EfficientNet-Lite0, the slowest encoder to train on this CPU: its candidates reached
+    # 59-62 of 150 steps at 96 px and 111-113 at 64 px within the 3-minute cap (MobileNetV3:
+    # all 150 steps in 41-168 s, except Large at width 1 and 96 px, 105-109), and sweeps that
+    # drew several of them took 14:50 and 15:30.
     space = dataclasses.replace(SPACES["seed000"], encoder=("mobilenet_v3_large",
                                                             "mobilenet_v3_small"),
                                 conv_type=("depthwise",), width=(0.5, 1.0),
