@@ -4,10 +4,10 @@
     segnas search --config experiments/quickstart.py:smoke --workdir /tmp/qs_smoke  # CI
 
 What it does: NSGA-II over seed 000's joint space (MobileNetV3 encoder, decoder, width;
-depthwise convolutions, see below) at small resolutions (64 and 96 px), 12 candidates, each trained for
-150 steps on toy_scenes `binary` (foreground vs background, seed 000's task), two at a time,
-scored by validation mIoU (evaluated once, at the end) and by its latency
-on this CPU (LiteRT, XNNPACK, 1 thread) predicted from a latency table. The table is built
+depthwise convolutions, see below) at small resolutions (64 and 96 px), 12 candidates, each
+trained for 150 steps on toy_scenes `binary` (foreground vs background, seed 000's task), two
+at a time, scored by validation mIoU (evaluated once, at the end) and by its latency on this
+CPU (LiteRT, XNNPACK, 1 thread) predicted from a latency table. The table is built
 first, for this space, when `search.latency_tables.litert-cpu` does not exist (kept in the
 workdir; point the field at an existing table to skip that step). Outputs in the workdir:
 trials.jsonl, pareto.json (front + hypervolume), pareto.png, pareto.html, winners/*.tflite with
