@@ -14,10 +14,12 @@ trials.jsonl, pareto.json (front + hypervolume), pareto.png, pareto.html, winner
 their parity reports, W&B offline runs (one per candidate + a summary; `wandb sync` them).
 Re-running the command continues the study; `--workers 1` trains one candidate at a time.
 
-Measured on a 2-core x86-64 CPU: the whole command in 12 min 33 s (753 s: latency table
-60 s, 12 candidates 683 s, plots, winners and W&B summary 10 s), val/miou 0.62 - 0.76 across
-candidates (0.41 is "all background"), 4 of them on the Pareto front, the 2 winners exported
-with parity passed (max abs logit difference <= 4.6e-6, argmax agreement 1.0).
+Measured on a 2-core x86-64 CPU with an empty XLA compilation cache (a fresh machine): the
+whole command in 13 min 52 s (832 s: latency table 60 s, 12 candidates 760 s, plots, winners
+and W&B summary 12 s); 12 min 33 s when some candidates' compiled steps are already in the
+cache (~/.cache/segnas/jax). val/miou 0.62 - 0.76 across candidates (0.41 is "all
+background"), 4 of them on the Pareto front, the 2 winners exported with parity passed (max
+abs logit difference <= 5.8e-6, argmax agreement 1.0).
 
 Every field can be overridden, e.g. `--config.search.num_trials=20`,
 `--config.search.strategy=tpe`, `--config.train.max_minutes=2`,
