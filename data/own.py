@@ -177,7 +177,7 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
 
 def main(argv: list[str]) -> int:
     """`python -m data.own ROOT --name NAME --out DIR [--video] [--num-classes N]`."""
-    from nas.commands.common import Parser  # the CLI's argparse (errors -> UserError)
+    from nas.cli.common import Parser  # the CLI's argparse (errors -> UserError)
     p = Parser(prog="python -m data.own", description=__doc__.split("\n\n")[0])
     p.add_argument("root", type=Path, help="folder of split folders (see data/own.py)")
     p.add_argument("--name", required=True, help="dataset name (data.name in configs)")

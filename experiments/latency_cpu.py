@@ -18,7 +18,7 @@ measures only missing signatures).
 Expected (`validate --n 100`, 1 thread): >= 95 % of held-out archs within ±10 %, median
 absolute error <= 5 %.
 
-Fields: `space` (a name of nas.presets.SPACES or a Space dict), `resolutions` (square sizes
+Fields: `space` (a name of nas.space.presets.SPACES or a Space dict), `resolutions` (square sizes
 replacing the space's; empty keeps them), `output` ("logits", or "labels" to add the argmax
 block), `measure` (rounds, warmup, chunk, seed: see nas/latency/measure.py),
 `calibration` (n whole models, seed).

@@ -35,9 +35,9 @@ import ml_collections
 
 from data.pipeline import default_data_config
 from experiments.toy_train import get_config as toy_train_config
-from nas.presets import SPACES
-from nas.search_config import space_config
-from nas.space import resolutions
+from nas.space.presets import SPACES
+from nas.space.encoding import space_config
+from nas.space.space import resolutions
 
 ARGS = ("", "smoke")
 
@@ -57,7 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.data = default_data_config("toy_scenes/binary")
     num_classes = 2 if not smoke else 5
 
-    # Seed 000's joint space (nas.presets.SPACES["seed000"]) at CPU-sized widths/resolutions,
+    # Seed 000's joint space (nas.space.presets.SPACES["seed000"]) at CPU-sized widths/resolutions,
     # depthwise convolutions only: XLA's grouped convolutions are ~10x slower per training
     # step on CPU (measured: 3.8 s vs 0.38 s, MobileNetV3-Small, 64 px, batch 8), so the
     # conv_type dimension is left to GPU / TPU sweeps (experiments/seed000_table1.py). So is
@@ -109,7 +109,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         heartbeat_interval=30,            # s; a dead worker's trial is retried after
         grace_period=90,                  # this many s without heartbeat
         max_retry=2,
-        evaluator="nas.train:train_and_evaluate",
+        evaluator="nas.train.loop:train_and_evaluate",
         winners=dict(max_count=0 if smoke else 2, quantize="none", output="logits"),
     ))
     return c

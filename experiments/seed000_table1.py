@@ -31,9 +31,9 @@ from __future__ import annotations
 import ml_collections
 
 from data.pipeline import default_data_config
-from nas.presets import preset
-from nas.search_config import space_config
-from nas.space import Space, resolutions
+from nas.space.presets import preset
+from nas.space.encoding import space_config
+from nas.space.space import Space, resolutions
 
 ARGS = ("", "smoke")
 
@@ -86,6 +86,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         prune=dict(enabled=False, min_trials=3, warmup_steps=0),
         reference_point=ml_collections.ConfigDict({}),
         heartbeat_interval=60, grace_period=300, max_retry=2,
-        evaluator="nas.train:train_and_evaluate",
+        evaluator="nas.train.loop:train_and_evaluate",
         winners=dict(max_count=0, quantize="none", output="logits")))
     return c

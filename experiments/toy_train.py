@@ -5,7 +5,7 @@
 
 Measured (2-core x86-64 CPU, this config, W&B offline): val/miou 0.618 at step 900 and 0.655
 at the end (step 1100), 8 min 48 s for the whole command (35 images/s at batch 16);
-benchmarks/train_throughput.py prints the same figures for any config. Rerunning the same
+experiments/benchmarks/train_throughput.py prints the same figures for any config. Rerunning the same
 command resumes from the last checkpoint.
 
 Model: seed 000's baseline (MobileNetV3-Large encoder, bilinear U-Net decoder, depthwise
@@ -24,7 +24,7 @@ from __future__ import annotations
 import ml_collections
 
 from data.pipeline import default_data_config
-from nas.space import Arch
+from nas.space.arch import Arch
 
 ARGS = ("", "smoke")
 

@@ -1,7 +1,7 @@
-"""The segmenter: encoder + decoder built from an `Arch`, returning `(logits, aux)`.
+"""The segmenter: encoder + decoder, returning `(logits, aux)`.
 
-Its fields are the architecture's knobs (every `Arch` field but the resolution, which is the
-input's shape). Logits are at the input resolution, `(N, H, W, num_classes)`; for the ImageNet
+Its fields are the architecture's knobs (every field of segnas's `Arch` but the resolution,
+which is the input's shape); `nas.space.build.build_model` turns an `Arch` into one. Logits are at the input resolution, `(N, H, W, num_classes)`; for the ImageNet
 `classifier` decoder they are `(N, num_classes)`. `aux` holds named intermediate tensors:
 `stride_S` encoder features and the decoder's own (`coarse_logits`, `decoded`).
 
@@ -21,7 +21,6 @@ from models.decoders.seed000 import Seed000Decoder
 from models.encoders import efficientnet_lite, mobilenet_v3
 from models.encoders.efficientnet_lite import EfficientNetLite
 from models.encoders.mobilenet_v3 import MobileNetV3
-from nas.space import Arch
 
 # choice value -> (module class, fixed keyword arguments)
 ENCODERS: dict[str, tuple[type[nn.Module], dict[str, Any]]] = {
@@ -43,6 +42,8 @@ def _classifier(encoder: str, width: float, num_classes: int) -> Classifier:
 
 
 class Segmenter(nn.Module):
+    """Encoder + decoder; `__call__(images, train)` returns `(logits, aux)`."""
+
     encoder: str
     decoder: str
     num_classes: int
@@ -69,11 +70,3 @@ class Segmenter(nn.Module):
                                   self.group_size, name="decoder")
         logits, extra = head(features, out_hw, train)
         return logits, {**aux, **extra}
-
-
-def build_model(arch: Arch) -> Segmenter:
-    """The Linen module for a validated `arch`."""
-    arch.validate()
-    return Segmenter(encoder=arch.encoder, decoder=arch.decoder, num_classes=arch.num_classes,
-                     conv_type=arch.conv_type, group_size=arch.group_size, width=arch.width,
-                     depth=arch.depth, output_stride=arch.output_stride)

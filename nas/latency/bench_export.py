@@ -36,7 +36,7 @@ from tqdm import tqdm
 from nas.errors import UserError
 from nas.latency.blocks import Block, micro_model, whole_model
 from nas.latency.table import LatencyTable, now, package_version
-from nas.space import Arch
+from nas.space.arch import Arch
 
 MANIFEST_SCHEMA = "segnas.latency_manifest/1"
 _GRAPH = re.compile(r"Graph: \[(?P<path>[^\]]*)\]")
@@ -88,7 +88,7 @@ def export_bench(blocks: dict[str, Block], calibration: Sequence[Arch], out: Pat
                  threads: int = 1, output: str = "logits", space: dict | None = None,
                  progress: bool = True) -> Path:
     """Writes the directory described in the module docstring; UserError if `out` exists."""
-    from nas import tflite
+    from nas.export import tflite
 
     out = Path(out)
     if out.exists():

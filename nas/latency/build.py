@@ -22,8 +22,9 @@ from nas.latency import measure
 from nas.latency.blocks import Block, decompose, micro_model, whole_model
 from nas.latency.predictor import fit_calibration, signatures
 from nas.latency.table import LatencyTable, load_table, now
-from nas.presets import SPACES
-from nas.space import Arch, Space, resolutions
+from nas.space.presets import SPACES
+from nas.space.arch import Arch
+from nas.space.space import Space, resolutions
 
 # Measurement settings a config may set (the `measure` field), with their defaults.
 DEFAULT_SETTINGS: dict[str, Any] = {"rounds": 40, "warmup": 5, "chunk": 16, "seed": 0}
@@ -31,7 +32,7 @@ DEFAULT_CALIBRATION: dict[str, Any] = {"n": 24, "seed": 1}
 
 
 def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
-    """A Space from a name of nas.presets.SPACES or a Space dict, its resolutions replaced by
+    """A Space from a name of nas.space.presets.SPACES or a Space dict, its resolutions replaced by
     the square `sizes` when given."""
     if isinstance(space, str):
         if space not in SPACES:

@@ -1,6 +1,6 @@
 """Timing programs on a target, robustly enough for a shared, noisy machine.
 
-Targets: `litert-cpu` (the LiteRT interpreter with XNNPACK, as `nas.tflite.Runner` sets it up,
+Targets: `litert-cpu` (the LiteRT interpreter with XNNPACK, as `nas.export.tflite.Runner` sets it up,
 `threads` threads), `jax-cpu` and `jax-gpu` (the program jitted by XLA). A program is a pure
 function and example inputs (a block's micro-model or a whole model, see `blocks.py`).
 
@@ -99,7 +99,7 @@ def make_timer(target: str, fn: Callable[..., Any], inputs: Sequence[np.ndarray]
     clock = _clock(clock_name(target, threads))
     overhead = clock_overhead(clock)
     if target == "litert-cpu":
-        from nas import tflite
+        from nas.export import tflite
 
         n_out = jax_outputs(fn, inputs)
         tfl = tflite.convert(fn, inputs, [f"x{i}" for i in range(len(inputs))],

@@ -30,7 +30,7 @@ from nas.errors import UserError
 from nas.latency.blocks import decompose
 from nas.latency.measure import TARGETS
 from nas.latency.table import LatencyTable, load_table
-from nas.space import Arch
+from nas.space.arch import Arch
 
 __all__ = ["load_table", "predict", "missing_signatures", "block_sum", "fit_calibration",
            "signatures", "build_command"]

@@ -20,7 +20,8 @@ from nas.errors import UserError
 from nas.latency.build import measure_models
 from nas.latency.predictor import predict
 from nas.latency.table import LatencyTable
-from nas.space import Arch, Space
+from nas.space.arch import Arch
+from nas.space.space import Space
 
 # Spaces up to this many archs are enumerated to sample without replacement; larger ones are
 # sampled point by point, skipping repeats.

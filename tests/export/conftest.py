@@ -15,9 +15,9 @@ import numpy as np
 import optax
 import pytest
 
-from models.segmenter import build_model
-from nas.export import init_variables
-from nas.space import Arch
+from nas.space.build import build_model
+from nas.export.policy import init_variables
+from nas.space.arch import Arch
 
 TRAIN_STEPS = 60
 BATCH = 8
@@ -60,7 +60,7 @@ def toy_data_cfg(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_images(toy_data_cfg) -> dict[str, np.ndarray]:
     """8 validation images (parity) and 8 training images (int8 calibration)."""
-    from nas.export import dataset_images
+    from nas.export.policy import dataset_images
 
     return {"eval": np.stack(dataset_images(toy_data_cfg, 8, train=False)),
             "train": np.stack(dataset_images(toy_data_cfg, 8, train=True))}
@@ -104,8 +104,8 @@ def trained(tiny_arch, toy_data_cfg):
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory, tiny_arch, toy_data_cfg, trained):
     """A training-run folder as `segnas train` leaves it (orbax checkpoint + config.json),
-    written with the trainer's own `nas.checkpoint` helpers around the trained variables."""
-    from nas import checkpoint
+    written with the trainer's own `nas.train.checkpoint` helpers around the trained variables."""
+    from nas.train import checkpoint
 
     workdir = tmp_path_factory.mktemp("run")
     variables, _ = trained

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-from nas import export, tflite
+from nas.export import policy as export, tflite
 from nas.errors import UserError
 
 SEG_OPS = {"ADD", "CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN", "MUL", "RELU",

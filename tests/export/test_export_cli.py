@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from nas import cli, export, tflite
+from nas import cli
+from nas.export import policy as export, tflite
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_trainer_run_exports_int8(tmp_path, capsys):
     """`segnas train` (smoke config) then `segnas export --workdir` with int8 calibrated on
     the run's own training data."""
     from experiments.toy_train import get_config
-    from nas.train import train_and_evaluate
+    from nas.train.loop import train_and_evaluate
 
     config = get_config("smoke")
     config.data.data_dir = str(tmp_path / "tfds")

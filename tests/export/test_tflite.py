@@ -9,7 +9,7 @@ import pytest
 from ai_edge_litert import schema_py_generated as schema
 
 from models.layers import hard_swish, upsample_bilinear
-from nas import tflite
+from nas.export import tflite
 
 RNG = np.random.default_rng(0)
 W = RNG.normal(size=(3, 3, 3, 4)).astype(np.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nas.latency.predictor import signatures
 from nas.latency.table import LatencyTable, environment
-from nas.space import Arch
+from nas.space.arch import Arch
 
 # The smallest model the space allows (every block a few microseconds): tracing ~1 s.
 TINY = Arch("mobilenet_v3_small", "bilinear", resolution=(32, 32))

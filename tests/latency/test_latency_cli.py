@@ -7,7 +7,7 @@ import json
 import pytest
 from latency_helpers import TINY, synthetic_table
 
-from nas.cli import main
+from nas.cli.main import main
 from nas.latency import build as build_mod
 from nas.latency import load_table, measure
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.cli import main
+from nas.cli.main import main
 
 
 def run(capsys, *argv):

@@ -8,7 +8,7 @@ import pytest
 
 from models.layers import ConvBNAct, upsample_bilinear
 from nas.cost import cost, count_macs_jaxpr, count_params
-from nas.presets import PRESETS, PUBLISHED, preset
+from nas.space.presets import PRESETS, PUBLISHED, preset
 
 
 @pytest.mark.parametrize("name,params", [

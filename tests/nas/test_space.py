@@ -5,8 +5,9 @@ import random
 
 import pytest
 
-from nas.presets import PRESETS, SPACES, preset, space
-from nas.space import DIMENSIONS, Arch, Space
+from nas.space.presets import PRESETS, SPACES, preset, space
+from nas.space.arch import DIMENSIONS, Arch
+from nas.space.space import Space
 
 BASE = Arch(encoder="mobilenet_v3_large", decoder="mlp")
 

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # search_fakes, fake_search_conf
 import fake_search_config  # noqa: E402
 import search_fakes  # noqa: E402
 
-from nas import search, search_outputs  # noqa: E402
+from nas.search import driver as search, records as search_outputs  # noqa: E402
 
 
 @pytest.fixture

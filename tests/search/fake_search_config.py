@@ -6,8 +6,8 @@ PYTHONPATH=tests/search, so `search_fakes` imports)
 
 from ml_collections import ConfigDict
 
-from nas.search_config import space_config
-from nas.space import Space, resolutions
+from nas.space.encoding import space_config
+from nas.space.space import Space, resolutions
 
 
 def get_config(arg: str | None = None) -> ConfigDict:

@@ -15,8 +15,8 @@ import os
 import time
 from pathlib import Path
 
-from nas.search import EvalResult
-from nas.space import Arch
+from nas.search.driver import EvalResult
+from nas.space.arch import Arch
 
 
 def fake_miou(arch: Arch) -> float:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nas import pareto
+from nas.search import front as pareto
 
 # (mIoU: maximise, latency ms: minimise). C is dominated by A (worse on both), D by B (same
 # latency, lower mIoU); A, B and E trade off.

@@ -12,10 +12,11 @@ from conftest import run_sweep
 from optuna.trial import TrialState
 from search_fakes import fake_cost, fake_miou, fake_train
 
-from nas import pareto, search, search_outputs, search_setup
-from nas import search_storage as st
+from nas.search import front as pareto, driver as search, records as search_outputs
+from nas import search_setup
+from nas.search import storage as st
 from nas.errors import UserError
-from nas.space import Arch
+from nas.space.arch import Arch
 
 # Tests call study.ask() by hand, outside the driver that silences this.
 pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage",

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from nas import search, search_outputs
-from nas.train import train_and_evaluate
+from nas.search import driver as search, records as search_outputs
+from nas.train.loop import train_and_evaluate
 
 
 @pytest.mark.slow

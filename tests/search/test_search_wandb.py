@@ -5,7 +5,7 @@ import json
 
 from conftest import run_sweep
 
-from nas import search_outputs
+from nas.search import records as search_outputs
 
 
 def _table(run_dir, key):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.cli import main
+from nas.cli.main import main
 
 from .conftest import ROOT, subprocess_env
 

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from nas.errors import UserError
-from nas.optim import learning_rate_schedule, make_optimizer
+from nas.train.optim import learning_rate_schedule, make_optimizer
 
 
 def cfg(**overrides) -> ml_collections.ConfigDict:

@@ -22,11 +22,10 @@ import json
 import jax, ml_collections, numpy as np, optax
 from jax.sharding import NamedSharding, PartitionSpec as P
 from nas.errors import UserError
-from nas.losses import LossSpec
-from nas.space import Arch
-from models.segmenter import build_model
-from nas.train import (_Plan, create_train_state, global_batch, jit_steps, make_eval_step,
-                       make_mesh, make_train_step)
+from nas.train.losses import LossSpec
+from nas.space.arch import Arch
+from nas.space.build import build_model
+from nas.train.loop import _Plan, create_train_state, global_batch, jit_steps, make_eval_step, make_mesh, make_train_step
 
 assert jax.device_count() == 8, jax.devices()
 arch = Arch(encoder="mobilenet_v3_small", decoder="bilinear", resolution=(32, 32), num_classes=5)

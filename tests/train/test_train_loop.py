@@ -11,10 +11,10 @@ import ml_collections
 import numpy as np
 import pytest
 
-from nas import checkpoint
+from nas.train import checkpoint
 from nas.errors import UserError
-from nas.space import Arch
-from nas.train import train_and_evaluate
+from nas.space.arch import Arch
+from nas.train.loop import train_and_evaluate
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -16,8 +16,8 @@ from typing import Iterator
 import pytest
 from wandb.proto import wandb_internal_pb2
 
-from nas.space import Arch
-from nas.train import train_and_evaluate
+from nas.space.arch import Arch
+from nas.train.loop import train_and_evaluate
 
 BLOCK = 32 * 1024
 

@@ -7,7 +7,8 @@ definition fails loudly.
 
 from __future__ import annotations
 
-from nas.space import Arch, Space, resolutions
+from nas.space.arch import Arch
+from nas.space.space import Space, resolutions
 
 _IMAGENET_RES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260,
                  "efficientnet_lite3": 280, "efficientnet_lite4": 300}

@@ -20,11 +20,11 @@ import optuna
 from ml_collections import ConfigDict
 from optuna.trial import FrozenTrial, TrialState
 
-from nas import search_storage as st
+from nas.search import storage as st
 from nas.errors import UserError
-from nas.search_config import (LATENCY_PREFIX, SearchSpec, ablation_archs, arch_from_params,
-                               distributions, params_of, planned_trials)
-from nas.space import Arch
+from nas.search.spec import LATENCY_PREFIX, SearchSpec, ablation_archs, arch_from_params, planned_trials
+from nas.space.encoding import distributions, params_of
+from nas.space.arch import Arch
 
 Evaluate = Callable[..., Any]
 
@@ -36,7 +36,7 @@ def load_evaluator(path: str) -> Evaluate:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as e:
         raise UserError(f"search.evaluator: cannot import {path!r} ({e}); allowed: "
-                        "'package.module:function', e.g. nas.train:train_and_evaluate") from None
+                        "'package.module:function', e.g. nas.train.loop:train_and_evaluate") from None
     return fn
 
 

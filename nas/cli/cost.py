@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nas.commands.common import Parser, add_arch_args, arch_from_args, dump_json
+from nas.cli.common import Parser, add_arch_args, arch_from_args, dump_json
 from nas.cost import cost
 
 

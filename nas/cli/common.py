@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from nas.errors import UserError
-from nas.presets import PRESETS, preset
-from nas.space import Arch
+from nas.space.presets import PRESETS, preset
+from nas.space.arch import Arch
 
 
 class Parser(argparse.ArgumentParser):

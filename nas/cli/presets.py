@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nas.commands.common import Parser, dump_json
-from nas.presets import PRESETS, SPACES
+from nas.cli.common import Parser, dump_json
+from nas.space.presets import PRESETS, SPACES
 
 
 def main(argv: list[str]) -> int:

@@ -11,7 +11,7 @@ contribute. The computation is exact for any k by *slicing objectives* (HSO, Whi
 points that reach into the slab; with k = 2 this is the usual staircase sweep. Cost grows like
 n^(k-1) log n, which is nothing for the tens to hundreds of candidates a search trains.
 
-Choice of the reference point (documented where the driver uses it, `nas.search_outputs`): a
+Choice of the reference point (documented where the driver uses it, `nas.search.records`): a
 fixed, worst-acceptable value per objective, so that hypervolumes of one study are comparable
 over trials.
 """

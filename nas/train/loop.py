@@ -62,15 +62,16 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from data import metrics as seg_metrics
 from models.layers import BN_MOMENTUM
-from models.segmenter import Segmenter, build_model
-from nas import checkpoint
-from nas.commands.common import load_arch_file
+from models.segmenter import Segmenter
+from nas.space.build import build_model
+from nas.train import checkpoint
+from nas.cli.common import load_arch_file
 from nas.errors import UserError
-from nas.losses import LossSpec, downsample_mask, loss_spec
-from nas.optim import make_optimizer
-from nas.presets import PRESETS
-from nas.space import Arch
-from nas.writers import MetricWriter, MultiWriter, run_writers, wandb_mode
+from nas.train.losses import LossSpec, downsample_mask, loss_spec
+from nas.train.optim import make_optimizer
+from nas.space.presets import PRESETS
+from nas.space.arch import Arch
+from nas.train.writers import MetricWriter, MultiWriter, run_writers, wandb_mode
 
 STATUSES = ("complete", "diverged", "failed")
 OnEval = Callable[[int, Mapping[str, float]], bool]

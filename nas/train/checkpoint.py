@@ -24,7 +24,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from nas.errors import UserError
-from nas.space import Arch
+from nas.space.arch import Arch
 
 CHECKPOINTS = "checkpoints"
 

@@ -29,7 +29,7 @@ import ml_collections
 from tqdm.auto import tqdm
 
 from nas.errors import UserError
-from nas.space import Arch
+from nas.space.arch import Arch
 
 WANDB_MODES = ("offline", "online", "disabled")
 

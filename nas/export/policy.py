@@ -1,6 +1,6 @@
 """Export a candidate to TFLite: convert, check ops, quantize, check parity, benchmark, write.
 
-The path is the TensorFlow-free one of shared/notes/tflite_export.md (`nas.tflite.convert`):
+The path is the TensorFlow-free one of shared/notes/tflite_export.md (`nas.export.tflite.convert`):
 JAX -> StableHLO -> litert-converter -> flatbuffer, with bilinear upsampling kept as one
 RESIZE_BILINEAR by the `odml.upsample_bilinear2d` composite in `models/layers.py`.
 
@@ -11,7 +11,7 @@ What `export_candidate` guarantees, in order (nothing is written until every che
 2. quantization with ai-edge-quantizer: `fp16` = weight-only float16 (the quantizer's
    FLOAT_CASTING algorithm on CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED weights, which
    it has no named recipe for), `dynamic_int8` = `dynamic_wi8_afp32`, `int8` =
-   `static_wi8_ai8` calibrated on >= 8 representative images (int8 I/O: `nas.tflite.Runner`
+   `static_wi8_ai8` calibrated on >= 8 representative images (int8 I/O: `nas.export.tflite.Runner`
    quantizes inputs and dequantizes outputs with the tensors' own parameters);
 3. parity against the *float* JAX model on >= 8 real images (the run's dataset, or toy_scenes
    without a checkpoint): max abs difference of the exported output (logits / probs; not
@@ -41,11 +41,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import nas
-from models.segmenter import build_model
-from nas import tflite
+from nas import __version__ as SEGNAS_VERSION
+from nas.space.build import build_model
+from nas.export import tflite
 from nas.errors import UserError
-from nas.space import Arch
+from nas.space.arch import Arch
 
 QUANTIZE: tuple[str, ...] = ("none", "fp16", "dynamic_int8", "int8")
 OUTPUTS: tuple[str, ...] = ("logits", "labels", "probs")
@@ -55,15 +55,6 @@ MIN_INPUTS = 8
 INPUT_NAME = "image"
 LATENCY_RUNS = 30
 INIT_SEED = 0
-
-
-def _segnas_version() -> str:
-    """`nas.__version__`. When a folder named `nas` without `__init__.py` (e.g. `tests/nas/`
-    under pytest's rootdir `sys.path`) shadows the package as a namespace package, the
-    attribute is missing; the installed distribution's metadata holds the same version."""
-    from importlib import metadata
-
-    return getattr(nas, "__version__", None) or metadata.version("segnas")
 
 
 def init_variables(arch: Arch, seed: int = INIT_SEED) -> Any:
@@ -347,7 +338,7 @@ def export_candidate(arch: Arch, variables: Any, out_path: str | Path, *,
     latency = tflite.benchmark(tfl, {INPUT_NAME: example}, threads=1, warmup=5,
                                runs=LATENCY_RUNS)
     report = {
-        "segnas_version": _segnas_version(), "path": str(out), "bytes": len(tfl), "ops": ops,
+        "segnas_version": SEGNAS_VERSION, "path": str(out), "bytes": len(tfl), "ops": ops,
         "quantize": quantize, "output": output, "arch": arch.to_dict(), "arch_id": arch.id,
         "input": {"name": INPUT_NAME, "shape": [1, *arch.resolution, 3], "dtype": "float32"},
         "parity": parity, "latency_ms": latency["median_ms"],
@@ -366,11 +357,11 @@ def export_candidate(arch: Arch, variables: Any, out_path: str | Path, *,
 
 def load_run(workdir: str | Path) -> tuple[Arch, Any, Any]:
     """(arch, variables, data config) of a `segnas train` run: its newest checkpoint (EMA
-    params when the run evaluated with them, via `nas.checkpoint.load_run`) and the `data`
+    params when the run evaluated with them, via `nas.train.checkpoint.load_run`) and the `data`
     section of its `config.json`, whose eval split the parity check then uses."""
     import ml_collections
 
-    from nas import checkpoint
+    from nas.train import checkpoint
 
     arch, variables, _ = checkpoint.load_run(workdir)
     path = Path(workdir) / "config.json"

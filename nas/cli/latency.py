@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from nas.commands.common import Parser, load_arch_file
+from nas.cli.common import Parser, load_arch_file
 from nas.errors import UserError
 from nas.latency import measure
 from nas.latency.table import default_path, environment, load_table
@@ -58,7 +58,7 @@ def space_of_config(cfg: Any) -> Any:
     from nas.latency.build import space_of
 
     if cfg.get("space", None) is None:
-        raise UserError("config.space: missing; allowed: a name of nas.presets.SPACES or a "
+        raise UserError("config.space: missing; allowed: a name of nas.space.presets.SPACES or a "
                         "Space dict")
     return space_of(cfg.space, tuple(cfg.get("resolutions", ()) or ()))
 
@@ -107,7 +107,7 @@ def _table_arg(args: argparse.Namespace) -> Path:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from nas.commands.common import arch_from_args
+    from nas.cli.common import arch_from_args
     from nas.latency.blocks import decompose
     from nas.latency.predictor import block_sum, predict
 

@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         print(USAGE)
         return 0
     config, workdir = _parse(argv)
-    from nas.train import train_and_evaluate  # jax loads only once the flags are good
+    from nas.train.loop import train_and_evaluate  # jax loads only once the flags are good
 
     result = train_and_evaluate(config, workdir)
     miou = result.metrics.get("val/miou")

@@ -1,6 +1,6 @@
 """Latency-predictor accuracy on held-out architectures (issue 4's acceptance figures).
 
-    .venv/bin/python benchmarks/latency_accuracy.py [--n 100] [--threads 1]
+    .venv/bin/python experiments/benchmarks/latency_accuracy.py [--n 100] [--threads 1]
         [--config experiments/latency_cpu.py] [--table latency_tables/litert-cpu_t1.json]
         [--plot latency_accuracy.png] [--json rows.json]
 
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from nas.latency import build, measure, validate
-from nas.latency.cli import load_config, space_of_config
+from nas.cli.latency import load_config, space_of_config
 from nas.latency.table import default_path, load_table
 
 

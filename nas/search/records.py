@@ -29,9 +29,9 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas import pareto
-from nas import search_storage as st
-from nas.search_config import LATENCY_PREFIX, MIOU, SearchSpec
+from nas.search import front as pareto
+from nas.search import storage as st
+from nas.search.spec import LATENCY_PREFIX, MIOU, SearchSpec
 
 STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed",
                TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
@@ -304,7 +304,7 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
             report = json.loads(out.with_suffix(".json").read_text())
         else:
             try:
-                from nas.export import export_candidate, load_run
+                from nas.export.policy import export_candidate, load_run
                 arch, variables, data_cfg = load_run(workdir / t.user_attrs["trial_dir"])
                 report = export_candidate(arch, variables, out, quantize=spec.winners_quantize,
                                           output=spec.winners_output, data_cfg=data_cfg)

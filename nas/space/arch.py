@@ -1,4 +1,4 @@
-"""The joint search space as typed data, and `Arch`, one point in it.
+"""`Arch`: one point of the joint search space, a frozen value that validates itself.
 
 A `Space` lists, per dimension, the values a search may pick; each dimension has a stable,
 human-readable label (`encoder`, `decoder`, `conv_type`, ...) that is also the field name of
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import math
 import random
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nas.space.space import Space
 
 ENCODERS: tuple[str, ...] = (
     "mobilenet_v3_large",
@@ -166,81 +168,3 @@ class Arch:
         """The one-at-a-time variants along `dimension` (an ablation table's rows), self excluded."""
         values = space.values(dimension)
         return [self.replace(**{dimension: v}) for v in values if v != getattr(self, dimension)]
-
-
-@dataclasses.dataclass(frozen=True)
-class Space:
-    """Per dimension, the tuple of values a search may pick; `num_classes` is fixed by the data."""
-
-    encoder: tuple[str, ...] = ENCODERS[:3]
-    decoder: tuple[str, ...] = SEG_DECODERS[:3]
-    conv_type: tuple[str, ...] = CONV_TYPES
-    group_size: tuple[int, ...] = (8,)
-    width: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
-    depth: tuple[float, ...] = (1.0,)
-    resolution: tuple[tuple[int, int], ...] = ((256, 256), (384, 384), (512, 512), (640, 640))
-    output_stride: tuple[int, ...] = (32,)
-    num_classes: int = 2
-
-    def __post_init__(self) -> None:
-        for d in DIMENSIONS:
-            vals = getattr(self, d)
-            if d == "resolution":
-                vals = tuple(tuple(r) for r in vals)
-            object.__setattr__(self, d, tuple(vals))
-
-    def values(self, dimension: str) -> tuple[Any, ...]:
-        if dimension not in DIMENSIONS:
-            raise _allowed("dimension", dimension, ", ".join(DIMENSIONS))
-        return getattr(self, dimension)
-
-    def searched(self) -> list[str]:
-        """Dimensions with more than one value, in the canonical order."""
-        return [d for d in DIMENSIONS if len(self.values(d)) > 1]
-
-    def arch(self, **choices: Any) -> Arch:
-        """The arch taking `choices` and, elsewhere, each dimension's first value."""
-        base = {d: self.values(d)[0] for d in DIMENSIONS}
-        base.update(choices)
-        return Arch(num_classes=self.num_classes, **base).validate()
-
-    def validate(self) -> "Space":
-        """Every listed value must be legal for an Arch; raises ValueError naming it."""
-        for d in DIMENSIONS:
-            if not self.values(d):
-                raise ValueError(f"space.{d}: empty; allowed: at least one value")
-        for d in DIMENSIONS:
-            for v in self.values(d):
-                try:
-                    self.arch(**{d: v})
-                except (TypeError, ValueError) as e:
-                    raise ValueError(f"space.{e}") from None
-        return self
-
-    def size(self) -> int:
-        return math.prod(len(self.values(d)) for d in DIMENSIONS)
-
-    def grid(self) -> Iterator[Arch]:
-        """Every arch of the space (full factorial), in a deterministic order."""
-        dims = self.searched()
-        for combo in itertools.product(*(self.values(d) for d in dims)):
-            yield self.arch(**dict(zip(dims, combo)))
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: list(map(list, v)) if k == "resolution" else list(v)
-             for k, v in dataclasses.asdict(self).items() if k != "num_classes"}
-        d["num_classes"] = self.num_classes
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Space":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise _allowed("space", unknown[0], "fields " + ", ".join(sorted(names)))
-        return cls(**d).validate()
-
-
-def resolutions(sizes: Sequence[int]) -> tuple[tuple[int, int], ...]:
-    """Square resolutions from side lengths: (256, 512) -> ((256, 256), (512, 512))."""
-    return tuple((s, s) for s in sizes)

@@ -23,10 +23,10 @@ from absl import flags
 from ml_collections import ConfigDict, config_flags
 from tqdm import tqdm
 
-from nas import search, search_outputs
-from nas.commands.common import Parser
+from nas.search import driver as search, records as search_outputs
+from nas.cli.common import Parser
 from nas.errors import UserError
-from nas.search_config import planned_trials
+from nas.search.spec import planned_trials
 
 SEARCH_JSON = "search.json"
 
@@ -141,7 +141,7 @@ def run_children(ctx: search.Context, argv: list[str], workers: int) -> None:
     logs.mkdir(exist_ok=True)
     procs = []
     for k in range(workers):
-        cmd = [sys.executable, "-m", "nas.cli", "search", *argv, "--workers", "1",
+        cmd = [sys.executable, "-m", "nas.cli.main", "search", *argv, "--workers", "1",
                "--worker-index", str(k + 1)]
         with open(logs / f"worker-{k + 1}.log", "ab") as log:
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,

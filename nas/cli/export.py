@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.commands.common import Parser, arch_from_args, dump_json
-from nas.presets import PRESETS
+from nas.cli.common import Parser, arch_from_args, dump_json
+from nas.space.presets import PRESETS
 
 
 def _summary(r: dict) -> str:
@@ -34,7 +34,7 @@ def _summary(r: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
-    from nas import export
+    from nas.export import policy as export
 
     p = Parser(prog="segnas export", description="Export a candidate to a builtin-only .tflite "
                "with a parity check against JAX, optional quantization and a latency figure.")

@@ -1,6 +1,6 @@
 """segnas's MobileNetV3-Large encoder vs `keras.applications.MobileNetV3Large`, as TFLite.
 
-    .venv/bin/python benchmarks/keras_mobilenet_v3.py [--resolution 512] [--runs 50]
+    .venv/bin/python experiments/benchmarks/keras_mobilenet_v3.py [--resolution 512] [--runs 50]
 
 Both networks stop at the last 1x1 conv (960 channels at stride 32): segnas's encoder
 (`models.encoders.mobilenet_v3.MobileNetV3`, features[32]) exported through `nas.tflite`
@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.encoders.mobilenet_v3 import MobileNetV3
-from nas import tflite
+from nas.export import tflite
 
 
 def segnas_encoder(resolution: int) -> tuple[bytes, int]:

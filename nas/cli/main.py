@@ -14,13 +14,13 @@ from nas.errors import UserError
 
 # subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "presets": ("nas.commands.presets", "list the named presets and spaces"),
-    "cost": ("nas.commands.cost", "params, MACs and bytes of a preset or an arch JSON"),
-    "train": ("nas.commands.train", "train one architecture from an experiments/ config"),
-    "export": ("nas.commands.export", "export a candidate to .tflite with a parity check"),
-    "latency": ("nas.latency.cli", "build, predict from and validate latency tables"),
-    "search": ("nas.commands.search", "run (or continue) an architecture search"),
-    "pareto": ("nas.commands.pareto", "re-render the Pareto front of a search workdir"),
+    "presets": ("nas.cli.presets", "list the named presets and spaces"),
+    "cost": ("nas.cli.cost", "params, MACs and bytes of a preset or an arch JSON"),
+    "train": ("nas.cli.train", "train one architecture from an experiments/ config"),
+    "export": ("nas.cli.export", "export a candidate to .tflite with a parity check"),
+    "latency": ("nas.cli.latency", "build, predict from and validate latency tables"),
+    "search": ("nas.cli.search", "run (or continue) an architecture search"),
+    "pareto": ("nas.cli.pareto", "re-render the Pareto front of a search workdir"),
 }
 
 

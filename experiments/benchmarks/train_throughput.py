@@ -1,7 +1,7 @@
 """Training throughput and time-to-accuracy of a config (default: experiments/toy_train.py).
 
-    python benchmarks/train_throughput.py                       # toy_train, target 0.60
-    python benchmarks/train_throughput.py --target=0.7 --config=experiments/toy_train.py \
+    python experiments/benchmarks/train_throughput.py                       # toy_train, target 0.60
+    python experiments/benchmarks/train_throughput.py --target=0.7 --config=experiments/toy_train.py \
         --config.train.eval_every=100 --workdir=/tmp/bench
 
 Trains in a fresh workdir (a temporary one unless --workdir is given; an existing checkpoint
@@ -42,7 +42,7 @@ flags.DEFINE_bool("stop_at_target", False, "stop training once the target is rea
 
 def main(argv: list[str]) -> int:
     FLAGS(argv)
-    from nas.train import train_and_evaluate
+    from nas.train.loop import train_and_evaluate
 
     config = FLAGS.config
     workdir = FLAGS.workdir or tempfile.mkdtemp(prefix="segnas_bench_")

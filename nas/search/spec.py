@@ -7,7 +7,7 @@ with a single value are not parameters); values are encoded as Optuna-storable s
 (`resolution` (64, 96) -> "64x96") and decoded back into an `Arch`.
 
 Fields of `config.search` (experiments/quickstart.py is the commented example):
-  study_name, strategy, space (a dict of dimension -> values, or a name in nas.presets.SPACES),
+  study_name, strategy, space (a dict of dimension -> values, or a name in nas.space.presets.SPACES),
   baseline (ablation centre: a preset name or an arch dict), num_trials, seed, objectives,
   latency_tables (target -> table path), build_missing_tables, max_latency_ms (target -> ms),
   max_params, max_bytes, train_infeasible, population_size, startup_trials, prune (enabled,
@@ -25,8 +25,9 @@ import optuna
 from ml_collections import ConfigDict
 
 from nas.errors import UserError
-from nas.presets import PRESETS, SPACES
-from nas.space import Arch, Space
+from nas.space.presets import PRESETS, SPACES
+from nas.space.arch import Arch
+from nas.space.space import Space
 
 STRATEGIES = ("random", "grid", "ablation", "nsga2", "tpe")
 COST_OBJECTIVES = ("params", "bytes", "macs")  # minimised; from nas.cost (bytes: fp32 weights)
@@ -249,45 +250,12 @@ def spec_from_config(config: ConfigDict, workdir: Path) -> SearchSpec:
         heartbeat_interval=_int(cfg, "heartbeat_interval", 30, 1),
         grace_period=_int(cfg, "grace_period", 90, 1),
         max_retry=_int(cfg, "max_retry", 2, 0),
-        evaluator=str(_get(cfg, "evaluator", "nas.train:train_and_evaluate")),
+        evaluator=str(_get(cfg, "evaluator", "nas.train.loop:train_and_evaluate")),
         winners_max=int(winners.get("max_count", 3)),
         winners_quantize=str(winners.get("quantize", "none")),
         winners_output=str(winners.get("output", "logits")),
         reference_point=reference,
     )
-
-
-def space_config(space: Space) -> dict[str, Any]:
-    """A space as a config value: tuples (not lists), so that ml_collections can override a
-    dimension from the command line, e.g. --config.search.space.width='(0.5, 1.0)'."""
-    d = space.to_dict()
-    return {k: (tuple(tuple(r) for r in v) if k == "resolution" else
-                tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
-
-
-# -- the space as Optuna parameters -----------------------------------------------------------
-def encode(dim: str, value: Any) -> str | int | float:
-    """An Optuna-storable scalar for a dimension value: resolution (64, 96) -> "64x96"."""
-    if dim == "resolution":
-        return "x".join(str(int(v)) for v in value)
-    return value
-
-
-def decode(dim: str, value: Any) -> Any:
-    if dim == "resolution":
-        h, w = str(value).split("x")
-        return (int(h), int(w))
-    return value
-
-
-def distributions(space: Space) -> dict[str, optuna.distributions.CategoricalDistribution]:
-    return {d: optuna.distributions.CategoricalDistribution([encode(d, v)
-                                                             for v in space.values(d)])
-            for d in space.searched()}
-
-
-def params_of(arch: Arch, space: Space) -> dict[str, Any]:
-    return {d: encode(d, getattr(arch, d)) for d in space.searched()}
 
 
 def arch_from_params(params: dict[str, Any], spec: SearchSpec) -> Arch:

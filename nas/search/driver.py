@@ -1,7 +1,7 @@
 """The search driver: ask -> score cheaply -> train -> tell, over an Optuna study.
 
 One worker runs `run_worker`: before each trial it fails and re-enqueues trials of dead workers
-(nas.search_storage), asks the study for a trial, turns its parameters into an `Arch`, and:
+(nas.search.storage), asks the study for a trial, turns its parameters into an `Arch`, and:
 - if an earlier trial already holds that architecture, reuses its outcome (complete, pruned or
   failed) without training, or skips the trial when that earlier one is still running;
 - computes the cheap scores first (params / MACs / bytes from nas.cost, predicted latency per
@@ -40,13 +40,12 @@ import optuna
 from ml_collections import ConfigDict
 from optuna.trial import FrozenTrial, TrialState
 
-from nas import search_storage as st
+from nas.search import storage as st
 from nas.errors import UserError
-from nas.search_config import (LATENCY_PREFIX, MIOU, SearchSpec, arch_from_params,
-                               distributions, planned_trials, spec_from_config)
-from nas.search_setup import (Evaluate, check_classes, check_workdir, load_evaluator,
-                              load_tables, open_study, sampler_seed)
-from nas.space import Arch
+from nas.search.spec import LATENCY_PREFIX, MIOU, SearchSpec, arch_from_params, planned_trials, spec_from_config
+from nas.space.encoding import distributions
+from nas.search.strategies import Evaluate, check_classes, check_workdir, load_evaluator, load_tables, open_study, sampler_seed
+from nas.space.arch import Arch
 
 OnTrial = Callable[[FrozenTrial], None]
 

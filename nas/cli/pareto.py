@@ -15,11 +15,11 @@ from pathlib import Path
 import optuna
 from ml_collections import ConfigDict
 
-from nas import search_outputs, search_storage
-from nas.commands.common import Parser
-from nas.commands.search import SEARCH_JSON
+from nas.search import records as search_outputs, storage as search_storage
+from nas.cli.common import Parser
+from nas.cli.search import SEARCH_JSON
 from nas.errors import UserError
-from nas.search_config import spec_from_config
+from nas.search.spec import spec_from_config
 
 
 def main(argv: list[str]) -> int:

@@ -1,1 +1,0 @@
-"""Subcommands of the `segnas` CLI; each module has `main(argv) -> int`."""
