@@ -35,8 +35,8 @@ import ml_collections
 
 from data.pipeline import default_data_config
 from experiments.toy_train import get_config as toy_train_config
-from nas.space.presets import SPACES
 from nas.space.encoding import space_config
+from nas.space.presets import SPACES
 from nas.space.space import resolutions
 
 ARGS = ("", "smoke")

@@ -31,8 +31,8 @@ from __future__ import annotations
 import ml_collections
 
 from data.pipeline import default_data_config
-from nas.space.presets import preset
 from nas.space.encoding import space_config
+from nas.space.presets import preset
 from nas.space.space import Space, resolutions
 
 ARGS = ("", "smoke")

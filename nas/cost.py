@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
-from nas.space.build import build_model
 from nas.space.arch import Arch
+from nas.space.build import build_model
 
 
 def abstract_variables(arch: Arch, batch: int = 1) -> Any:

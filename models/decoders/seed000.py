@@ -19,7 +19,13 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from models.layers import ConvBNAct, SqueezeExcite, make_divisible, spatial_groups, upsample_bilinear
+from models.layers import (
+    ConvBNAct,
+    SqueezeExcite,
+    make_divisible,
+    spatial_groups,
+    upsample_bilinear,
+)
 
 KINDS = ("bilinear", "channel_attention", "mlp")
 SKIP_STRIDES = (16, 8, 4)

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from nas.errors import UserError
-from nas.space.presets import PRESETS, preset
 from nas.space.arch import Arch
+from nas.space.presets import PRESETS, preset
+from nas.space.resolve import load_arch_file
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,21 +27,6 @@ def add_arch_args(p: argparse.ArgumentParser, overrides: bool = True) -> None:
         p.add_argument("--num-classes", type=int, help="override the arch's num_classes")
         p.add_argument("--resolution", type=int, nargs=2, metavar=("H", "W"),
                        help="override the arch's input resolution")
-
-
-def load_arch_file(path: Path) -> Arch:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise UserError(f"arch: file {str(path)!r} not found; allowed: a readable arch JSON "
-                        "file") from None
-    except OSError as e:
-        raise UserError(f"arch: cannot read {str(path)!r} ({e.strerror}); allowed: a readable "
-                        "arch JSON file") from None
-    try:
-        return Arch.from_json(text)
-    except ValueError as e:
-        raise UserError(f"{e} (in {path})") from None
 
 
 def arch_from_args(args: argparse.Namespace) -> Arch:

@@ -21,10 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from nas.cli.common import Parser, load_arch_file
+from nas.cli.common import Parser
 from nas.errors import UserError
 from nas.latency import measure
 from nas.latency.table import default_path, environment, load_table
+from nas.space.resolve import load_arch_file
+
 
 def load_config(spec: str, overrides: Sequence[str] = ()) -> Any:
     """The ConfigDict of `spec` (`experiments/NAME.py[:ARG]`) with `--config.a.b=v`

@@ -15,10 +15,11 @@ from pathlib import Path
 import optuna
 from ml_collections import ConfigDict
 
-from nas.search import records as search_outputs, storage as search_storage
 from nas.cli.common import Parser
 from nas.cli.search import SEARCH_JSON
 from nas.errors import UserError
+from nas.search import report
+from nas.search import storage as search_storage
 from nas.search.spec import spec_from_config
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str]) -> int:
     except KeyError:
         raise UserError(f"storage: no study {spec.study_name!r} in {url!r}; allowed: the "
                         "storage of this workdir's search") from None
-    result = search_outputs.render(study, spec, workdir, winners=args.winners,
+    result = report.render(study, spec, workdir, winners=args.winners,
                                    wandb_cfg=config.get("wandb") if args.wandb else None)
     if result["wandb_dir"]:
         print(f"W&B summary run: {result['wandb_dir']} (offline: `wandb sync` it)")

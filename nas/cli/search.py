@@ -23,9 +23,11 @@ from absl import flags
 from ml_collections import ConfigDict, config_flags
 from tqdm import tqdm
 
-from nas.search import driver as search, records as search_outputs
 from nas.cli.common import Parser
 from nas.errors import UserError
+from nas.io import atomic_write
+from nas.search import driver as search
+from nas.search import prepare, records, report
 from nas.search.spec import planned_trials
 
 SEARCH_JSON = "search.json"
@@ -101,9 +103,9 @@ def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
     return config_args, rest
 
 
-def _print_header(ctx: search.Context, url: str, workers: int) -> None:
+def _print_header(ctx: prepare.Context, url: str, workers: int) -> None:
     spec = ctx.spec
-    done = len({r["arch_id"] for r in search_outputs.records(ctx.study)
+    done = len({r["arch_id"] for r in records.records(ctx.study)
                 if r["state"] in ("complete", "pruned", "failed") and r["outcome"] != "retried"})
     print(f"study {spec.study_name!r}: strategy {spec.strategy}, objectives "
           f"{', '.join(spec.objectives)}, {planned_trials(spec)} architectures "
@@ -117,15 +119,15 @@ def _finished(study) -> list:
             and "outcome" in t.user_attrs]
 
 
-def run_local(ctx: search.Context) -> None:
+def run_local(ctx: prepare.Context) -> None:
     """One in-process worker with a live display: a bar over trials and a line per trial."""
     bar = tqdm(total=planned_trials(ctx.spec), desc="search", unit="trial", position=0,
                dynamic_ncols=True)
     bar.update(min(len({t.user_attrs.get("arch_id") for t in _finished(ctx.study)}), bar.total))
 
     def on_trial(t) -> None:
-        search_outputs.write_trials_jsonl(ctx.study, ctx.workdir)
-        tqdm.write(search_outputs.trial_line(t, ctx.spec))
+        records.write_trials_jsonl(ctx.study, ctx.workdir)
+        tqdm.write(records.trial_line(t, ctx.spec))
         if "reused_from" not in t.user_attrs:
             bar.update(1)
 
@@ -135,7 +137,7 @@ def run_local(ctx: search.Context) -> None:
         bar.close()
 
 
-def run_children(ctx: search.Context, argv: list[str], workers: int) -> None:
+def run_children(ctx: prepare.Context, argv: list[str], workers: int) -> None:
     """N worker processes of this command on the same storage; the parent shows progress."""
     logs = ctx.workdir / "logs"
     logs.mkdir(exist_ok=True)
@@ -157,7 +159,7 @@ def run_children(ctx: search.Context, argv: list[str], workers: int) -> None:
             for t in sorted(_finished(ctx.study), key=lambda t: t.number):
                 if t.number not in seen:
                     seen.add(t.number)
-                    tqdm.write(search_outputs.trial_line(t, ctx.spec))
+                    tqdm.write(records.trial_line(t, ctx.spec))
                     if "reused_from" not in t.user_attrs:
                         bar.update(1)
             if not alive:
@@ -208,7 +210,7 @@ def main(argv: list[str]) -> int:
     child = args.worker_index is not None
     # A worker process never rebuilds latency tables (the parent did) nor writes final outputs.
     try:
-        ctx = search.prepare(config, args.workdir, storage=args.storage,
+        ctx = prepare.prepare(config, args.workdir, storage=args.storage,
                              worker_index=args.worker_index or 0, build_tables=not child)
     except KeyboardInterrupt:  # a latency table being built keeps what it measured
         print("\ninterrupted before the first trial; run the same command again to continue",
@@ -218,21 +220,21 @@ def main(argv: list[str]) -> int:
     try:
         return _run(ctx, config, argv, args, url, child)
     except KeyboardInterrupt:
-        search_outputs.write_trials_jsonl(ctx.study, ctx.workdir)
+        records.write_trials_jsonl(ctx.study, ctx.workdir)
         print("\ninterrupted: the running trial was handed back (its checkpoint is kept); run "
               "the same command again to continue", file=sys.stderr)
         return 130
 
 
-def _run(ctx: search.Context, config: ConfigDict, argv: list[str], args: argparse.Namespace,
+def _run(ctx: prepare.Context, config: ConfigDict, argv: list[str], args: argparse.Namespace,
          url: str, child: bool) -> int:
     if child:
-        search.run_worker(ctx, lambda t: print(search_outputs.trial_line(t, ctx.spec),
+        search.run_worker(ctx, lambda t: print(records.trial_line(t, ctx.spec),
                                                flush=True))
-        search_outputs.write_trials_jsonl(ctx.study, ctx.workdir)
+        records.write_trials_jsonl(ctx.study, ctx.workdir)
         return 0
     # What `segnas pareto --workdir DIR` needs to re-render the outputs without the config file.
-    search_outputs.atomic_write(ctx.workdir / SEARCH_JSON, json.dumps(
+    atomic_write(ctx.workdir / SEARCH_JSON, json.dumps(
         {"config": json.loads(config.to_json_best_effort()), "storage": url}, indent=2) + "\n")
     _print_header(ctx, url, args.workers)
     t0 = time.time()
@@ -241,7 +243,7 @@ def _run(ctx: search.Context, config: ConfigDict, argv: list[str], args: argpars
     else:
         run_children(ctx, without_flag(argv, "--workers"), args.workers)
     print(f"\nsearch finished in {time.time() - t0:.0f} s", flush=True)
-    result = search_outputs.render(ctx.study, ctx.spec, ctx.workdir,
+    result = report.render(ctx.study, ctx.spec, ctx.workdir,
                                    wandb_cfg=config.get("wandb"))
     if result["wandb_dir"]:
         mode = str(config.wandb.get("mode", "offline"))

@@ -42,10 +42,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from nas import __version__ as SEGNAS_VERSION
-from nas.space.build import build_model
-from nas.export import tflite
 from nas.errors import UserError
+from nas.export import tflite
 from nas.space.arch import Arch
+from nas.space.build import build_model
 
 QUANTIZE: tuple[str, ...] = ("none", "fp16", "dynamic_int8", "int8")
 OUTPUTS: tuple[str, ...] = ("logits", "labels", "probs")

@@ -33,9 +33,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-from nas.space.build import build_model
 from nas.cost import abstract_variables, count_macs_jaxpr
 from nas.space.arch import Arch
+from nas.space.build import build_model
 
 OUTPUTS = ("logits", "labels")
 

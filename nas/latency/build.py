@@ -22,8 +22,8 @@ from nas.latency import measure
 from nas.latency.blocks import Block, decompose, micro_model, whole_model
 from nas.latency.predictor import fit_calibration, signatures
 from nas.latency.table import LatencyTable, load_table, now
-from nas.space.presets import SPACES
 from nas.space.arch import Arch
+from nas.space.presets import SPACES
 from nas.space.space import Space, resolutions
 
 # Measurement settings a config may set (the `measure` field), with their defaults.

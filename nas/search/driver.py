@@ -24,7 +24,6 @@ validation curve in the user_attr `curve` ({step: mIoU}); at an evaluation step 
 is stopped when its mIoU is below the median mIoU, at that same step, of the completed trials
 (needs `prune.min_trials` of them, from `prune.warmup_steps` on).
 """
-
 from __future__ import annotations
 
 import dataclasses
@@ -35,17 +34,24 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import optuna
 from ml_collections import ConfigDict
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search import storage as st
 from nas.errors import UserError
-from nas.search.spec import LATENCY_PREFIX, MIOU, SearchSpec, arch_from_params, planned_trials, spec_from_config
-from nas.space.encoding import distributions
-from nas.search.strategies import Evaluate, check_classes, check_workdir, load_evaluator, load_tables, open_study, sampler_seed
+from nas.search import storage as st
+from nas.search import workers as wk
+from nas.search.prepare import Context
+from nas.search.spec import (
+    LATENCY_PREFIX,
+    MIOU,
+    SearchSpec,
+    arch_from_params,
+    planned_trials,
+)
+from nas.search.strategies import MedianRule
 from nas.space.arch import Arch
+from nas.space.encoding import distributions
 
 OnTrial = Callable[[FrozenTrial], None]
 
@@ -61,7 +67,6 @@ class EvalResult:
     message: str = ""
 
 
-# -- scoring ----------------------------------------------------------------------------------
 def cheap_scores(arch: Arch, spec: SearchSpec, tables: dict[str, Any],
                  cost_fn: Callable[[Arch], dict]) -> dict[str, Any]:
     """Costs, predicted latencies and constraint violations: everything known before training."""
@@ -95,49 +100,6 @@ def objective_values(spec: SearchSpec, scores: dict[str, Any],
         else:
             out.append(float(scores["costs"][o]))
     return out
-
-
-class MedianRule:
-    """`on_eval` for one trial: records its curve, asks to stop below the running median."""
-
-    def __init__(self, study: optuna.Study, trial: optuna.Trial, spec: SearchSpec) -> None:
-        self.study, self.trial, self.spec = study, trial, spec
-        self.curve: dict[str, float] = {}
-        self.stopped: tuple[int, float, float] | None = None
-
-    def __call__(self, step: int, metrics: dict[str, Any]) -> bool:
-        if MIOU not in metrics:
-            return False
-        miou = float(metrics[MIOU])
-        self.curve[str(int(step))] = miou
-        self.trial.set_user_attr("curve", self.curve)
-        if not self.spec.prune or step < self.spec.prune_warmup_steps:
-            return False
-        others = [t.user_attrs["curve"][str(int(step))]
-                  for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if str(int(step)) in (t.user_attrs.get("curve") or {})
-                  and "reused_from" not in t.user_attrs]  # one vote per architecture
-        if len(others) < self.spec.prune_min_trials:
-            return False
-        median = float(np.median(others))
-        if miou < median:
-            self.stopped = (int(step), miou, median)
-            return True
-        return False
-
-
-# -- one trial --------------------------------------------------------------------------------
-@dataclasses.dataclass
-class Context:
-    """What every trial of a worker shares."""
-
-    config: ConfigDict
-    spec: SearchSpec
-    study: optuna.Study
-    workdir: Path
-    evaluate: Evaluate
-    tables: dict[str, Any]
-    cost_fn: Callable[[Arch], dict]
 
 
 def candidate_config(ctx: Context, arch: Arch, trial_dir: Path) -> ConfigDict:
@@ -208,7 +170,7 @@ def _reuse(ctx: Context, trial: optuna.Trial, prior: FrozenTrial) -> FrozenTrial
 def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
     """Evaluates one asked trial and tells the study; returns the finished trial."""
     t0 = time.time()
-    trial.set_user_attr("worker", st.worker_id())
+    trial.set_user_attr("worker", wk.worker_id())
     dists = distributions(ctx.spec.space)
     params = {d: trial.suggest_categorical(d, dists[d].choices) for d in dists}
     arch = arch_from_params(params, ctx.spec)
@@ -232,7 +194,7 @@ def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
     # Two local workers proposing one architecture at the same moment both pass the check
     # above; the architecture's lock lets only one of them evaluate it.
-    arch_lock = st.FileLock(ctx.workdir / "locks" / arch.id)
+    arch_lock = wk.FileLock(ctx.workdir / "locks" / arch.id)
     if not arch_lock.acquire():
         trial.set_user_attr("skipped", "another worker is evaluating the same architecture")
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
@@ -264,7 +226,7 @@ def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> Froze
     rule = MedianRule(ctx.study, trial, ctx.spec)
     t1 = time.time()
     try:
-        with st.Heartbeat(ctx.study, trial._trial_id):
+        with wk.Heartbeat(ctx.study, trial._trial_id):
             result = ctx.evaluate(candidate_config(ctx, arch, trial_dir), trial_dir,
                                   arch=arch, on_eval=rule)
     except (KeyboardInterrupt, SystemExit, UserError):
@@ -303,7 +265,7 @@ def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> Froze
 def _run_owned(ctx: Context, trial: optuna.Trial) -> FrozenTrial | None:
     """`run_trial` under the trial's lock; None when another worker of this workdir received
     the same queued trial (SQLite's non-atomic pop) and runs it."""
-    lock = st.FileLock(ctx.workdir / "locks" / f"trial-{trial.number}")
+    lock = wk.FileLock(ctx.workdir / "locks" / f"trial-{trial.number}")
     if not lock.acquire():
         return None
     try:
@@ -327,8 +289,8 @@ def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
     target = planned_trials(ctx.spec)
     patience = max(20, target)
     while idle < patience:
-        with st.workdir_lock(ctx.workdir):  # check-then-ask, atomic among local workers
-            st.reap_dead_workers(ctx.study)
+        with wk.workdir_lock(ctx.workdir):  # check-then-ask, atomic among local workers
+            wk.reap_dead_workers(ctx.study)
             trials = ctx.study.get_trials(deepcopy=False)
             waiting = any(t.state == TrialState.WAITING for t in trials)
             if not waiting and st.slots_taken(trials) >= target:
@@ -338,7 +300,7 @@ def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 trial = ctx.study.ask()
         finished = _run_owned(ctx, trial)
-        if finished is None:  # another worker holds this very trial (see st.FileLock)
+        if finished is None:  # another worker holds this very trial (see wk.FileLock)
             idle += 1
             continue
         new = not (finished.user_attrs.get("skipped") or "reused_from" in finished.user_attrs)
@@ -348,31 +310,3 @@ def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
             if on_trial is not None:
                 on_trial(finished)
     return done
-
-
-# -- setting up a worker ----------------------------------------------------------------------
-def prepare(config: ConfigDict, workdir: Path, *, storage: str | None = None,
-            worker_index: int = 0, evaluate: Evaluate | None = None,
-            cost_fn: Callable[[Arch], dict] | None = None,
-            build_tables: bool = True) -> Context:
-    """Checks everything a worker needs (config, workdir, storage, tables) and opens the study."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the driver prints its own lines
-    workdir = check_workdir(workdir)
-    spec = spec_from_config(config, workdir)
-    if evaluate is None:
-        evaluate = load_evaluator(spec.evaluator)
-    if cost_fn is None:
-        from nas.cost import cost as cost_fn
-    check_classes(config, spec)
-    url = st.resolve_url(storage, workdir)
-    seed = sampler_seed(spec, worker_index, not st.is_default_storage(url, workdir))
-    # One local worker at a time creates the database and study and fills the queue.
-    with st.workdir_lock(workdir), warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        store = st.open_storage(url, heartbeat_interval=spec.heartbeat_interval,
-                                grace_period=spec.grace_period, max_retry=spec.max_retry)
-        study = open_study(spec, store, seed)
-    tables = load_tables(spec, build=build_tables)
-    return Context(config=config, spec=spec, study=study, workdir=workdir, evaluate=evaluate,
-                   tables=tables, cost_fn=cost_fn)

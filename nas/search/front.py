@@ -11,17 +11,23 @@ contribute. The computation is exact for any k by *slicing objectives* (HSO, Whi
 points that reach into the slab; with k = 2 this is the usual staircase sweep. Cost grows like
 n^(k-1) log n, which is nothing for the tens to hundreds of candidates a search trains.
 
-Choice of the reference point (documented where the driver uses it, `nas.search.records`): a
+Choice of the reference point (documented where the driver uses it, `reference_point` below): a
 fixed, worst-acceptable value per objective, so that hypervolumes of one study are comparable
 over trials.
 """
-
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.search.records import scores_of
+from nas.search.spec import (
+    MIOU,
+    SearchSpec,
+)
 
 
 def _as_minimisation(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
@@ -97,67 +103,61 @@ def hypervolume_history(points: np.ndarray, maximize: Sequence[bool],
     return [hypervolume(points[: i + 1], maximize, reference) for i in range(len(points))]
 
 
-def front_staircase(x: np.ndarray, y: np.ndarray, x_max: bool,
-                    y_max: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The 2-D front of (x, y) as a staircase line, sorted by x (for plotting)."""
-    pts = np.stack([x, y], axis=1)
-    if len(pts) == 0:
-        return np.zeros(0), np.zeros(0)
-    front = pts[non_dominated(pts, [x_max, y_max])]
-    front = front[np.argsort(front[:, 0])]
-    xs, ys = [front[0, 0]], [front[0, 1]]
-    for px, py in front[1:]:
-        xs += [px, px]
-        ys += [ys[-1], py]
-    return np.asarray(xs), np.asarray(ys)
+def candidates(study: optuna.Study) -> list[FrozenTrial]:
+    """Feasible complete trials, one per architecture (its earliest trial), in trial order."""
+    seen: set[str] = set()
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("feasible") is False or t.user_attrs.get("arch_id") in seen:
+            continue
+        seen.add(t.user_attrs.get("arch_id"))
+        out.append(t)
+    return out
 
 
-def plot_png(path: Path, x: np.ndarray, y: np.ndarray, on_front: np.ndarray,
-             *, x_label: str, y_label: str, x_max: bool, y_max: bool, title: str,
-             labels: Sequence[str] = ()) -> None:
-    """A matplotlib scatter of all points with the front highlighted and its staircase drawn."""
-    import matplotlib
-    matplotlib.use("Agg")  # files only: never needs a display
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
-    ax.scatter(x[~on_front], y[~on_front], c="#9aa5b1", s=30, label="other trials")
-    ax.scatter(x[on_front], y[on_front], c="#d1495b", s=55, edgecolors="black",
-               label="Pareto front", zorder=3)
-    sx, sy = front_staircase(x[on_front], y[on_front], x_max, y_max)
-    ax.plot(sx, sy, c="#d1495b", lw=1.2, zorder=2)
-    for i in np.flatnonzero(on_front):
-        if i < len(labels) and labels[i]:
-            ax.annotate(labels[i], (x[i], y[i]), textcoords="offset points", xytext=(5, 5),
-                        fontsize=7)
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+def reference_point(spec: SearchSpec, points: np.ndarray) -> list[float]:
+    ref = []
+    for j, name in enumerate(spec.objectives):
+        if name in spec.reference_point:
+            ref.append(spec.reference_point[name])
+        elif name == MIOU:
+            ref.append(0.0)
+        elif name in spec.constraints:
+            ref.append(spec.constraints[name])
+        else:
+            ref.append(1.1 * float(points[:, j].max()) if len(points) else 1.0)
+    return ref
 
 
-def plot_html(path: Path, x: np.ndarray, y: np.ndarray, on_front: np.ndarray,
-              *, x_label: str, y_label: str, x_max: bool, y_max: bool, title: str,
-              hover: Sequence[str]) -> None:
-    """An interactive plotly scatter, self-contained (plotly.js inlined) so it opens offline."""
-    import plotly.graph_objects as go
+def front(study: optuna.Study, spec: SearchSpec) -> dict[str, Any]:
+    """The non-dominated set, reference point, hypervolume and its growth over trials."""
+    cands = candidates(study)
+    points = np.array([list(t.values) for t in cands], dtype=np.float64).reshape(
+        len(cands), len(spec.objectives))
+    mask = non_dominated(points, spec.maximize) if len(cands) else np.zeros(0, bool)
+    ref = reference_point(spec, points)
+    hv = hypervolume(points, spec.maximize, ref)
+    history = hypervolume_history(points, spec.maximize, ref)
+    members = []
+    for t, on in zip(cands, mask):
+        if on:
+            members.append({"number": t.number, "arch_id": t.user_attrs["arch_id"],
+                            "arch": t.user_attrs["arch"],
+                            "values": dict(zip(spec.objectives, t.values)),
+                            "scores": scores_of(t), "trial_dir": t.user_attrs.get("trial_dir")})
+    return {"study": spec.study_name, "objectives": list(spec.objectives),
+            "directions": spec.directions, "constraints": spec.constraints,
+            "reference_point": dict(zip(spec.objectives, ref)), "hypervolume": hv,
+            "hypervolume_history": [{"trial": t.number, "hypervolume": h}
+                                    for t, h in zip(cands, history)],
+            "n_candidates": len(cands), "pareto": members,
+            "_trials": cands, "_mask": mask}
 
-    hover = np.asarray(list(hover), dtype=object)
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x[~on_front], y=y[~on_front], mode="markers",
-                             name="other trials", marker=dict(color="#9aa5b1", size=8),
-                             text=hover[~on_front], hoverinfo="text"))
-    fig.add_trace(go.Scatter(x=x[on_front], y=y[on_front], mode="markers", name="Pareto front",
-                             marker=dict(color="#d1495b", size=11,
-                                         line=dict(color="black", width=1)),
-                             text=hover[on_front], hoverinfo="text"))
-    sx, sy = front_staircase(x[on_front], y[on_front], x_max, y_max)
-    fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name="front", hoverinfo="skip",
-                             line=dict(color="#d1495b", width=1)))
-    fig.update_layout(title=title, xaxis_title=x_label, yaxis_title=y_label,
-                      template="plotly_white")
-    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+
+def plot_axes(spec: SearchSpec) -> tuple[str, str]:
+    """(x, y) of the 2-D plot: y is mIoU when it is an objective, x the first other objective
+    (params when mIoU is the only one)."""
+    others = [o for o in spec.objectives if o != MIOU]
+    if MIOU in spec.objectives:
+        return (others[0] if others else "params"), MIOU
+    return others[0], (others[1] if len(others) > 1 else "params")

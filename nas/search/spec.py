@@ -21,12 +21,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import optuna
 from ml_collections import ConfigDict
 
 from nas.errors import UserError
-from nas.space.presets import PRESETS, SPACES
 from nas.space.arch import Arch
+from nas.space.encoding import decode, encode
+from nas.space.presets import PRESETS, SPACES
 from nas.space.space import Space
 
 STRATEGIES = ("random", "grid", "ablation", "nsga2", "tpe")

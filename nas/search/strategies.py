@@ -1,5 +1,4 @@
-"""Setting up a search worker: the study and its sampler, the listed candidates, the
-workdir, the latency tables, the evaluator. `nas.search.prepare` calls these in order.
+"""The study, its sampler, the candidates a strategy lists, and the early-stopping rule.
 
 Strategies and samplers: `grid` uses Optuna's GridSampler (its `after_trial` silenced, see
 below); `nsga2` / `tpe` Optuna's NSGAIISampler / TPESampler, multi-objective, constraints
@@ -7,40 +6,30 @@ given per trial with `trial.set_constraint` (Optuna 5 deprecated `constraints_fu
 `random` and `ablation` enqueue their whole candidate list (`study.enqueue_trial`), so every
 worker and machine derives the same list and no candidate repeats.
 """
-
 from __future__ import annotations
 
-import importlib
 import random
 import zlib
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import numpy as np
 import optuna
-from ml_collections import ConfigDict
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search import storage as st
 from nas.errors import UserError
-from nas.search.spec import LATENCY_PREFIX, SearchSpec, ablation_archs, arch_from_params, planned_trials
-from nas.space.encoding import distributions, params_of
+from nas.search import storage as st
+from nas.search import workers as wk
+from nas.search.spec import (
+    MIOU,
+    SearchSpec,
+    ablation_archs,
+    arch_from_params,
+    planned_trials,
+)
 from nas.space.arch import Arch
-
-Evaluate = Callable[..., Any]
-
-
-def load_evaluator(path: str) -> Evaluate:
-    """`"package.module:function"` -> the function; UserError naming `search.evaluator`."""
-    module, _, name = path.partition(":")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError, ValueError) as e:
-        raise UserError(f"search.evaluator: cannot import {path!r} ({e}); allowed: "
-                        "'package.module:function', e.g. nas.train.loop:train_and_evaluate") from None
-    return fn
+from nas.space.encoding import distributions, params_of
 
 
-# -- the study --------------------------------------------------------------------------------
 class _AskTellGridSampler(optuna.samplers.GridSampler):
     """GridSampler whose `after_trial` does not call `study.stop()`, which raises outside
     `study.optimize`; the driver stops by counting the grid's points itself."""
@@ -124,61 +113,39 @@ def enqueue_missing(study: optuna.Study, spec: SearchSpec) -> int:
     return added
 
 
-# -- workdir, tables, data ------------------------------------------------------------------
-def check_workdir(workdir: Path) -> Path:
-    """Creates the workdir and proves it writable; UserError naming it otherwise."""
-    workdir = Path(workdir)
-    try:
-        (workdir / "trials").mkdir(parents=True, exist_ok=True)
-        probe = workdir / f".probe-{st.worker_id()['pid']}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"workdir: cannot write {str(workdir)!r} ({e.strerror or e}); allowed: "
-                        "a writable directory") from None
-    return workdir.resolve()
-
-
-def load_tables(spec: SearchSpec, *, build: bool) -> dict[str, Any]:
-    """The latency table of each target the sweep scores; builds missing ones when allowed."""
-    used = {n[len(LATENCY_PREFIX):] for n in (*spec.objectives, *spec.constraints)
-            if n.startswith(LATENCY_PREFIX)}
-    if not used:
-        return {}
-    from nas import latency
-    tables = {}
-    for target, path in spec.latency_tables.items():
-        if target not in used:  # configured but neither an objective nor a constraint
-            continue
-        if not path.exists():
-            if not (build and spec.build_missing_tables):
-                raise UserError(f"search.latency_tables.{target}: {str(path)!r} not found; "
-                                f"allowed: an existing table (build one with `segnas latency "
-                                f"build --target {target} --config CONFIG --out {path}`) or "
-                                "search.build_missing_tables=True")
-            print(f"latency table {path} not found: measuring the blocks of this sweep's space "
-                  f"on {target} (once; later runs reuse it)", flush=True)
-            latency.build_table_for_space(spec.space, target=target, out=path)
-        tables[target] = latency.load_table(path)
-    return tables
-
-
 def sampler_seed(spec: SearchSpec, worker_index: int, shared_storage: bool) -> int:
     """Distinct samplers per worker, so parallel workers do not propose the same sequence;
     machines sharing a storage also differ by host name. One local worker: `search.seed`."""
     seed = spec.seed + worker_index
     if shared_storage:
-        seed += zlib.crc32(st.worker_id()["host"].encode()) % 100_000
+        seed += zlib.crc32(wk.worker_id()["host"].encode()) % 100_000
     return seed
 
 
-def check_classes(config: ConfigDict, spec: SearchSpec) -> None:
-    """The space's num_classes must be the dataset's: costs and latencies are computed for
-    the space's archs, the trainer builds the dataset's."""
-    if "data" not in config:
-        return
-    from data.pipeline import dataset_info
-    n = dataset_info(config.data).num_classes
-    if n != spec.space.num_classes:
-        raise UserError(f"search.space.num_classes: got {spec.space.num_classes}; allowed: "
-                        f"{n}, the class count of data {config.data.name!r}")
+class MedianRule:
+    """`on_eval` for one trial: records its curve, asks to stop below the running median."""
+
+    def __init__(self, study: optuna.Study, trial: optuna.Trial, spec: SearchSpec) -> None:
+        self.study, self.trial, self.spec = study, trial, spec
+        self.curve: dict[str, float] = {}
+        self.stopped: tuple[int, float, float] | None = None
+
+    def __call__(self, step: int, metrics: dict[str, Any]) -> bool:
+        if MIOU not in metrics:
+            return False
+        miou = float(metrics[MIOU])
+        self.curve[str(int(step))] = miou
+        self.trial.set_user_attr("curve", self.curve)
+        if not self.spec.prune or step < self.spec.prune_warmup_steps:
+            return False
+        others = [t.user_attrs["curve"][str(int(step))]
+                  for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if str(int(step)) in (t.user_attrs.get("curve") or {})
+                  and "reused_from" not in t.user_attrs]  # one vote per architecture
+        if len(others) < self.spec.prune_min_trials:
+            return False
+        median = float(np.median(others))
+        if miou < median:
+            self.stopped = (int(step), miou, median)
+            return True
+        return False

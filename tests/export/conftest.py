@@ -15,9 +15,9 @@ import numpy as np
 import optax
 import pytest
 
-from nas.space.build import build_model
 from nas.export.policy import init_variables
 from nas.space.arch import Arch
+from nas.space.build import build_model
 
 TRAIN_STEPS = 60
 BATCH = 8

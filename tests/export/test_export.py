@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-from nas.export import policy as export, tflite
 from nas.errors import UserError
+from nas.export import policy as export
+from nas.export import tflite
 
 SEG_OPS = {"ADD", "CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN", "MUL", "RELU",
            "RESIZE_BILINEAR"}

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from nas import cli
-from nas.export import policy as export, tflite
+from nas.cli import main as cli
+from nas.export import policy as export
+from nas.export import tflite
 
 
 @pytest.fixture

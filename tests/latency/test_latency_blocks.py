@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from jax.extend import core as jcore
 
-from nas.space.build import build_model
 from nas.cost import abstract_variables, count_macs
 from nas.latency.blocks import decompose, micro_model, whole_model
-from nas.space.presets import preset
 from nas.space.arch import Arch
+from nas.space.build import build_model
+from nas.space.presets import preset
 
 # Small archs that between them use every encoder family, every decoder, both conv types,
 # output stride 16 (dilated blocks) and a non-square input.

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from latency_helpers import TINY, synthetic_table, tiny_keys
 
 from nas.errors import UserError
 from nas.latency import load_table, missing_signatures, predict
 from nas.latency.predictor import block_sum, build_command, fit_calibration
-from latency_helpers import TINY, synthetic_table, tiny_keys
 
 
 def test_predict_is_the_calibrated_block_sum():

@@ -8,8 +8,14 @@ import pytest
 
 from nas.errors import UserError
 from nas.latency import table as table_mod
-from nas.latency.table import (SCHEMA, LatencyTable, default_path, describe_difference,
-                               environment, load_table)
+from nas.latency.table import (
+    SCHEMA,
+    LatencyTable,
+    default_path,
+    describe_difference,
+    environment,
+    load_table,
+)
 
 ENV = {"target": "litert-cpu", "threads": 1, "clock": "thread-cpu", "device": "CPU X",
        "cores": 2, "machine": "x86_64", "system": "Linux",

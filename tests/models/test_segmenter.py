@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from models.layers import spatial_groups, upsample_bilinear
+from nas.space.arch import ENCODERS, SEG_DECODERS, Arch
 from nas.space.build import build_model
 from nas.space.presets import SPACES
-from nas.space.arch import ENCODERS, SEG_DECODERS, Arch
 
 RESOLUTIONS = [(64, 64), (128, 96), (96, 160)]  # two non-square
 

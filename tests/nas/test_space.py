@@ -5,8 +5,8 @@ import random
 
 import pytest
 
-from nas.space.presets import PRESETS, SPACES, preset, space
 from nas.space.arch import DIMENSIONS, Arch
+from nas.space.presets import PRESETS, SPACES, preset, space
 from nas.space.space import Space
 
 BASE = Arch(encoder="mobilenet_v3_large", decoder="mlp")

@@ -10,7 +10,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # search_fakes, fake_search_conf
 import fake_search_config  # noqa: E402
 import search_fakes  # noqa: E402
 
-from nas.search import driver as search, records as search_outputs  # noqa: E402
+from nas.search import driver as search  # noqa: E402
+from nas.search import prepare, report
 
 
 @pytest.fixture
@@ -20,9 +21,9 @@ def config():
 
 def run_sweep(config, workdir, *, evaluate=search_fakes.fake_train, render=True):
     """One in-process worker with the fake evaluator and cost, then the outputs."""
-    ctx = search.prepare(config, workdir, evaluate=evaluate, cost_fn=search_fakes.fake_cost)
+    ctx = prepare.prepare(config, workdir, evaluate=evaluate, cost_fn=search_fakes.fake_cost)
     search.run_worker(ctx)
     if render:
-        search_outputs.render(ctx.study, ctx.spec, ctx.workdir, winners=False,
+        report.render(ctx.study, ctx.spec, ctx.workdir, winners=False,
                               log=lambda *a: None)
     return ctx

@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import search_fakes  # noqa: E402
 
 import nas.cost  # noqa: E402
-from nas import cli  # noqa: E402
+from nas.cli import main as cli  # noqa: E402
 
 nas.cost.cost = search_fakes.fake_cost
 sys.exit(cli.main(["search", *sys.argv[1:]]))

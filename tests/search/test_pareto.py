@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from nas.search import front as pareto
+from nas.search import report
 
 # (mIoU: maximise, latency ms: minimise). C is dominated by A (worse on both), D by B (same
 # latency, lower mIoU); A, B and E trade off.
@@ -75,7 +76,7 @@ def test_shape_errors():
 
 
 def test_front_staircase():
-    x, y = pareto.front_staircase(MIXED[:, 1], MIXED[:, 0], False, True)
+    x, y = report.front_staircase(MIXED[:, 1], MIXED[:, 0], False, True)
     # Front sorted by latency: B (5, .6), A (10, .8), E (20, .9), joined by steps.
     assert x.tolist() == [5, 10, 10, 20, 20]
     assert y.tolist() == [0.6, 0.6, 0.8, 0.8, 0.9]
@@ -84,10 +85,10 @@ def test_front_staircase():
 def test_plots_are_written(tmp_path):
     mask = pareto.non_dominated(MIXED, MAX_MIN)
     kw = dict(x_label="latency (ms)", y_label="mIoU", x_max=False, y_max=True, title="t")
-    pareto.plot_png(tmp_path / "p.png", MIXED[:, 1], MIXED[:, 0], mask, labels=list("ABCDE"),
+    report.plot_png(tmp_path / "p.png", MIXED[:, 1], MIXED[:, 0], mask, labels=list("ABCDE"),
                     **kw)
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pareto.plot_html(tmp_path / "p.html", MIXED[:, 1], MIXED[:, 0], mask, hover=list("ABCDE"),
+    report.plot_html(tmp_path / "p.html", MIXED[:, 1], MIXED[:, 0], mask, hover=list("ABCDE"),
                      **kw)
     html = (tmp_path / "p.html").read_text()
     # Self-contained: plotly.js is inlined, no script is fetched from the network.

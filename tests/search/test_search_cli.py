@@ -8,7 +8,7 @@ import pytest
 import search_fakes
 
 import nas.cost
-from nas import cli
+from nas.cli import main as cli
 
 CONFIG = str(Path(__file__).parent / "fake_search_config.py")
 

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from nas.errors import UserError
-from nas.space.presets import preset
 from nas.search.spec import ablation_archs, arch_from_params, planned_trials, spec_from_config
 from nas.space.encoding import decode, distributions, encode, params_of
+from nas.space.presets import preset
 
 W = Path("/tmp/unused-workdir")
 

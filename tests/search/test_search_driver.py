@@ -12,10 +12,11 @@ from conftest import run_sweep
 from optuna.trial import TrialState
 from search_fakes import fake_cost, fake_miou, fake_train
 
-from nas.search import front as pareto, driver as search, records as search_outputs
-from nas import search_setup
-from nas.search import storage as st
 from nas.errors import UserError
+from nas.search import driver as search
+from nas.search import front as pareto
+from nas.search import prepare, records, strategies
+from nas.search import workers as wk
 from nas.space.arch import Arch
 
 # Tests call study.ask() by hand, outside the driver that silences this.
@@ -55,7 +56,7 @@ def test_random_sweep_records_every_trial_with_exact_values(config, tmp_path):
     assert (tmp_path / "pareto.png").stat().st_size > 10_000
     assert (tmp_path / "pareto.html").stat().st_size > 1_000_000
     # Random sampling is without replacement and reproducible from search.seed.
-    assert [a.id for a in search_setup.listed_archs(ctx.spec)] == [r["arch_id"] for r in recs]
+    assert [a.id for a in strategies.listed_archs(ctx.spec)] == [r["arch_id"] for r in recs]
 
 
 def test_rerun_continues_the_study_and_never_retrains(config, tmp_path):
@@ -135,7 +136,7 @@ def test_ablation_table_groups_rows_by_dimension(config, tmp_path):
     expected = [base] + [a for d in ("encoder", "decoder", "width", "resolution")
                          for a in base.neighbours(ctx.spec.space, d)]
     assert [r["arch_id"] for r in read_records(tmp_path)] == [a.id for a in expected]
-    table = search_outputs.summary_table(ctx.study, ctx.spec).splitlines()
+    table = records.summary_table(ctx.study, ctx.spec).splitlines()
     groups = [line for line in table if line.startswith("-- ")]
     assert groups == ["-- encoder", "-- decoder", "-- width", "-- resolution"]
     assert sum(" *" in line for line in table) == 4  # the baseline starred in every group
@@ -178,16 +179,16 @@ def _dead_pid():
 
 
 def test_trial_of_a_dead_worker_is_retried_and_resumes(config, tmp_path):
-    ctx = search.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
+    ctx = prepare.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
     trial = ctx.study.ask()  # pops the first listed candidate
     arch_id = trial.user_attrs["arch_id"]
-    trial.set_user_attr("worker", {"host": st.worker_id()["host"], "pid": _dead_pid()})
+    trial.set_user_attr("worker", {"host": wk.worker_id()["host"], "pid": _dead_pid()})
     # The dead worker had trained 3 steps and checkpointed them.
     (tmp_path / "trials" / arch_id).mkdir(parents=True)
     (tmp_path / "trials" / arch_id / "ckpt.json").write_text('{"step": 3}')
     (tmp_path / "trials" / arch_id / "steps.log").write_text("1\n2\n3\n")
     assert search.run_worker(ctx) == 8
-    recs = search_outputs.records(ctx.study)
+    recs = records.records(ctx.study)
     assert recs[0]["outcome"] == "retried" and recs[0]["state"] == "failed"
     retry = [r for r in recs if r["retry_of"] == 0]
     assert len(retry) == 1 and retry[0]["arch_id"] == arch_id and retry[0]["state"] == "complete"
@@ -198,12 +199,12 @@ def test_trial_of_a_dead_worker_is_retried_and_resumes(config, tmp_path):
 def test_heartbeat_stale_trial_of_another_host_is_retried(config, tmp_path):
     config.search.heartbeat_interval = 1
     config.search.grace_period = 1
-    ctx = search.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
+    ctx = prepare.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
     trial = ctx.study.ask()
     trial.set_user_attr("worker", {"host": "another-machine", "pid": 1})
     ctx.study._storage.record_heartbeat(trial._trial_id)
     time.sleep(2.5)
-    assert st.reap_dead_workers(ctx.study) == [trial.number]
+    assert wk.reap_dead_workers(ctx.study) == [trial.number]
     waiting = ctx.study.get_trials(states=(TrialState.WAITING,))
     assert [t.system_attrs["failed_trial"] for t in waiting if "failed_trial" in
             t.system_attrs] == [trial.number]
@@ -216,13 +217,13 @@ def test_interrupt_hands_the_trial_back(config, tmp_path):
         calls.append(arch.id)
         raise KeyboardInterrupt
 
-    ctx = search.prepare(config, tmp_path, evaluate=interrupted, cost_fn=fake_cost)
+    ctx = prepare.prepare(config, tmp_path, evaluate=interrupted, cost_fn=fake_cost)
     with pytest.raises(KeyboardInterrupt):
         search.run_worker(ctx)
     t = ctx.study.trials[0]
     assert t.state == TrialState.FAIL
     ctx = run_sweep(config, tmp_path)  # the next run trains it
-    recs = search_outputs.records(ctx.study)
+    recs = records.records(ctx.study)
     assert recs[0]["outcome"] == "retried"
     assert len([r for r in recs if r["state"] == "complete"]) == 8
     assert calls[0] in {r["arch_id"] for r in recs if r["state"] == "complete"}
@@ -248,15 +249,15 @@ def test_a_study_with_other_objectives_is_refused(config, tmp_path):
     config.search.objectives = ("val/miou", "bytes")
     with pytest.raises(UserError, match=r"study 'fake' in this storage was created with "
                                          r"another objectives"):
-        search.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
+        prepare.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
 
 
 def test_unwritable_workdir_and_unreachable_storage(config, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(UserError, match=r"workdir: cannot write .*file/sub"):
-        search.prepare(config, blocker / "sub", evaluate=fake_train)
+        prepare.prepare(config, blocker / "sub", evaluate=fake_train)
     with pytest.raises(UserError, match=r"storage: cannot open 'sqlite:////nonexistent-dir/x.db'"):
-        search.prepare(config, tmp_path / "w", storage="sqlite:////nonexistent-dir/x.db",
+        prepare.prepare(config, tmp_path / "w", storage="sqlite:////nonexistent-dir/x.db",
                        evaluate=fake_train)
     assert not os.path.exists("/nonexistent-dir")

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from nas.search import driver as search, records as search_outputs
+from nas.search import driver as search
+from nas.search import prepare, report
 from nas.train.loop import train_and_evaluate
 
 
@@ -26,9 +27,9 @@ def test_nan_candidate_fails_the_sweep_goes_on_and_the_winner_exports(tmp_path):
             cfg.train.lr = 1e9
         return train_and_evaluate(cfg, workdir, arch=arch, on_eval=on_eval)
 
-    ctx = search.prepare(config, tmp_path, evaluate=evaluate)
+    ctx = prepare.prepare(config, tmp_path, evaluate=evaluate)
     assert search.run_worker(ctx) == 2
-    out = search_outputs.render(ctx.study, ctx.spec, ctx.workdir, log=lambda *a: None)
+    out = report.render(ctx.study, ctx.spec, ctx.workdir, log=lambda *a: None)
     recs = {r["arch_id"]: r for r in
             map(json.loads, (tmp_path / "trials.jsonl").read_text().splitlines())}
     bad = recs.pop(diverging[0])

@@ -5,7 +5,7 @@ import json
 
 from conftest import run_sweep
 
-from nas.search import records as search_outputs
+from nas.search import report
 
 
 def _table(run_dir, key):
@@ -18,7 +18,7 @@ def test_summary_run_offline(config, tmp_path, monkeypatch):
     ctx = run_sweep(config, tmp_path, render=False)
     config.wandb.mode = "offline"
     lines = []
-    out = search_outputs.render(ctx.study, ctx.spec, ctx.workdir, winners=False,
+    out = report.render(ctx.study, ctx.spec, ctx.workdir, winners=False,
                                 wandb_cfg=config.wandb, log=lines.append)
     run_dir = tmp_path / "wandb" / out["wandb_dir"].split("/wandb/")[1]
     assert run_dir.name.startswith("offline-run-") and run_dir.is_dir()
@@ -34,5 +34,5 @@ def test_summary_run_offline(config, tmp_path, monkeypatch):
     assert hv[-1][1] == out["front"]["hypervolume"]
     # Disabled mode: no run, no folder.
     config.wandb.mode = "disabled"
-    assert search_outputs.log_wandb_summary(ctx.study, ctx.spec, out["front"], tmp_path / "x",
+    assert report.log_wandb_summary(ctx.study, ctx.spec, out["front"], tmp_path / "x",
                                             config.wandb) is None

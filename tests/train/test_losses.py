@@ -15,7 +15,17 @@ import numpy as np
 import pytest
 
 from nas.errors import UserError
-from nas.train.losses import LOSSES, LossSpec, binary_cross_entropy, cross_entropy, dice, downsample_mask, loss_spec, lovasz_softmax, soft_jaccard
+from nas.train.losses import (
+    LOSSES,
+    LossSpec,
+    binary_cross_entropy,
+    cross_entropy,
+    dice,
+    downsample_mask,
+    loss_spec,
+    lovasz_softmax,
+    soft_jaccard,
+)
 
 P1 = np.array([0.9, 0.4, 0.2])
 LOGITS = jnp.log(jnp.asarray(np.stack([1 - P1, P1], -1), jnp.float32))  # (3, 2)

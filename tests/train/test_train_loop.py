@@ -6,14 +6,13 @@ import json
 import math
 from pathlib import Path
 
-import jax
 import ml_collections
 import numpy as np
 import pytest
 
-from nas.train import checkpoint
 from nas.errors import UserError
 from nas.space.arch import Arch
+from nas.train import checkpoint
 from nas.train.loop import train_and_evaluate
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import optax
 import pytest
 
-from nas.train.losses import LossSpec
 from nas.train.loop import _fit, create_train_state, make_eval_step, make_train_step
+from nas.train.losses import LossSpec
 
 from .conftest import Tiny
 

@@ -1,0 +1,67 @@
+"""The winners of a sweep: the Pareto members exported to `WORKDIR/winners/` with their reports."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from nas.errors import UserError
+from nas.io import atomic_write
+from nas.search.front import plot_axes
+from nas.search.records import scores_of
+from nas.search.spec import (
+    SearchSpec,
+)
+
+
+def pick_winners(f: dict[str, Any], spec: SearchSpec) -> list[FrozenTrial]:
+    """Up to `winners.max_count` Pareto members, spread evenly along the plot's x axis (so the
+    cheapest, the most accurate and trade-offs between are all exported)."""
+    members = [t for t, on in zip(f["_trials"], f["_mask"]) if on]
+    k = spec.winners_max
+    if k <= 0 or not members:
+        return []
+    x_name, _ = plot_axes(spec)
+    members.sort(key=lambda t: scores_of(t).get(x_name, math.inf))
+    if len(members) <= k:
+        return members
+    picks = sorted({round(i * (len(members) - 1) / (k - 1)) for i in range(k)}) if k > 1 else [
+        len(members) - 1]
+    return [members[i] for i in picks]
+
+
+def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[dict[str, Any]]:
+    """`winners/<arch id>.tflite` + report JSON for each picked Pareto member (kept if already
+    exported); a member that cannot be exported is listed with its error, the rest go on."""
+    picks = pick_winners(f, spec)
+    if not picks:
+        return []
+    out_dir = workdir / "winners"
+    out_dir.mkdir(exist_ok=True)
+    done = []
+    for t in picks:
+        arch_id = t.user_attrs["arch_id"]
+        out = out_dir / f"{arch_id}.tflite"
+        entry: dict[str, Any] = {"number": t.number, "arch_id": arch_id, "tflite": str(out),
+                                 "values": dict(zip(spec.objectives, t.values))}
+        if out.exists() and out.with_suffix(".json").exists():
+            report = json.loads(out.with_suffix(".json").read_text())
+        else:
+            try:
+                from nas.export.policy import export_candidate, load_run
+                arch, variables, data_cfg = load_run(workdir / t.user_attrs["trial_dir"])
+                report = export_candidate(arch, variables, out, quantize=spec.winners_quantize,
+                                          output=spec.winners_output, data_cfg=data_cfg)
+            except (UserError, ValueError, OSError, KeyError) as e:
+                entry["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
+                done.append(entry)
+                continue
+        entry.update(report=str(out.with_suffix(".json")), parity=report.get("parity"),
+                     latency_ms=report.get("latency_ms"), bytes=report.get("bytes"))
+        done.append(entry)
+    atomic_write(out_dir / "winners.json", json.dumps(done, indent=2, sort_keys=True) + "\n")
+    return done

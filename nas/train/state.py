@@ -1,0 +1,57 @@
+"""The training state and the result of a run.
+
+`TrainState` is a pytree (flax struct): step, params, BatchNorm statistics, optimizer state,
+EMA params (None when EMA is off) and the state's RNG; `create_train_state` is pure, so it can
+be jitted with an output sharding that places it on the mesh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+from models.segmenter import Segmenter
+
+STATUSES = ("complete", "diverged", "failed")
+@flax.struct.dataclass
+class TrainState:
+    """Everything a step reads and writes; checkpointed whole."""
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+    ema_params: Any  # None when EMA is off
+    rng: jax.Array
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """How a run ended. `wall_time_s` is this call's wall time; `metrics` holds the last
+    step's train metrics and the last evaluation's `val/*` (always for `complete`)."""
+
+    status: str
+    step: int
+    metrics: dict[str, float]
+    wall_time_s: float
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def create_train_state(model: Segmenter, tx: optax.GradientTransformation,
+                       hw: tuple[int, int], seed: int, ema: bool) -> TrainState:
+    """The initial state (pure: jit it with an out_sharding to place it)."""
+    init_rng, dropout_rng, state_rng = jax.random.split(jax.random.PRNGKey(seed), 3)
+    variables = model.init({"params": init_rng, "dropout": dropout_rng},
+                           jnp.zeros((1, *hw, 3), jnp.float32), train=False)
+    params = variables["params"]
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
+                      ema_params=params if ema else None, rng=state_rng)
