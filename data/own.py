@@ -12,7 +12,7 @@ Masks are single-channel PNGs of class ids (0..num_classes-1; 255 = ignore). The
 dataset lives in `OUT_DIR/<name>/<version>`; train on it with `data.name = "<name>"` and
 `data.data_dir = "OUT_DIR"`. From the shell:
 
-    python -m data.own ROOT --name my_seg --out OUT_DIR [--video] [--num-classes N]
+    segnas data store ROOT --name my_seg --out OUT_DIR [--video] [--num-classes N]
 
 Videos become clips with a dense `(T, H, W)` mask (255 on unlabelled frames) and a
 `labelled` (T,) flag, so sparse labels need no special handling downstream.
@@ -20,7 +20,6 @@ Videos become clips with a dense `(T, H, W)` mask (255 on unlabelled frames) and
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +149,7 @@ def missing_message(name: str, data_dir: str | None) -> str:
     return (f"data.name: got {name!r}, which is neither a known dataset nor stored in "
             f"data_dir={data_dir or '~/tensorflow_datasets'}; allowed: toy_scenes/images, "
             "toy_scenes/binary, toy_scenes/video, cityscapes/semantic_segmentation, ade20k, "
-            "oxford_iiit_pet, davis/480p, or your own folder stored with: python -m data.own "
+            "oxford_iiit_pet, davis/480p, or your own folder stored with: segnas data store "
             f"ROOT --name {name} --out DIR (then data.data_dir=DIR)")
 
 
@@ -173,27 +172,3 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
                                         index, masks)
     labelled = tf.scatter_nd(index, tf.ones(tf.shape(index)[:1], tf.bool), shape[:1])
     return {"image": frames, "mask": dense, "labelled": labelled}
-
-
-def main(argv: list[str]) -> int:
-    """`python -m data.own ROOT --name NAME --out DIR [--video] [--num-classes N]`."""
-    from nas.cli.common import Parser  # the CLI's argparse (errors -> UserError)
-    p = Parser(prog="python -m data.own", description=__doc__.split("\n\n")[0])
-    p.add_argument("root", type=Path, help="folder of split folders (see data/own.py)")
-    p.add_argument("--name", required=True, help="dataset name (data.name in configs)")
-    p.add_argument("--out", required=True, type=Path, help="tfds data_dir to write into")
-    p.add_argument("--video", action="store_true", help="ROOT holds videos, not images")
-    p.add_argument("--num-classes", type=int, help="default: largest mask value + 1")
-    args = p.parse_args(argv)
-    path = store_folder(args.root, args.name, args.out, video=args.video,
-                        num_classes=args.num_classes)
-    print(f"stored {path}; use data.name={args.name!r} data.data_dir={str(args.out)!r}")
-    return 0
-
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)

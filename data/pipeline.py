@@ -8,7 +8,7 @@
 `data_cfg` is the `data` section of an experiment config (`default_data_config`): `name`
 picks a dataset (`DATASETS`: `toy_scenes/{images,binary,video}`,
 `cityscapes/semantic_segmentation[_extra]`, `ade20k`, `oxford_iiit_pet`,
-`davis/{480p,full_resolution}`; any other name is a folder stored with `data.own`),
+`davis/{480p,full_resolution}`; any other name is a folder stored with `segnas data store`),
 `preprocess_train` / `preprocess_eval` are op specs (`data.ops`).
 
 **Determinism.** Training batch `k` is a pure function of `(seed, k)`: example positions
@@ -174,7 +174,7 @@ def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = Non
             {"name": name, "data_dir": data_dir, "builder_kwargs": builder_kwargs or {}}))
             .data_path)
     if module is own:
-        raise UserError(f"name: got {name!r}; own folders are stored with data.own, not "
+        raise UserError(f"name: got {name!r}; own folders are stored with `segnas data store`, not "
                         "prepared; allowed: " + ", ".join(n for m in DATASETS.values()
                                                           for n in m.NAMES))
     builder = tfds.builder(name, data_dir=data_dir)

@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from nas.cli.latency import load_config, space_of_config
+from nas.config import load_config
+from nas.latency.build import space_of_config
 from nas.latency import build, measure, validate
 from nas.latency.table import default_path, load_table
 

@@ -22,47 +22,18 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from nas.cli.common import Parser
+from nas.cli.config import split_config_args
+from nas.config import load_config
+from nas.latency.build import space_of_config
 from nas.errors import UserError
 from nas.latency import measure
 from nas.latency.table import default_path, environment, load_table
 from nas.space.resolve import load_arch_file
 
 
-def load_config(spec: str, overrides: Sequence[str] = ()) -> Any:
-    """The ConfigDict of `spec` (`experiments/NAME.py[:ARG]`) with `--config.a.b=v`
-    overrides, read by ml_collections.config_flags as every segnas command does."""
-    from absl import flags
-    from ml_collections import config_flags
-
-    path = spec.split(":", 1)[0]
-    if not Path(path).is_file():
-        raise UserError(f"config: file {path!r} not found; allowed: an experiments/*.py file "
-                        "with get_config()")
-    argv = ["segnas latency", f"--config={spec}", *overrides]
-    fv = flags.FlagValues()
-    # sys_argv: the overrides are read from this list, not from the process's command line.
-    config_flags.DEFINE_config_file("config", None, "latency config file[:arg]",
-                                    flag_values=fv, lock_config=True, sys_argv=argv)
-    try:
-        fv(argv)
-        return fv.config
-    except (flags.Error, OSError) as e:
-        raise UserError(f"config: {str(e).splitlines()[0]}") from None
-
-
 def _config_section(cfg: Any, name: str) -> dict[str, Any]:
     value = cfg.get(name, None)
     return dict(value.to_dict() if hasattr(value, "to_dict") else (value or {}))
-
-
-def space_of_config(cfg: Any) -> Any:
-    """The config's `space` (name or Space dict) with its `resolutions` applied."""
-    from nas.latency.build import space_of
-
-    if cfg.get("space", None) is None:
-        raise UserError("config.space: missing; allowed: a name of nas.space.presets.SPACES or a "
-                        "Space dict")
-    return space_of(cfg.space, tuple(cfg.get("resolutions", ()) or ()))
 
 
 def _archs(args: argparse.Namespace) -> tuple[list, Any, dict[str, Any], str]:
@@ -274,14 +245,14 @@ COMMANDS = {"build": cmd_build, "predict": cmd_predict, "validate": cmd_validate
 
 
 def main(argv: list[str]) -> int:
-    args, rest = _parser().parse_known_args(argv)
-    # `--config.a.b=v` overrides go to ml_collections; anything else unknown is a mistake.
-    args.overrides = [a for a in rest if a.startswith("--config.")]
-    unknown = [a for a in rest if not a.startswith("--config.")]
-    if unknown or (args.overrides and not getattr(args, "config", None)):
-        bad = (unknown or args.overrides)[0]
-        raise UserError(f"arguments: got {bad!r}; allowed: the options of `segnas latency "
-                        f"{args.command} --help` (and --config.FIELD=VALUE with --config)")
+    """`segnas latency SUBCOMMAND ...`."""
+    spec, overrides, rest = split_config_args(argv)
+    # argparse sees --config again, for the subcommands' own rules (--config or --arch)
+    args = _parser().parse_args(rest + ([f"--config={spec}"] if spec is not None else []))
+    if overrides and spec is None:
+        raise UserError(f"arguments: got {overrides[0]!r}; allowed: the options of `segnas "
+                        f"latency {args.command} --help` (and --config.FIELD=VALUE with --config)")
+    args.overrides = overrides
     if hasattr(args, "target"):
         measure.prepare_process(args.target, args.threads)
         if args.command in ("build", "validate"):

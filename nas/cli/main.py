@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "latency": ("nas.cli.latency", "build, predict from and validate latency tables"),
     "search": ("nas.cli.search", "run (or continue) an architecture search"),
     "pareto": ("nas.cli.pareto", "re-render the Pareto front of a search workdir"),
+    "data": ("nas.cli.data", "store your own folder of images + masks as a dataset"),
 }
 
 

@@ -19,11 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-from absl import flags
-from ml_collections import ConfigDict, config_flags
+from ml_collections import ConfigDict
 from tqdm import tqdm
 
 from nas.cli.common import Parser
+from nas.cli.config import split_config_args
+from nas.config import load_config
 from nas.errors import UserError
 from nas.io import atomic_write
 from nas.search import driver as search
@@ -33,37 +34,9 @@ from nas.search.spec import planned_trials
 SEARCH_JSON = "search.json"
 
 
-def load_config(config_args: list[str]) -> ConfigDict:
-    """`--config FILE[:ARG]` plus `--config.x=y` overrides, parsed by ml_collections."""
-    if not any(a == "--config" or a.startswith("--config=") for a in config_args):
-        raise UserError("--config: missing; allowed: --config experiments/NAME.py[:ARG]")
-    argv = ["segnas"]
-    args = iter(config_args)
-    for a in args:  # absl wants "--flag=value"; accept "--flag value" too
-        argv.append(a if "=" in a else f"{a}={next(args, '')}")
-    fv = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", flag_values=fv, sys_argv=argv)
-    try:
-        fv(argv)
-        config = fv.config
-    except (KeyError, AttributeError) as e:
-        # an override naming a field the config does not have (absl wraps the KeyError)
-        inner = e.args[0] if e.args else e
-        if not isinstance(inner, KeyError):
-            raise UserError(f"config: {str(e).splitlines()[0]}") from None
-        raise UserError(f"config: unknown field {str(inner.args[0]).strip(chr(39))!r} in "
-                        f"{' '.join(a for a in argv[1:] if a.startswith('--config.'))}; "
-                        "allowed: fields the config file defines") from None
-    except (flags.Error, ValueError, TypeError, OSError, SyntaxError) as e:
-        raise UserError(f"config: {str(e).splitlines()[0]}") from None
-    if not isinstance(config, ConfigDict):
-        raise UserError("config: the file's get_config() did not return a ConfigDict")
-    return config
-
-
 def _parser(prog: str = "segnas search") -> Parser:
     p = Parser(prog=prog, description=__doc__.split("\n\n")[0])
-    # Listed for --help only: --config and --config.* go to ml_collections (split_argv).
+    # Listed for --help only: --config and --config.* go to ml_collections (nas.cli.config).
     p.add_argument("--config", metavar="FILE[:ARG]", help="experiment config with a `search` "
                    "section; override any field with --config.a.b=value")
     p.add_argument("--workdir", type=Path, required=True, help="the sweep's folder")
@@ -87,20 +60,6 @@ def without_flag(argv: list[str], flag: str) -> list[str]:
         elif not a.startswith(flag + "="):
             out.append(a)
     return out
-
-
-def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(config args, other args): `--config*` flags go to ml_collections."""
-    config_args, rest = [], []
-    it = iter(range(len(argv)))
-    for i in it:
-        a = argv[i]
-        target = config_args if a == "--config" or a.startswith("--config") else rest
-        target.append(a)
-        if "=" not in a and a.startswith("--config") and i + 1 < len(argv):
-            target.append(argv[i + 1])
-            next(it, None)
-    return config_args, rest
 
 
 def _print_header(ctx: prepare.Context, url: str, workers: int) -> None:
@@ -199,9 +158,12 @@ def _stop_children(procs: list[subprocess.Popen]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    config_args, rest = split_argv(argv)
+    """`segnas search`: 0 when the sweep ended, 130 when interrupted (it can be continued)."""
+    spec, overrides, rest = split_config_args(argv)
     args = _parser().parse_args(rest)
-    config = load_config(config_args)
+    if spec is None:
+        raise UserError("--config: missing; allowed: --config experiments/NAME.py[:ARG]")
+    config = load_config(spec, overrides)
     if args.workers is None:
         args.workers = (config.get("search") or {}).get("workers", 1)
     if isinstance(args.workers, bool) or not isinstance(args.workers, int) or args.workers < 1:

@@ -1,11 +1,10 @@
 """`segnas train --config experiments/NAME.py[:ARG] --workdir DIR [--config.a.b=v ...]`.
 
 The config file's `get_config(ARG)` gives an `ml_collections.ConfigDict`; any field can be
-overridden on the command line (`--config.train.steps=100`), parsed by
-`ml_collections.config_flags` over absl flags. A fresh `FlagValues` per call keeps `main`
-callable many times in one process (tests, `nas.cli`). Rerunning the same command on the same
+overridden on the command line (`--config.train.steps=100`); `nas.cli.config` reads these
+flags as for every command, and `main` can be called many times in one process (tests). Rerunning the same command on the same
 workdir resumes from its last checkpoint. Exit code: 0 complete, 1 diverged or failed, 2 bad
-input (from `nas.cli`).
+input (from `nas.cli.main`).
 """
 
 from __future__ import annotations
@@ -13,9 +12,7 @@ from __future__ import annotations
 import sys
 
 import ml_collections
-from absl import flags
-from ml_collections import config_flags
-
+from nas.cli.config import config_from_argv
 from nas.errors import UserError
 
 USAGE = """\
@@ -31,45 +28,27 @@ present). Metrics go to DIR/metrics.jsonl, the console and W&B (offline unless
   --config.a.b=VALUE    override one config field, e.g. --config.train.steps=100"""
 
 
-def _last_line(e: BaseException) -> str:
-    # absl and config_flags wrap the cause (a traceback, a list of attempted paths); its
-    # most specific line comes last.
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    return lines[-1] if lines else type(e).__name__
-
-
 def _parse(argv: list[str]) -> tuple[ml_collections.ConfigDict, str]:
-    full = ["segnas train", *argv]
-    fv = flags.FlagValues()
-    # sys_argv: config_flags looks for `--config.x=y` overrides in it (default: sys.argv)
-    config_flags.DEFINE_config_file("config", None, "experiment config file[:arg]",
-                                    flag_values=fv, lock_config=True, sys_argv=full)
-    flags.DEFINE_string("workdir", None, "the run's folder", flag_values=fv)
-    try:
-        rest = fv(full)
-    except flags.Error as e:
-        raise UserError(_last_line(e)) from None
-    except (AttributeError, KeyError) as e:  # an override naming no field of the config
-        field = _last_line(e).strip("\"'")
-        raise UserError(f"--config override: unknown field {field}; allowed: a field of the "
-                        "config, e.g. --config.train.steps=100") from None
-    if len(rest) > 1:
-        raise UserError(f"arguments: got {rest[1:]!r}; allowed: only --flags")
-    for name in ("config", "workdir"):
-        if fv[name].value is None:
-            raise UserError(f"--{name}: missing; allowed: see `segnas train --help`")
-    try:
-        config = fv.config
-        config.get("train")  # a config that failed to load raises on first use
-    except (OSError, AttributeError) as e:
-        raise UserError(f"--config: {_last_line(e)}") from None
-    if not isinstance(config, ml_collections.ConfigDict):
-        raise UserError(f"--config: get_config returned {type(config).__name__}; allowed: "
-                        "an ml_collections.ConfigDict")
-    return config, fv.workdir
+    """(config, workdir) from argv; a mistake is a UserError naming the flag."""
+    config, rest = config_from_argv(argv)
+    workdir = None
+    it = iter(rest)
+    for a in it:
+        name, eq, value = a.partition("=")
+        if name == "--workdir" and workdir is None:
+            workdir = value if eq else next(it, None)
+            if not workdir:
+                raise UserError("--workdir: missing value; allowed: --workdir DIR")
+        else:
+            raise UserError(f"arguments: got {a!r}; allowed: --config, --config.FIELD=VALUE "
+                            "and --workdir (see `segnas train --help`)")
+    if workdir is None:
+        raise UserError("--workdir: missing; allowed: see `segnas train --help`")
+    return config, workdir
 
 
 def main(argv: list[str]) -> int:
+    """`segnas train`: exit code 0 complete, 1 diverged or failed."""
     if any(a in ("-h", "--help") for a in argv):
         print(USAGE)
         return 0

@@ -197,3 +197,11 @@ def build_table_for_space(space: Space, target: str = "litert-cpu", out: Path | 
 
     return build_table(list(space.grid()), out or default_path(target, threads), target,
                        threads, space=space, progress=progress)
+
+
+def space_of_config(cfg: Any) -> Any:
+    """The config's `space` (name or Space dict) with its `resolutions` applied."""
+    if cfg.get("space", None) is None:
+        raise UserError("config.space: missing; allowed: a name of nas.space.presets.SPACES or a "
+                        "Space dict")
+    return space_of(cfg.space, tuple(cfg.get("resolutions", ()) or ()))

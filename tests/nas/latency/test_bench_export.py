@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from latency_helpers import TINY
+from tests.nas.latency.helpers import TINY
 
 from nas.errors import UserError
 from nas.latency import bench_export

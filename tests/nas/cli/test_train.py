@@ -14,7 +14,7 @@ import pytest
 
 from nas.cli.main import main
 
-from .conftest import ROOT, subprocess_env
+from tests.nas.train.helpers import ROOT, subprocess_env
 
 SMOKE = f"{ROOT}/experiments/toy_train.py:smoke"
 SEGNAS = str(Path(sys.executable).parent / "segnas")

@@ -12,7 +12,7 @@ import pytest
 from nas.train.loop import _fit, create_train_state, make_eval_step, make_train_step
 from nas.train.losses import LossSpec
 
-from .conftest import Tiny
+from tests.nas.train.helpers import Tiny
 
 HW = (8, 8)
 

@@ -1,4 +1,5 @@
-"""Arch / Space: JSON round-trip, stable ids, every validation branch, search moves."""
+"""nas.space.arch (and presets): JSON round-trip, stable ids, every validation branch, search
+moves within a Space."""
 
 import json
 import random
@@ -125,16 +126,3 @@ def test_neighbours_are_the_ablation_rows():
     with pytest.raises(ValueError, match=r"^dimension: got 'colour'; allowed: encoder"):
         base.neighbours(sp, "colour")
 
-
-def test_space_grid_size_and_validation():
-    sp = SPACES["seed000"]
-    assert sp.size() == 3 * 3 * 2 * 3 * 4 == len(list(sp.grid()))
-    assert Space.from_dict(sp.to_dict()) == sp
-    with pytest.raises(ValueError, match=r"^space.encoder: got 'vgg'"):
-        Space(encoder=("vgg",)).validate()
-    with pytest.raises(ValueError, match=r"^space.resolution: got \[100, 100\]"):
-        Space(resolution=((100, 100),)).validate()
-    with pytest.raises(ValueError, match=r"^space.width: empty"):
-        Space(width=()).validate()
-    with pytest.raises(ValueError, match=r"^space: got 'colour'"):
-        Space.from_dict({"colour": ["red"]})

@@ -1,14 +1,20 @@
-"""Fixtures for the export tests: a tiny arch, toy_scenes images and a briefly trained model.
+"""Fixtures shared by tests in several folders under tests/nas.
 
-Everything runs at 64x64 with MobileNetV3-Small at width 0.5 (306k params) so that one
-export (convert + parity + 30 timed runs) takes a few seconds on a 2-core CPU. The trained
-model (60 Adam steps on toy_scenes, generated into a temporary tfds dir) gives logits with
-real margins: parity of quantized models means something only on a trained model.
+Export (tests/nas/export, tests/nas/cli/test_export.py): a tiny arch, toy_scenes data and a
+briefly trained model. Everything runs at 64x64 with MobileNetV3-Small at width 0.5 (306k
+params) so that one export (convert + parity + 30 timed runs) takes a few seconds on a 2-core
+CPU. The trained model (60 Adam steps on toy_scenes, generated into a temporary tfds dir) gives
+logits with real margins: parity of quantized models means something only on a trained model.
+
+Training (tests/nas/train, tests/nas/cli/test_train.py): a private toy data dir and a shared
+XLA compilation cache, so the several processes that train the smoke arch compile it once.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -21,22 +27,6 @@ from nas.space.build import build_model
 
 TRAIN_STEPS = 60
 BATCH = 8
-
-
-@pytest.fixture(scope="session")
-def doctor():
-    """`doctor(tfl, builtin_code, custom_code=None)`: the same model with its first operator
-    code replaced, e.g. by a Flex custom op or a STABLEHLO_* op the runtime lacks."""
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    def doctor(tfl: bytes, builtin: int, custom: bytes | None = None) -> bytes:
-        m = flatbuffer_utils.read_model_from_bytearray(bytearray(tfl))
-        m.operatorCodes[0].builtinCode = builtin
-        m.operatorCodes[0].deprecatedBuiltinCode = min(builtin, 127)
-        m.operatorCodes[0].customCode = custom
-        return bytes(flatbuffer_utils.convert_object_to_bytearray(m))
-
-    return doctor
 
 
 @pytest.fixture(scope="session")
@@ -55,15 +45,6 @@ def toy_data_cfg(tmp_path_factory):
     cfg.builder_kwargs.validation_size = 16
     cfg.builder_kwargs.test_size = 8
     return cfg
-
-
-@pytest.fixture(scope="session")
-def toy_images(toy_data_cfg) -> dict[str, np.ndarray]:
-    """8 validation images (parity) and 8 training images (int8 calibration)."""
-    from nas.export.policy import dataset_images
-
-    return {"eval": np.stack(dataset_images(toy_data_cfg, 8, train=False)),
-            "train": np.stack(dataset_images(toy_data_cfg, 8, train=True))}
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +98,17 @@ def run_dir(tmp_path_factory, tiny_arch, toy_data_cfg, trained):
     mngr.wait_until_finished()
     checkpoint.write_json(workdir / "config.json", {"data": toy_data_cfg.to_dict()})
     return workdir
+
+
+@pytest.fixture(scope="session")
+def jax_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One compilation cache for this session's processes (in-process and subprocesses)."""
+    path = Path(os.environ.get("SEGNAS_TEST_JAX_CACHE") or tmp_path_factory.mktemp("jax"))
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """toy_scenes is generated here on first use (about a second for the smoke sizes)."""
+    return str(tmp_path_factory.mktemp("tfds"))

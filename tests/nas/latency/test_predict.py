@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from latency_helpers import TINY, synthetic_table, tiny_keys
+from tests.nas.latency.helpers import TINY, synthetic_table, tiny_keys
 
 from nas.errors import UserError
 from nas.latency import load_table, missing_signatures, predict

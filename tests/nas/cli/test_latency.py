@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from latency_helpers import TINY, synthetic_table
+from tests.nas.latency.helpers import TINY, synthetic_table
 
 from nas.cli.main import main
 from nas.latency import build as build_mod

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from .conftest import subprocess_env
+from tests.nas.train.helpers import subprocess_env
 
 SCRIPT = r"""
 import json
