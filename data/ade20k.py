@@ -17,7 +17,7 @@ Splits: train (20,210 images) and validation (2,000). Default preprocessing foll
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -29,44 +29,182 @@ from data.ops import Example
 NUM_CLASSES = 150
 IS_VIDEO = False
 CLASS_NAMES = (
-    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane",
-    "grass", "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant",
-    "curtain", "chair", "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror",
-    "rug", "field", "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub",
-    "railing", "cushion", "base", "box", "column", "signboard", "chest of drawers", "counter",
-    "sand", "sink", "skyscraper", "fireplace", "refrigerator", "grandstand", "path", "stairs",
-    "runway", "case", "pool table", "pillow", "screen door", "stairway", "river", "bridge",
-    "bookcase", "blind", "coffee table", "toilet", "flower", "book", "hill", "bench",
-    "countertop", "stove", "palm", "kitchen island", "computer", "swivel chair", "boat", "bar",
-    "arcade machine", "hovel", "bus", "towel", "light", "truck", "tower", "chandelier",
-    "awning", "streetlight", "booth", "television receiver", "airplane", "dirt track",
-    "apparel", "pole", "land", "bannister", "escalator", "ottoman", "bottle", "buffet",
-    "poster", "stage", "van", "ship", "fountain", "conveyer belt", "canopy", "washer",
-    "plaything", "swimming pool", "stool", "barrel", "basket", "waterfall", "tent", "bag",
-    "minibike", "cradle", "oven", "ball", "food", "step", "tank", "trade name", "microwave",
-    "pot", "animal", "bicycle", "lake", "dishwasher", "screen", "blanket", "sculpture", "hood",
-    "sconce", "vase", "traffic light", "tray", "ashcan", "fan", "pier", "crt screen", "plate",
-    "monitor", "bulletin board", "shower", "radiator", "glass", "clock", "flag")
+    "wall",
+    "building",
+    "sky",
+    "floor",
+    "tree",
+    "ceiling",
+    "road",
+    "bed",
+    "windowpane",
+    "grass",
+    "cabinet",
+    "sidewalk",
+    "person",
+    "earth",
+    "door",
+    "table",
+    "mountain",
+    "plant",
+    "curtain",
+    "chair",
+    "car",
+    "water",
+    "painting",
+    "sofa",
+    "shelf",
+    "house",
+    "sea",
+    "mirror",
+    "rug",
+    "field",
+    "armchair",
+    "seat",
+    "fence",
+    "desk",
+    "rock",
+    "wardrobe",
+    "lamp",
+    "bathtub",
+    "railing",
+    "cushion",
+    "base",
+    "box",
+    "column",
+    "signboard",
+    "chest of drawers",
+    "counter",
+    "sand",
+    "sink",
+    "skyscraper",
+    "fireplace",
+    "refrigerator",
+    "grandstand",
+    "path",
+    "stairs",
+    "runway",
+    "case",
+    "pool table",
+    "pillow",
+    "screen door",
+    "stairway",
+    "river",
+    "bridge",
+    "bookcase",
+    "blind",
+    "coffee table",
+    "toilet",
+    "flower",
+    "book",
+    "hill",
+    "bench",
+    "countertop",
+    "stove",
+    "palm",
+    "kitchen island",
+    "computer",
+    "swivel chair",
+    "boat",
+    "bar",
+    "arcade machine",
+    "hovel",
+    "bus",
+    "towel",
+    "light",
+    "truck",
+    "tower",
+    "chandelier",
+    "awning",
+    "streetlight",
+    "booth",
+    "television receiver",
+    "airplane",
+    "dirt track",
+    "apparel",
+    "pole",
+    "land",
+    "bannister",
+    "escalator",
+    "ottoman",
+    "bottle",
+    "buffet",
+    "poster",
+    "stage",
+    "van",
+    "ship",
+    "fountain",
+    "conveyer belt",
+    "canopy",
+    "washer",
+    "plaything",
+    "swimming pool",
+    "stool",
+    "barrel",
+    "basket",
+    "waterfall",
+    "tent",
+    "bag",
+    "minibike",
+    "cradle",
+    "oven",
+    "ball",
+    "food",
+    "step",
+    "tank",
+    "trade name",
+    "microwave",
+    "pot",
+    "animal",
+    "bicycle",
+    "lake",
+    "dishwasher",
+    "screen",
+    "blanket",
+    "sculpture",
+    "hood",
+    "sconce",
+    "vase",
+    "traffic light",
+    "tray",
+    "ashcan",
+    "fan",
+    "pier",
+    "crt screen",
+    "plate",
+    "monitor",
+    "bulletin board",
+    "shower",
+    "radiator",
+    "glass",
+    "clock",
+    "flag",
+)
 TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = ("random_scale(0.5, 2.0, 0.25) | random_crop(512, 512) | random_flip | "
-                    "photometric | normalize(-1, 1)")
+PREPROCESS_TRAIN = (
+    "random_scale(0.5, 2.0, 0.25) | random_crop(512, 512) | random_flip | "
+    "photometric | normalize(-1, 1)"
+)
 PREPROCESS_EVAL = "resize(512, 512) | normalize(-1, 1)"
 DECODERS = {"image": tfds.decode.SkipDecoding(), "segmentation_mask": tfds.decode.SkipDecoding()}
 ZIP = "ADEChallengeData2016.zip"
 MANUAL = True
-GET = {"ade20k": f"download {ZIP} from http://sceneparsing.csail.mit.edu (or its extracted "
-                 "ADEChallengeData2016/ folder)"}
+GET = {
+    "ade20k": f"download {ZIP} from http://sceneparsing.csail.mit.edu (or its extracted "
+    "ADEChallengeData2016/ folder)"
+}
 NAMES = tuple(GET)
 SCENE_PARSE150_MESSAGE = (
     "data.name: got 'scene_parse150', whose tfds builder holds ADE20K's instance annotations "
     "(3-channel, ~100 thing classes), not the 150-class semantic maps; allowed: 'ade20k' "
-    f"(segnas' builder over {ZIP}, see data/ade20k.py)")
+    f"(segnas' builder over {ZIP}, see data/ade20k.py)"
+)
 
 
 def label_table() -> np.ndarray:
     """(256,) uint8: 0 -> 255 (ignore), k -> k - 1 for k in 1..150, above 150 -> 255."""
     table = np.full(256, 255, np.uint8)
-    table[1:NUM_CLASSES + 1] = np.arange(NUM_CLASSES, dtype=np.uint8)
+    table[1 : NUM_CLASSES + 1] = np.arange(NUM_CLASSES, dtype=np.uint8)
     return table
 
 
@@ -90,32 +228,44 @@ class Ade20k(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         return tfds.core.DatasetInfo(
-            builder=self, description="ADE20K SceneParsing, 150 classes (0 = other).",
-            features=tfds.features.FeaturesDict({
-                "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
-                "segmentation_mask": tfds.features.Image(shape=(None, None, 1),
-                                                         encoding_format="png",
-                                                         use_colormap=True),
-                "file_name": tfds.features.Text()}),
-            homepage="http://sceneparsing.csail.mit.edu")
+            builder=self,
+            description="ADE20K SceneParsing, 150 classes (0 = other).",
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(None, None, 3), encoding_format="jpeg"),
+                    "segmentation_mask": tfds.features.Image(
+                        shape=(None, None, 1), encoding_format="png", use_colormap=True
+                    ),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
+            homepage="http://sceneparsing.csail.mit.edu",
+        )
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager
-                          ) -> dict[str, Iterator]:
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Iterator]:
         manual = epath.Path(dl_manager.manual_dir)
         if (manual / ZIP).exists():
             root = epath.Path(dl_manager.extract(manual / ZIP)) / "ADEChallengeData2016"
         elif (manual / "ADEChallengeData2016").exists():
             root = manual / "ADEChallengeData2016"
         else:
-            raise FileNotFoundError(f"ade20k: neither {ZIP} nor ADEChallengeData2016/ in "
-                                    f"manual_dir {manual}")
-        return {"train": self._generate_examples(root, "training"),
-                "validation": self._generate_examples(root, "validation")}
+            raise FileNotFoundError(
+                f"ade20k: neither {ZIP} nor ADEChallengeData2016/ in manual_dir {manual}"
+            )
+        return {
+            "train": self._generate_examples(root, "training"),
+            "validation": self._generate_examples(root, "validation"),
+        }
 
-    def _generate_examples(self, root: epath.Path, folder: str
-                           ) -> Iterator[tuple[str, dict[str, object]]]:
+    def _generate_examples(
+        self, root: epath.Path, folder: str
+    ) -> Iterator[tuple[str, dict[str, object]]]:
         for image in sorted((root / "images" / folder).glob("*.jpg")):
-            yield image.stem, {
-                "image": image,
-                "segmentation_mask": root / "annotations" / folder / f"{image.stem}.png",
-                "file_name": image.name}
+            yield (
+                image.stem,
+                {
+                    "image": image,
+                    "segmentation_mask": root / "annotations" / folder / f"{image.stem}.png",
+                    "file_name": image.name,
+                },
+            )

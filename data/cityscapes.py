@@ -20,18 +20,40 @@ from data.ops import Example
 
 NUM_CLASSES = 19
 IS_VIDEO = False
-CLASS_NAMES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
-               "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
-               "truck", "bus", "train", "motorcycle", "bicycle")
+CLASS_NAMES = (
+    "road",
+    "sidewalk",
+    "building",
+    "wall",
+    "fence",
+    "pole",
+    "traffic light",
+    "traffic sign",
+    "vegetation",
+    "terrain",
+    "sky",
+    "person",
+    "rider",
+    "car",
+    "truck",
+    "bus",
+    "train",
+    "motorcycle",
+    "bicycle",
+)
 # labelId of each trainId, in trainId order
 TRAIN_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
 TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = ("random_scale(0.125, 1.5, 0.125) | random_crop(512, 1024) | random_flip | "
-                    "photometric | normalize(-1, 1)")
+PREPROCESS_TRAIN = (
+    "random_scale(0.125, 1.5, 0.125) | random_crop(512, 1024) | random_flip | "
+    "photometric | normalize(-1, 1)"
+)
 PREPROCESS_EVAL = "resize(512, 1024) | normalize(-1, 1)"
 # decode after skipping records (resume) and only the features used
-DECODERS = {"image_left": tfds.decode.SkipDecoding(),
-            "segmentation_label": tfds.decode.SkipDecoding()}
+DECODERS = {
+    "image_left": tfds.decode.SkipDecoding(),
+    "segmentation_label": tfds.decode.SkipDecoding(),
+}
 
 
 def label_table() -> np.ndarray:
@@ -54,10 +76,14 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
 
 # how to obtain the files (`data.pipeline` adds where to put them and the prepare command)
 MANUAL = True
-GET = {"cityscapes/semantic_segmentation":
-       "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from "
-       "https://www.cityscapes-dataset.com (needs a login)",
-       "cityscapes/semantic_segmentation_extra":
-       "download leftImg8bit_trainvaltest.zip, leftImg8bit_trainextra.zip and gtCoarse.zip"
-       " from https://www.cityscapes-dataset.com (needs a login)"}
+GET = {
+    "cityscapes/semantic_segmentation": (
+        "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from "
+        "https://www.cityscapes-dataset.com (needs a login)"
+    ),
+    "cityscapes/semantic_segmentation_extra": (
+        "download leftImg8bit_trainvaltest.zip, leftImg8bit_trainextra.zip and gtCoarse.zip"
+        " from https://www.cityscapes-dataset.com (needs a login)"
+    ),
+}
 NAMES = tuple(GET)

@@ -24,18 +24,24 @@ NUM_CLASSES = 2
 IS_VIDEO = True
 CLASS_NAMES = ("background", "foreground")
 TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = ("random_temporal_crop(8) | resize(256, 448) | random_flip | photometric | "
-                    "normalize(-1, 1)")
+PREPROCESS_TRAIN = (
+    "random_temporal_crop(8) | resize(256, 448) | random_flip | photometric | normalize(-1, 1)"
+)
 PREPROCESS_EVAL = "temporal_crop(8) | resize(256, 448) | normalize(-1, 1)"
-DECODERS = {"video": {"frames": tfds.decode.SkipDecoding(),
-                      "segmentations": tfds.decode.SkipDecoding()}}
+DECODERS = {
+    "video": {"frames": tfds.decode.SkipDecoding(), "segmentations": tfds.decode.SkipDecoding()}
+}
 # tfds downloads DAVIS itself and ships no checksums for it, so a manual_dir does not help:
 # prepare where there is internet and copy the prepared folder.
 MANUAL = False
-GET = {name: ("prepare it on a machine with internet access: python -c \"import "
-              f"tensorflow_datasets as tfds; tfds.builder('{name}', data_dir='DIR')"
-              ".download_and_prepare()\", then copy DIR/davis into this data_dir")
-       for name in ("davis/480p", "davis/full_resolution")}
+GET = {
+    name: (
+        'prepare it on a machine with internet access: python -c "import '
+        f"tensorflow_datasets as tfds; tfds.builder('{name}', data_dir='DIR')"
+        '.download_and_prepare()", then copy DIR/davis into this data_dir'
+    )
+    for name in ("davis/480p", "davis/full_resolution")
+}
 NAMES = tuple(GET)
 
 
@@ -51,11 +57,17 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
     "mask" (T, H, W), "labelled" (T,)}."""
     frames, segs = raw["video"]["frames"], raw["video"]["segmentations"]
     if frames.dtype == tf.string:
-        frames = tf.map_fn(lambda s: tf.io.decode_image(s, channels=3, expand_animations=False),
-                           frames, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+        frames = tf.map_fn(
+            lambda s: tf.io.decode_image(s, channels=3, expand_animations=False),
+            frames,
+            fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+        )
     if segs.dtype == tf.string:
-        segs = tf.map_fn(lambda s: tf.io.decode_png(s, channels=1), segs,
-                         fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8))
+        segs = tf.map_fn(
+            lambda s: tf.io.decode_png(s, channels=1),
+            segs,
+            fn_output_signature=tf.TensorSpec([None, None, 1], tf.uint8),
+        )
     mask = tf.gather(tf.constant(instance_table()), tf.cast(segs[..., 0], tf.int32))
     labelled = tf.ones(tf.shape(mask)[:1], tf.bool)
     return {"image": frames, "mask": mask, "labelled": labelled}

@@ -30,7 +30,7 @@ frame by frame and average over frames:
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -40,32 +40,36 @@ from scipy import ndimage
 IGNORE_INDEX = 255
 
 
-def confusion_matrix(pred: np.ndarray, label: np.ndarray, num_classes: int,
-                     ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+def confusion_matrix(
+    pred: np.ndarray, label: np.ndarray, num_classes: int, ignore_index: int = IGNORE_INDEX
+) -> np.ndarray:
     """(C, C) int64 counts, rows = ground truth, columns = prediction."""
     pred, label = np.asarray(pred).ravel(), np.asarray(label).ravel()
     if pred.shape != label.shape:
-        raise ValueError(f"pred: got {pred.size} pixels; allowed: as many as label "
-                         f"({label.size})")
+        raise ValueError(f"pred: got {pred.size} pixels; allowed: as many as label ({label.size})")
     valid = (label != ignore_index) & (label >= 0) & (label < num_classes)
     index = label[valid].astype(np.int64) * num_classes + pred[valid].astype(np.int64)
-    return np.bincount(index, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes)
+    return np.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def confusion_matrix_jax(pred: jax.Array, label: jax.Array, num_classes: int,
-                         ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def confusion_matrix_jax(
+    pred: jax.Array, label: jax.Array, num_classes: int, ignore_index: int = IGNORE_INDEX
+) -> jax.Array:
     """Jittable (C, C) int32 counts of one batch (`num_classes` static)."""
     pred, label = pred.reshape(-1).astype(jnp.int32), label.reshape(-1).astype(jnp.int32)
     valid = (label != ignore_index) & (label >= 0) & (label < num_classes)
     index = jnp.where(valid, label * num_classes + pred, 0)
-    counts = jnp.bincount(index, weights=valid.astype(jnp.int32),
-                          length=num_classes * num_classes)
+    counts = jnp.bincount(index, weights=valid.astype(jnp.int32), length=num_classes * num_classes)
     return counts.astype(jnp.int32).reshape(num_classes, num_classes)
 
 
-def update_confusion(cm: jax.Array, pred: jax.Array, label: jax.Array, num_classes: int,
-                     ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def update_confusion(
+    cm: jax.Array,
+    pred: jax.Array,
+    label: jax.Array,
+    num_classes: int,
+    ignore_index: int = IGNORE_INDEX,
+) -> jax.Array:
     """cm + this batch's counts (jittable)."""
     return cm + confusion_matrix_jax(pred, label, num_classes, ignore_index)
 
@@ -86,6 +90,7 @@ def mean_iou(cm: np.ndarray) -> float:
 
 
 def pixel_accuracy(cm: np.ndarray) -> float:
+    """Correctly labelled pixels / counted pixels (trace / total); NaN if none were counted."""
     cm = np.asarray(cm, np.float64)
     total = cm.sum()
     return float(np.trace(cm) / total) if total > 0 else math.nan
@@ -94,14 +99,14 @@ def pixel_accuracy(cm: np.ndarray) -> float:
 def summarize(cm: np.ndarray, class_names: Sequence[str] = ()) -> dict[str, float]:
     """{"miou", "pixel_accuracy", "iou/<class>"...} (class names or indices)."""
     iou = iou_per_class(cm)
-    names = list(class_names) if len(class_names) == len(iou) else [str(i) for i in
-                                                                    range(len(iou))]
+    names = list(class_names) if len(class_names) == len(iou) else [str(i) for i in range(len(iou))]
     out = {"miou": mean_iou(cm), "pixel_accuracy": pixel_accuracy(cm)}
-    out.update({f"iou/{n}": float(v) for n, v in zip(names, iou)})
+    out.update({f"iou/{n}": float(v) for n, v in zip(names, iou, strict=False)})
     return out
 
 
 # --- J and F for binary masks --------------------------------------------------------------
+
 
 def jaccard(pred: np.ndarray, gt: np.ndarray, ignore_index: int = IGNORE_INDEX) -> float:
     """Foreground IoU of one frame (J); 1.0 when both are empty."""
@@ -115,7 +120,7 @@ def boundary(mask: np.ndarray) -> np.ndarray:
     """Foreground pixels with a 4-neighbour in the background (image edges excluded)."""
     m = np.asarray(mask, bool)
     padded = np.pad(m, 1, mode="edge")
-    inner = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
     return m & ~inner
 
 
@@ -124,8 +129,9 @@ def tolerance_pixels(shape: tuple[int, int], tolerance: float) -> float:
     return tolerance if tolerance >= 1 else math.ceil(tolerance * math.hypot(*shape))
 
 
-def boundary_f(pred: np.ndarray, gt: np.ndarray, tolerance: float = 0.008,
-               ignore_index: int = IGNORE_INDEX) -> float:
+def boundary_f(
+    pred: np.ndarray, gt: np.ndarray, tolerance: float = 0.008, ignore_index: int = IGNORE_INDEX
+) -> float:
     """Boundary F-measure of one frame (F)."""
     valid = gt != ignore_index
     pb, gb = boundary((pred != 0) & valid), boundary((gt != 0) & valid)
@@ -143,16 +149,16 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, tolerance: float = 0.008,
     return 2 * precision * recall / (precision + recall)
 
 
-def j_and_f(preds: np.ndarray, gts: np.ndarray, tolerance: float = 0.008,
-            ignore_index: int = IGNORE_INDEX) -> dict[str, float]:
+def j_and_f(
+    preds: np.ndarray, gts: np.ndarray, tolerance: float = 0.008, ignore_index: int = IGNORE_INDEX
+) -> dict[str, float]:
     """J-mean, F-mean and their average over frames of (..., H, W) binary masks."""
     preds, gts = np.asarray(preds), np.asarray(gts)
     if preds.shape != gts.shape:
-        raise ValueError(f"preds: got shape {preds.shape}; allowed: the shape of gts "
-                         f"{gts.shape}")
+        raise ValueError(f"preds: got shape {preds.shape}; allowed: the shape of gts {gts.shape}")
     h, w = gts.shape[-2:]
     js, fs = [], []
-    for p, g in zip(preds.reshape(-1, h, w), gts.reshape(-1, h, w)):
+    for p, g in zip(preds.reshape(-1, h, w), gts.reshape(-1, h, w), strict=False):
         if np.all(g == ignore_index):
             continue
         js.append(jaccard(p, g, ignore_index))

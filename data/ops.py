@@ -27,7 +27,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -61,10 +62,13 @@ def _pad_to(ex: Example, height: int, width: int, fill: tuple[float, ...]) -> Ex
 
 
 def _crop(ex: Example, top: tf.Tensor, left: tf.Tensor, height: int, width: int) -> Example:
-    image = ex["image"][..., top:top + height, left:left + width, :]
-    mask = ex["mask"][..., top:top + height, left:left + width]
-    return {**ex, "image": tf.ensure_shape(image, image.shape[:-3] + (height, width, 3)),
-            "mask": tf.ensure_shape(mask, mask.shape[:-2] + (height, width))}
+    image = ex["image"][..., top : top + height, left : left + width, :]
+    mask = ex["mask"][..., top : top + height, left : left + width]
+    return {
+        **ex,
+        "image": tf.ensure_shape(image, image.shape[:-3] + (height, width, 3)),
+        "mask": tf.ensure_shape(mask, mask.shape[:-2] + (height, width)),
+    }
 
 
 def _fill3(fill: float | Sequence[float], field: str) -> tuple[float, float, float]:
@@ -98,9 +102,11 @@ class Resize:
         _count("resize", height=self.height, width=self.width)
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Resize `ex` to (height, width); `seed` is unused."""
         return _resize(ex, (self.height, self.width))
 
     def output_hw(self, hw: HW) -> HW:
+        """Always (height, width), whatever the input size."""
         return (self.height, self.width)
 
 
@@ -115,10 +121,13 @@ class RandomScale:
     def __post_init__(self) -> None:
         _positive("random_scale", min_scale=self.min_scale)
         if self.max_scale < self.min_scale or self.step < 0:
-            raise ValueError(f"random_scale: got ({self.min_scale}, {self.max_scale}, "
-                             f"{self.step}); allowed: 0 < min_scale <= max_scale, step >= 0")
+            raise ValueError(
+                f"random_scale: got ({self.min_scale}, {self.max_scale}, "
+                f"{self.step}); allowed: 0 < min_scale <= max_scale, step >= 0"
+            )
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Rescale `ex` by one factor drawn from `seed` (image bilinear, mask nearest)."""
         if self.step > 0:
             n = int(round((self.max_scale - self.min_scale) / self.step)) + 1
             k = tf.random.stateless_uniform([], seed, 0, n, dtype=tf.int32)
@@ -130,6 +139,7 @@ class RandomScale:
         return _resize(ex, tf.maximum(size, 1))
 
     def output_hw(self, hw: HW) -> HW:
+        """`hw` if the scale is fixed at 1, else None (the output size varies)."""
         return hw if self.min_scale == self.max_scale == 1 else None
 
 
@@ -146,14 +156,21 @@ class RandomCrop:
         _fill3(self.image_fill, "random_crop image_fill")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Pad to at least (height, width), then crop at an offset drawn from `seed`."""
         ex = _pad_to(ex, self.height, self.width, _fill3(self.image_fill, "image_fill"))
         h, w = _hw(ex)
         top = tf.random.stateless_uniform([], seed, 0, h - self.height + 1, dtype=tf.int32)
-        left = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, 1),
-                                           0, w - self.width + 1, dtype=tf.int32)
+        left = tf.random.stateless_uniform(
+            [],
+            tf.random.experimental.stateless_fold_in(seed, 1),
+            0,
+            w - self.width + 1,
+            dtype=tf.int32,
+        )
         return _crop(ex, top, left, self.height, self.width)
 
     def output_hw(self, hw: HW) -> HW:
+        """Always (height, width), whatever the input size."""
         return (self.height, self.width)
 
 
@@ -170,11 +187,13 @@ class CenterCrop:
         _fill3(self.image_fill, "center_crop image_fill")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Pad to at least (height, width), then crop the centre; `seed` is unused."""
         ex = _pad_to(ex, self.height, self.width, _fill3(self.image_fill, "image_fill"))
         h, w = _hw(ex)
         return _crop(ex, (h - self.height) // 2, (w - self.width) // 2, self.height, self.width)
 
     def output_hw(self, hw: HW) -> HW:
+        """Always (height, width), whatever the input size."""
         return (self.height, self.width)
 
 
@@ -186,16 +205,17 @@ class RandomFlip:
 
     def __post_init__(self) -> None:
         if not 0 <= self.probability <= 1:
-            raise ValueError(f"random_flip probability: got {self.probability!r}; "
-                             "allowed: 0..1")
+            raise ValueError(f"random_flip probability: got {self.probability!r}; allowed: 0..1")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Mirror image and mask left-right together with `probability` (drawn from `seed`)."""
         flip = tf.random.stateless_uniform([], seed) < self.probability
         image = tf.cond(flip, lambda: tf.reverse(ex["image"], [-2]), lambda: ex["image"])
         mask = tf.cond(flip, lambda: tf.reverse(ex["mask"], [-1]), lambda: ex["mask"])
         return {**ex, "image": image, "mask": mask}
 
     def output_hw(self, hw: HW) -> HW:
+        """`hw` unchanged: flipping keeps the size."""
         return hw
 
 
@@ -210,36 +230,47 @@ class Photometric:
     hue: float = 0.05
 
     def __post_init__(self) -> None:
-        for field, hi in (("brightness", 255.0), ("contrast", 0.99), ("saturation", 0.99),
-                          ("hue", 0.5)):
+        for field, hi in (
+            ("brightness", 255.0),
+            ("contrast", 0.99),
+            ("saturation", 0.99),
+            ("hue", 0.5),
+        ):
             if not 0 <= getattr(self, field) <= hi:
-                raise ValueError(f"photometric {field}: got {getattr(self, field)!r}; "
-                                 f"allowed: 0..{hi}")
+                raise ValueError(
+                    f"photometric {field}: got {getattr(self, field)!r}; allowed: 0..{hi}"
+                )
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Jitter the image's colours (uint8 in and out, mask untouched), seeded by `seed`."""
+
         def s(i: int) -> tf.Tensor:
             return tf.random.experimental.stateless_fold_in(seed, i)
+
         x = tf.cast(ex["image"], tf.float32) / 255.0
         if self.brightness:
             x = tf.image.stateless_random_brightness(x, self.brightness / 255.0, s(0))
         if self.contrast:
             x = tf.image.stateless_random_contrast(x, 1 - self.contrast, 1 + self.contrast, s(1))
         if self.saturation:
-            x = tf.image.stateless_random_saturation(x, 1 - self.saturation,
-                                                     1 + self.saturation, s(2))
+            x = tf.image.stateless_random_saturation(
+                x, 1 - self.saturation, 1 + self.saturation, s(2)
+            )
         if self.hue:
             x = tf.image.stateless_random_hue(x, self.hue, s(3))
         image = tf.cast(tf.round(tf.clip_by_value(x, 0.0, 1.0) * 255.0), tf.uint8)
         return {**ex, "image": image}
 
     def output_hw(self, hw: HW) -> HW:
+        """`hw` unchanged: colour jitter keeps the size."""
         return hw
 
 
 def _check_clip(ex: Example, op: str) -> None:
     if ex["mask"].shape.rank != 3:
-        raise ValueError(f"{op}: needs a clip (mask (T, H, W)); got mask of rank "
-                         f"{ex['mask'].shape.rank}")
+        raise ValueError(
+            f"{op}: needs a clip (mask (T, H, W)); got mask of rank {ex['mask'].shape.rank}"
+        )
 
 
 def _slice_time(ex: Example, start: tf.Tensor, n: int) -> Example:
@@ -248,8 +279,9 @@ def _slice_time(ex: Example, start: tf.Tensor, n: int) -> Example:
     out = {}
     for k, v in ex.items():
         per_frame = v.shape.rank >= 1 and v.shape[0] == t
-        out[k] = tf.ensure_shape(v[start:start + n], (n,) + tuple(v.shape[1:])) if per_frame \
-            else v
+        out[k] = (
+            tf.ensure_shape(v[start : start + n], (n,) + tuple(v.shape[1:])) if per_frame else v
+        )
     return out
 
 
@@ -263,14 +295,17 @@ class RandomTemporalCrop:
         _count("random_temporal_crop", num_frames=self.num_frames)
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Keep `num_frames` consecutive frames from a start drawn from `seed`."""
         _check_clip(ex, "random_temporal_crop")
         t = tf.shape(ex["mask"])[0]
-        tf.debugging.assert_greater_equal(t, self.num_frames,
-                                          "random_temporal_crop: clip shorter than num_frames")
+        tf.debugging.assert_greater_equal(
+            t, self.num_frames, "random_temporal_crop: clip shorter than num_frames"
+        )
         start = tf.random.stateless_uniform([], seed, 0, t - self.num_frames + 1, tf.int32)
         return _slice_time(ex, start, self.num_frames)
 
     def output_hw(self, hw: HW) -> HW:
+        """`hw` unchanged: only the time axis is cropped."""
         return hw
 
 
@@ -287,12 +322,17 @@ class TemporalCrop:
             raise ValueError(f"temporal_crop start: got {self.start!r}; allowed: >= 0")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Keep frames start..start + num_frames of the clip; `seed` is unused."""
         _check_clip(ex, "temporal_crop")
-        tf.debugging.assert_greater_equal(tf.shape(ex["mask"])[0], self.start + self.num_frames,
-                                          "temporal_crop: clip shorter than start + num_frames")
+        tf.debugging.assert_greater_equal(
+            tf.shape(ex["mask"])[0],
+            self.start + self.num_frames,
+            "temporal_crop: clip shorter than start + num_frames",
+        )
         return _slice_time(ex, tf.constant(self.start), self.num_frames)
 
     def output_hw(self, hw: HW) -> HW:
+        """`hw` unchanged: only the time axis is cropped."""
         return hw
 
 
@@ -308,10 +348,12 @@ class Normalize:
             raise ValueError(f"normalize: got ({self.low}, {self.high}); allowed: low < high")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """The image as float32 mapped linearly from 0..255 to low..high; mask untouched."""
         x = tf.cast(ex["image"], tf.float32) * ((self.high - self.low) / 255.0) + self.low
         return {**ex, "image": x}
 
     def output_hw(self, hw: HW) -> HW:
+        """`hw` unchanged: normalisation keeps the size."""
         return hw
 
 
@@ -329,19 +371,27 @@ class Standardize:
             raise ValueError(f"standardize std: got {self.std!r}; allowed: 3 numbers > 0")
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """The image as float32 (x - mean) / std per channel; mask untouched."""
         x = tf.cast(ex["image"], tf.float32) - tf.constant(self.mean, tf.float32)
         return {**ex, "image": x / tf.constant(self.std, tf.float32)}
 
     def output_hw(self, hw: HW) -> HW:
+        """`hw` unchanged: standardisation keeps the size."""
         return hw
 
 
 # The registry: op name in configs -> op class (its constructor is the op's signature).
 OPS: dict[str, type] = {
-    "resize": Resize, "random_scale": RandomScale, "random_crop": RandomCrop,
-    "center_crop": CenterCrop, "random_flip": RandomFlip, "photometric": Photometric,
-    "random_temporal_crop": RandomTemporalCrop, "temporal_crop": TemporalCrop,
-    "normalize": Normalize, "standardize": Standardize,
+    "resize": Resize,
+    "random_scale": RandomScale,
+    "random_crop": RandomCrop,
+    "center_crop": CenterCrop,
+    "random_flip": RandomFlip,
+    "photometric": Photometric,
+    "random_temporal_crop": RandomTemporalCrop,
+    "temporal_crop": TemporalCrop,
+    "normalize": Normalize,
+    "standardize": Standardize,
 }
 NORMALIZERS = (Normalize, Standardize)
 
@@ -349,16 +399,21 @@ NORMALIZERS = (Normalize, Standardize)
 def _signature(name: str, cls: type) -> str:
     """e.g. `random_crop(height, width, image_fill=0)`."""
     params = inspect.signature(cls).parameters.values()
-    return name + "(" + ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}"
-                                  for p in params) + ")"
+    return (
+        name
+        + "("
+        + ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in params)
+        + ")"
+    )
 
 
 def _parse_one(item: str) -> Any:
     try:
         node = ast.parse(item.strip(), mode="eval").body
     except SyntaxError:
-        raise ValueError(f"preprocess op: got {item!r}; allowed: name or name(args), "
-                         f"e.g. random_crop(64, 64)") from None
+        raise ValueError(
+            f"preprocess op: got {item!r}; allowed: name or name(args), e.g. random_crop(64, 64)"
+        ) from None
     call = node if isinstance(node, ast.Call) else None
     func = call.func if call else node
     if not isinstance(func, ast.Name):
@@ -371,8 +426,9 @@ def _parse_one(item: str) -> Any:
         kwargs = {k.arg: ast.literal_eval(k.value) for k in call.keywords} if call else {}
         inspect.signature(cls).bind(*args, **kwargs)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"preprocess op {item.strip()!r}: {e}; signature: "
-                         f"{_signature(func.id, cls)}") from None
+        raise ValueError(
+            f"preprocess op {item.strip()!r}: {e}; signature: {_signature(func.id, cls)}"
+        ) from None
     return cls(*args, **kwargs)
 
 
@@ -384,6 +440,7 @@ class Chain:
     spec: str
 
     def __call__(self, ex: Example, seed: tf.Tensor) -> Example:
+        """Apply every op in order, op i seeded with stateless_fold_in(seed, i)."""
         for i, op in enumerate(self.ops):
             ex = op(ex, tf.random.experimental.stateless_fold_in(seed, i))
         return ex
@@ -409,6 +466,8 @@ def parse(spec: str | Sequence[str], field: str = "preprocess") -> Chain:
         raise ValueError(f"{field}: {e}") from None
     norms = [i for i, op in enumerate(ops) if isinstance(op, NORMALIZERS)]
     if norms != [len(ops) - 1]:
-        raise ValueError(f"{field}: got {' | '.join(items)!r}; allowed: a chain ending in "
-                         "exactly one normalisation op (normalize or standardize)")
+        raise ValueError(
+            f"{field}: got {' | '.join(items)!r}; allowed: a chain ending in "
+            "exactly one normalisation op (normalize or standardize)"
+        )
     return Chain(ops, " | ".join(items))

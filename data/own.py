@@ -53,25 +53,33 @@ def _max_label(masks: list[Path]) -> int:
 
 def _splits(root: Path) -> list[Path]:
     if not root.is_dir():
-        raise UserError(f"root: {str(root)!r} is not a folder; allowed: a folder of split "
-                        "folders (train/, validation/, ...)")
+        raise UserError(
+            f"root: {str(root)!r} is not a folder; allowed: a folder of split "
+            "folders (train/, validation/, ...)"
+        )
     splits = sorted(p for p in root.iterdir() if p.is_dir())
     if not splits:
-        raise UserError(f"root: {str(root)!r} has no split folders; allowed: train/, "
-                        "validation/, ... (see data/own.py)")
+        raise UserError(
+            f"root: {str(root)!r} has no split folders; allowed: train/, "
+            "validation/, ... (see data/own.py)"
+        )
     return splits
 
 
 def _image_examples(split: Path) -> list[tuple[str, dict[str, str]]]:
     if not (split / "images").is_dir() or not (split / "masks").is_dir():
-        raise UserError(f"root: {str(split)!r} lacks images/ and masks/; allowed: "
-                        "<split>/images/<key>.jpg with <split>/masks/<key>.png")
+        raise UserError(
+            f"root: {str(split)!r} lacks images/ and masks/; allowed: "
+            "<split>/images/<key>.jpg with <split>/masks/<key>.png"
+        )
     out = []
     for image in _images(split / "images"):
         mask = split / "masks" / f"{image.stem}.png"
         if not mask.exists():
-            raise UserError(f"masks: no {str(mask)!r} for image {str(image)!r}; allowed: one "
-                            "PNG mask per image, same name")
+            raise UserError(
+                f"masks: no {str(mask)!r} for image {str(image)!r}; allowed: one "
+                "PNG mask per image, same name"
+            )
         out.append((image.stem, {"image": str(image), "segmentation_mask": str(mask)}))
     return out
 
@@ -80,20 +88,36 @@ def _video_examples(split: Path) -> list[tuple[str, dict[str, object]]]:
     out = []
     for video in sorted(p for p in split.iterdir() if p.is_dir()):
         if not (video / "frames").is_dir():
-            raise UserError(f"root: {str(video)!r} lacks frames/; allowed: "
-                            "<split>/<video>/frames/*.jpg and <split>/<video>/masks/*.png")
+            raise UserError(
+                f"root: {str(video)!r} lacks frames/; allowed: "
+                "<split>/<video>/frames/*.jpg and <split>/<video>/masks/*.png"
+            )
         frames = _images(video / "frames")
         masks_dir = video / "masks"
         labelled = [i for i, f in enumerate(frames) if (masks_dir / f"{f.stem}.png").exists()]
-        out.append((video.name, {
-            "video": [str(f) for f in frames],
-            "masks": [str(masks_dir / f"{frames[i].stem}.png") for i in labelled],
-            "mask_frame_index": np.asarray(labelled, np.int32), "video_name": video.name}))
+        out.append(
+            (
+                video.name,
+                {
+                    "video": [str(f) for f in frames],
+                    "masks": [str(masks_dir / f"{frames[i].stem}.png") for i in labelled],
+                    "mask_frame_index": np.asarray(labelled, np.int32),
+                    "video_name": video.name,
+                },
+            )
+        )
     return out
 
 
-def store_folder(root: str | Path, name: str, out_dir: str | Path, *, video: bool = False,
-                 num_classes: int | None = None, version: str = "1.0.0") -> Path:
+def store_folder(
+    root: str | Path,
+    name: str,
+    out_dir: str | Path,
+    *,
+    video: bool = False,
+    num_classes: int | None = None,
+    version: str = "1.0.0",
+) -> Path:
     """Store ROOT (layout in the module docstring) as tfds dataset `name` under `out_dir`.
 
     `num_classes` defaults to the largest mask value (255 excluded) + 1. Returns the stored
@@ -101,31 +125,44 @@ def store_folder(root: str | Path, name: str, out_dir: str | Path, *, video: boo
     """
     root = Path(root)
     split_dirs = _splits(root)
-    examples = {s.name: (_video_examples(s) if video else _image_examples(s))
-                for s in split_dirs}
-    mask_files = [Path(m) for ex in examples.values() for _, e in ex
-                  for m in (e["masks"] if video else [e["segmentation_mask"]])]
+    examples = {s.name: (_video_examples(s) if video else _image_examples(s)) for s in split_dirs}
+    mask_files = [
+        Path(m)
+        for ex in examples.values()
+        for _, e in ex
+        for m in (e["masks"] if video else [e["segmentation_mask"]])
+    ]
     if num_classes is None:
         num_classes = _max_label(mask_files) + 1
     if not 1 <= num_classes <= 255:
         raise UserError(f"num_classes: got {num_classes!r}; allowed: 1..255")
     label = tfds.features.LabeledImage(labels=num_classes, shape=(None, None, 1))
     if video:
-        features = tfds.features.FeaturesDict({
-            "video": tfds.features.Video(shape=(None, None, None, 3)),
-            "masks": tfds.features.Sequence(label),
-            "mask_frame_index": tfds.features.Sequence(np.int32),
-            "video_name": tfds.features.Text()})
+        features = tfds.features.FeaturesDict(
+            {
+                "video": tfds.features.Video(shape=(None, None, None, 3)),
+                "masks": tfds.features.Sequence(label),
+                "mask_frame_index": tfds.features.Sequence(np.int32),
+                "video_name": tfds.features.Text(),
+            }
+        )
     else:
-        features = tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, 3)), "segmentation_mask": label})
+        features = tfds.features.FeaturesDict(
+            {"image": tfds.features.Image(shape=(None, None, 3)), "segmentation_mask": label}
+        )
     tfds.dataset_builders.store_as_tfds_dataset(
-        name=name, version=version, features=features, data_dir=str(out_dir),
-        split_datasets=examples, description=f"Stored by segnas from {root}.")
+        name=name,
+        version=version,
+        features=features,
+        data_dir=str(out_dir),
+        split_datasets=examples,
+        description=f"Stored by segnas from {root}.",
+    )
     return Path(out_dir) / name / version
 
 
 def is_video(builder: tfds.core.DatasetBuilder) -> bool:
+    """Whether the stored dataset holds video clips (a `video` feature) rather than images."""
     return "video" in builder.info.features
 
 
@@ -136,21 +173,27 @@ def num_classes(builder: tfds.core.DatasetBuilder, override: int | None) -> int:
     feature = builder.info.features["masks" if is_video(builder) else "segmentation_mask"]
     feature = getattr(feature, "feature", feature)  # Sequence(LabeledImage) for videos
     if not hasattr(feature, "num_classes"):
-        raise UserError(f"data.num_classes: {builder.name!r} does not record its classes; "
-                        "allowed: set data.num_classes")
+        raise UserError(
+            f"data.num_classes: {builder.name!r} does not record its classes; "
+            "allowed: set data.num_classes"
+        )
     return int(feature.num_classes)
 
 
 def builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """The tfds builder of dataset `name`, looked up in `data_dir` (None: tfds' default)."""
     return tfds.builder(name, data_dir=data_dir)
 
 
 def missing_message(name: str, data_dir: str | None) -> str:
-    return (f"data.name: got {name!r}, which is neither a known dataset nor stored in "
-            f"data_dir={data_dir or '~/tensorflow_datasets'}; allowed: toy_scenes/images, "
-            "toy_scenes/binary, toy_scenes/video, cityscapes/semantic_segmentation, ade20k, "
-            "oxford_iiit_pet, davis/480p, or your own folder stored with: segnas data store "
-            f"ROOT --name {name} --out DIR (then data.data_dir=DIR)")
+    """The error text for a `name` neither known to tfds nor stored in `data_dir`."""
+    return (
+        f"data.name: got {name!r}, which is neither a known dataset nor stored in "
+        f"data_dir={data_dir or '~/tensorflow_datasets'}; allowed: toy_scenes/images, "
+        "toy_scenes/binary, toy_scenes/video, cityscapes/semantic_segmentation, ade20k, "
+        "oxford_iiit_pet, davis/480p, or your own folder stored with: segnas data store "
+        f"ROOT --name {name} --out DIR (then data.data_dir=DIR)"
+    )
 
 
 def _decode(x: tf.Tensor, channels: int) -> tf.Tensor:
@@ -162,13 +205,16 @@ def _decode(x: tf.Tensor, channels: int) -> tf.Tensor:
 def to_example(raw: dict[str, tf.Tensor]) -> Example:
     """A stored example -> {"image", "mask"} (videos: a dense clip plus `labelled`)."""
     if "video" not in raw:
-        return {"image": _decode(raw["image"], 3),
-                "mask": _decode(raw["segmentation_mask"], 1)[..., 0]}
+        return {
+            "image": _decode(raw["image"], 3),
+            "mask": _decode(raw["segmentation_mask"], 1)[..., 0],
+        }
     frames = raw["video"]
     shape = tf.shape(frames)
     index = tf.cast(raw["mask_frame_index"], tf.int32)[:, None]
     masks = tf.cast(raw["masks"][..., 0], tf.uint8)
-    dense = tf.tensor_scatter_nd_update(tf.fill(shape[:3], tf.constant(255, tf.uint8)),
-                                        index, masks)
+    dense = tf.tensor_scatter_nd_update(
+        tf.fill(shape[:3], tf.constant(255, tf.uint8)), index, masks
+    )
     labelled = tf.scatter_nd(index, tf.ones(tf.shape(index)[:1], tf.bool), shape[:1])
     return {"image": frames, "mask": dense, "labelled": labelled}

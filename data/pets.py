@@ -18,14 +18,18 @@ NUM_CLASSES = 2
 IS_VIDEO = False
 CLASS_NAMES = ("background", "pet")
 TRAIN_SPLIT, EVAL_SPLIT = "train", "test"
-PREPROCESS_TRAIN = ("resize(288, 288) | random_scale(0.75, 1.25, 0.25) | random_crop(256, 256)"
-                    " | random_flip | photometric | normalize(-1, 1)")
+PREPROCESS_TRAIN = (
+    "resize(288, 288) | random_scale(0.75, 1.25, 0.25) | random_crop(256, 256)"
+    " | random_flip | photometric | normalize(-1, 1)"
+)
 PREPROCESS_EVAL = "resize(256, 256) | normalize(-1, 1)"
 DECODERS = {"image": tfds.decode.SkipDecoding(), "segmentation_mask": tfds.decode.SkipDecoding()}
 # The builder downloads two archives; with them in a manual_dir, tfds uses them (known checksums)
 MANUAL = True
-GET = {"oxford_iiit_pet": "download images.tar.gz and annotations.tar.gz from "
-                          "https://www.robots.ox.ac.uk/~vgg/data/pets/"}
+GET = {
+    "oxford_iiit_pet": "download images.tar.gz and annotations.tar.gz from "
+    "https://www.robots.ox.ac.uk/~vgg/data/pets/"
+}
 
 
 def trimap_table() -> np.ndarray:

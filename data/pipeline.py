@@ -20,7 +20,7 @@ sees exactly the batches of an uninterrupted run.
 **Two paths.** Small datasets whose examples share one shape (toy_scenes; `in_memory=True`
 for others) are read once into numpy; each batch is gathered by index and augmented by one
 `tf.function` over the batch (on 2 CPU cores, a tf.data stream running beside XLA was ~3x
-slower, shared notes: data_offline.md section 7). Large datasets stream through tf.data:
+slower). Large datasets stream through tf.data:
 files and a shuffle buffer are shuffled with the seed, records are skipped *before* decoding
 when resuming, and each process reads its own `tfds.even_splits` share. The streaming path is
 deterministic too, but its order is not the in-memory path's.
@@ -37,8 +37,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Iterator
 from types import ModuleType
-from typing import Any, Iterator
+from typing import Any
 
 import ml_collections
 import numpy as np
@@ -55,8 +56,11 @@ IGNORE_INDEX = 255
 # MANUAL / GET (how to obtain the files) and `to_example(raw) -> {"image", "mask", ...}`.
 # toy_scenes and own (any other name) read classes and video-ness from the builder.
 DATASETS: dict[str, ModuleType] = {
-    "toy_scenes": toy_scenes, "cityscapes": cityscapes, "ade20k": ade20k,
-    "oxford_iiit_pet": pets, "davis": davis,
+    "toy_scenes": toy_scenes,
+    "cityscapes": cityscapes,
+    "ade20k": ade20k,
+    "oxford_iiit_pet": pets,
+    "davis": davis,
 }
 
 
@@ -98,7 +102,7 @@ def default_data_config(name: str = "toy_scenes/images") -> ml_collections.Confi
         knobs = {k: getattr(base, k) for k in toy_scenes.KNOBS}
     cfg.builder_kwargs = ml_collections.ConfigDict(knobs)
     cfg.num_classes = ml_collections.FieldReference(None, field_type=int)  # own datasets only
-    cfg.in_memory = ml_collections.FieldReference(None, field_type=bool)   # None: toy only
+    cfg.in_memory = ml_collections.FieldReference(None, field_type=bool)  # None: toy only
     cfg.shuffle_buffer = 1024  # streaming path: examples in the shuffle buffer
     return cfg
 
@@ -123,12 +127,15 @@ def _missing_message(module: ModuleType, name: str, data_dir: str | None) -> str
     text = f"data.name: {name!r} is not prepared in data_dir={_data_dir(data_dir)}; "
     if not module.MANUAL:
         return text + module.GET[name]
-    return text + (f"{module.GET[name]} into a folder MANUAL, then run: python -c \"from "
-                   f"data.pipeline import prepare; prepare('{name}', "
-                   f"data_dir='{_data_dir(data_dir)}', manual_dir='MANUAL')\"")
+    return text + (
+        f'{module.GET[name]} into a folder MANUAL, then run: python -c "from '
+        f"data.pipeline import prepare; prepare('{name}', "
+        f"data_dir='{_data_dir(data_dir)}', manual_dir='MANUAL')\""
+    )
 
 
 # --- builders ------------------------------------------------------------------------------
+
 
 def _builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     """The prepared tfds builder; toy_scenes is generated on first use, others must exist."""
@@ -146,12 +153,13 @@ def _builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
             except FileExistsError:
                 # a concurrent process (a parallel search) finished the same deterministic
                 # data first; its copy is identical, so read that one
-                builder = tfds.builder("toy_scenes", config=config,
-                                       data_dir=data_cfg.data_dir)
+                builder = tfds.builder("toy_scenes", config=config, data_dir=data_cfg.data_dir)
         return builder
     if kwargs:
-        raise UserError(f"data.builder_kwargs: got {sorted(kwargs)}; allowed: {{}} for "
-                        f"{data_cfg.name!r} (only toy_scenes takes builder_kwargs)")
+        raise UserError(
+            f"data.builder_kwargs: got {sorted(kwargs)}; allowed: {{}} for "
+            f"{data_cfg.name!r} (only toy_scenes takes builder_kwargs)"
+        )
     try:
         builder = tfds.builder(data_cfg.name, data_dir=data_cfg.data_dir)
     except tfds.core.registered.DatasetNotFoundError:
@@ -161,8 +169,12 @@ def _builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     return builder
 
 
-def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = None,
-            builder_kwargs: dict[str, Any] | None = None) -> str:
+def prepare(
+    name: str,
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+    builder_kwargs: dict[str, Any] | None = None,
+) -> str:
     """Build dataset `name` into `data_dir` from files in `manual_dir` (the only place segnas
     lets tfds touch the network: download builders such as DAVIS fetch their archives).
 
@@ -170,13 +182,18 @@ def prepare(name: str, data_dir: str | None = None, manual_dir: str | None = Non
     """
     module = _module(name)
     if module is toy_scenes:
-        return str(_builder(ml_collections.ConfigDict(
-            {"name": name, "data_dir": data_dir, "builder_kwargs": builder_kwargs or {}}))
-            .data_path)
+        return str(
+            _builder(
+                ml_collections.ConfigDict(
+                    {"name": name, "data_dir": data_dir, "builder_kwargs": builder_kwargs or {}}
+                )
+            ).data_path
+        )
     if module is own:
-        raise UserError(f"name: got {name!r}; own folders are stored with `segnas data store`, not "
-                        "prepared; allowed: " + ", ".join(n for m in DATASETS.values()
-                                                          for n in m.NAMES))
+        raise UserError(
+            f"name: got {name!r}; own folders are stored with `segnas data store`, not "
+            "prepared; allowed: " + ", ".join(n for m in DATASETS.values() for n in m.NAMES)
+        )
     builder = tfds.builder(name, data_dir=data_dir)
     config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
     builder.download_and_prepare(download_config=config)
@@ -191,8 +208,7 @@ def _is_video(module: ModuleType, builder: tfds.core.DatasetBuilder) -> bool:
     return module.IS_VIDEO
 
 
-def _num_classes(data_cfg: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder
-                 ) -> int:
+def _num_classes(data_cfg: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder) -> int:
     module = _module(data_cfg.name)
     if module is toy_scenes:
         return builder.builder_config.num_classes
@@ -231,35 +247,46 @@ def dataset_info(data_cfg: ml_collections.ConfigDict) -> DatasetInfo:
     video = _is_video(module, builder)
     num_frames = _clip_frames(train, builder, module) if video else None
     return DatasetInfo(
-        num_classes=_num_classes(data_cfg, builder), image_shape=train.output_hw(raw_hw),
-        is_video=video, eval_image_shape=evaluation.output_hw(raw_hw),
-        num_frames=num_frames, class_names=_class_names(module, builder),
+        num_classes=_num_classes(data_cfg, builder),
+        image_shape=train.output_hw(raw_hw),
+        is_video=video,
+        eval_image_shape=evaluation.output_hw(raw_hw),
+        num_frames=num_frames,
+        class_names=_class_names(module, builder),
         train_size=_split_size(builder, data_cfg.train_split),
-        eval_size=_split_size(builder, data_cfg.eval_split))
+        eval_size=_split_size(builder, data_cfg.eval_split),
+    )
 
 
 def _class_names(module: ModuleType, builder: tfds.core.DatasetBuilder) -> tuple[str, ...]:
     if module is toy_scenes:
         c = builder.builder_config
-        return ("background", "foreground") if c.labels == "foreground" else \
-            ("background",) + c.shapes
+        return (
+            ("background", "foreground") if c.labels == "foreground" else ("background",) + c.shapes
+        )
     return tuple(getattr(module, "CLASS_NAMES", ()))
 
 
-def _clip_frames(chain: ops.Chain, builder: tfds.core.DatasetBuilder,
-                 module: ModuleType) -> int | None:
+def _clip_frames(
+    chain: ops.Chain, builder: tfds.core.DatasetBuilder, module: ModuleType
+) -> int | None:
     for op in reversed(chain.ops):
         if isinstance(op, (ops.RandomTemporalCrop, ops.TemporalCrop)):
             return op.num_frames
     return builder.builder_config.num_frames if module is toy_scenes else None
 
 
-def _read(builder: tfds.core.DatasetBuilder, split: Any, decoders: Any = None,
-          shuffle_files: bool = False, read_config: tfds.ReadConfig | None = None
-          ) -> tf.data.Dataset:
+def _read(
+    builder: tfds.core.DatasetBuilder,
+    split: Any,
+    decoders: Any = None,
+    shuffle_files: bool = False,
+    read_config: tfds.ReadConfig | None = None,
+) -> tf.data.Dataset:
     try:
-        return builder.as_dataset(split=split, decoders=decoders, shuffle_files=shuffle_files,
-                                  read_config=read_config)
+        return builder.as_dataset(
+            split=split, decoders=decoders, shuffle_files=shuffle_files, read_config=read_config
+        )
     except ValueError as e:  # e.g. "Unknown split 'test'. Should be one of [...]"
         raise UserError(f"data split: got {str(split)!r}: {e}") from None
 
@@ -269,8 +296,9 @@ def _read(builder: tfds.core.DatasetBuilder, split: Any, decoders: Any = None,
 _MATERIALISED: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
 
-def _materialise(builder: tfds.core.DatasetBuilder, split: str, module: ModuleType
-                 ) -> dict[str, np.ndarray]:
+def _materialise(
+    builder: tfds.core.DatasetBuilder, split: str, module: ModuleType
+) -> dict[str, np.ndarray]:
     """A whole split as numpy arrays in the common form, read once per process."""
     key = (str(builder.data_path), split)
     if key not in _MATERIALISED:
@@ -282,9 +310,11 @@ def _materialise(builder: tfds.core.DatasetBuilder, split: str, module: ModuleTy
             n = int(ds.cardinality())
             _MATERIALISED[key] = tfds.as_numpy(ds.batch(max(n, 1)).get_single_element())
         except tf.errors.InvalidArgumentError as e:
-            raise UserError(f"data.in_memory: examples of {builder.name} split {split!r} "
-                            f"differ in shape ({e.message.splitlines()[0]}); allowed: "
-                            "in_memory=False") from None
+            raise UserError(
+                f"data.in_memory: examples of {builder.name} split {split!r} "
+                f"differ in shape ({e.message.splitlines()[0]}); allowed: "
+                "in_memory=False"
+            ) from None
     return _MATERIALISED[key]
 
 
@@ -299,24 +329,32 @@ def _batch_fn(chain: ops.Chain, raw: dict[str, np.ndarray], field: str):
 
 
 @functools.lru_cache(maxsize=16)
-def _traced_batch_fn(chain: ops.Chain, signature: tuple[tuple[str, tuple[int, ...], str], ...],
-                     field: str):
+def _traced_batch_fn(
+    chain: ops.Chain, signature: tuple[tuple[str, tuple[int, ...], str], ...], field: str
+):
     raw_hw = signature[[k for k, _, _ in signature].index("mask")][1][-2:]
     out_hw = chain.output_hw(tuple(raw_hw))
     if out_hw is None:
-        raise UserError(f"data.{field}: got {chain.spec!r}, whose output size varies per "
-                        "example; allowed: a chain with resize / random_crop / center_crop "
-                        "after any random_scale")
-    spec = {k: tf.TensorSpec(shape, tf.as_dtype(np.dtype(dtype)))
-            for k, shape, dtype in signature}
-    probe = chain({k: tf.zeros(s.shape, s.dtype) for k, s in spec.items()},
-                  tf.zeros([2], tf.int64))  # static output shapes, e.g. after a temporal crop
+        raise UserError(
+            f"data.{field}: got {chain.spec!r}, whose output size varies per "
+            "example; allowed: a chain with resize / random_crop / center_crop "
+            "after any random_scale"
+        )
+    spec = {k: tf.TensorSpec(shape, tf.as_dtype(np.dtype(dtype))) for k, shape, dtype in signature}
+    probe = chain(
+        {k: tf.zeros(s.shape, s.dtype) for k, s in spec.items()}, tf.zeros([2], tf.int64)
+    )  # static output shapes, e.g. after a temporal crop
     out_sig = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in probe.items()}
 
     @tf.function(jit_compile=False, reduce_retracing=True)
     def run(examples: dict[str, tf.Tensor], seeds: tf.Tensor) -> dict[str, tf.Tensor]:
-        return tf.map_fn(lambda args: chain(args[0], args[1]), (examples, seeds),
-                         fn_output_signature=out_sig, parallel_iterations=16)
+        return tf.map_fn(
+            lambda args: chain(args[0], args[1]),
+            (examples, seeds),
+            fn_output_signature=out_sig,
+            parallel_iterations=16,
+        )
+
     return run
 
 
@@ -338,13 +376,21 @@ def _check_batch(batch_size: int, process_index: int, process_count: int) -> Non
     if batch_size < 1:
         raise UserError(f"batch_size: got {batch_size!r}; allowed: >= 1")
     if process_count < 1 or not 0 <= process_index < process_count:
-        raise UserError(f"process_index: got {process_index!r} of {process_count!r}; allowed: "
-                        "0 <= process_index < process_count")
+        raise UserError(
+            f"process_index: got {process_index!r} of {process_count!r}; allowed: "
+            "0 <= process_index < process_count"
+        )
 
 
-def train_batches(data_cfg: ml_collections.ConfigDict, batch_size: int, *, seed: int,
-                  start_step: int = 0, process_index: int = 0, process_count: int = 1
-                  ) -> Iterator[dict[str, np.ndarray]]:
+def train_batches(
+    data_cfg: ml_collections.ConfigDict,
+    batch_size: int,
+    *,
+    seed: int,
+    start_step: int = 0,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[dict[str, np.ndarray]]:
     """Infinite training batches; batch k is a function of (seed, k) (module docstring).
 
     `batch_size` is per process; yields {"image": float32 (B, H, W, 3), "mask": int32
@@ -357,15 +403,30 @@ def train_batches(data_cfg: ml_collections.ConfigDict, batch_size: int, *, seed:
     builder = _builder(data_cfg)
     chain = _chain(data_cfg, "preprocess_train")
     if not _in_memory(data_cfg):
-        return _stream_train(data_cfg, builder, module, chain, batch_size, seed, start_step,
-                             process_index, process_count)
+        return _stream_train(
+            data_cfg,
+            builder,
+            module,
+            chain,
+            batch_size,
+            seed,
+            start_step,
+            process_index,
+            process_count,
+        )
     raw = _materialise(builder, data_cfg.train_split, module)
     return _memory_train(raw, chain, batch_size, seed, start_step, process_index, process_count)
 
 
-def _memory_train(raw: dict[str, np.ndarray], chain: ops.Chain, batch_size: int, seed: int,
-                  start_step: int, process_index: int, process_count: int
-                  ) -> Iterator[dict[str, np.ndarray]]:
+def _memory_train(
+    raw: dict[str, np.ndarray],
+    chain: ops.Chain,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    process_index: int,
+    process_count: int,
+) -> Iterator[dict[str, np.ndarray]]:
     run = _batch_fn(chain, raw, "preprocess_train")
     n = len(raw["mask"])
     if n == 0:
@@ -390,9 +451,14 @@ def _memory_train(raw: dict[str, np.ndarray], chain: ops.Chain, batch_size: int,
         step += 1
 
 
-def eval_batches(data_cfg: ml_collections.ConfigDict, batch_size: int, *,
-                 split: str | None = None, process_index: int = 0, process_count: int = 1
-                 ) -> Iterator[dict[str, np.ndarray]]:
+def eval_batches(
+    data_cfg: ml_collections.ConfigDict,
+    batch_size: int,
+    *,
+    split: str | None = None,
+    process_index: int = 0,
+    process_count: int = 1,
+) -> Iterator[dict[str, np.ndarray]]:
     """One pass over `split` (default data.eval_split) in a fixed order, `preprocess_eval`
     applied; each process gets a disjoint share and the same number of batches; the last
     batches are padded to `batch_size` with mask 255 (ignored by the metrics)."""
@@ -402,34 +468,41 @@ def eval_batches(data_cfg: ml_collections.ConfigDict, batch_size: int, *,
     split = split or data_cfg.eval_split
     chain = _chain(data_cfg, "preprocess_eval")
     if _in_memory(data_cfg):
-        return _memory_eval(_materialise(builder, split, module), chain, batch_size,
-                            process_index, process_count)
-    return _stream_eval(builder, module, split, chain, batch_size, process_index,
-                        process_count)
+        return _memory_eval(
+            _materialise(builder, split, module), chain, batch_size, process_index, process_count
+        )
+    return _stream_eval(builder, module, split, chain, batch_size, process_index, process_count)
 
 
-def _memory_eval(raw: dict[str, np.ndarray], chain: ops.Chain, batch_size: int,
-                 process_index: int, process_count: int) -> Iterator[dict[str, np.ndarray]]:
+def _memory_eval(
+    raw: dict[str, np.ndarray],
+    chain: ops.Chain,
+    batch_size: int,
+    process_index: int,
+    process_count: int,
+) -> Iterator[dict[str, np.ndarray]]:
     run = _batch_fn(chain, raw, "preprocess_eval")
     n = len(raw["mask"])
     share = np.arange(process_index, n, process_count)  # strided: shares differ by <= 1
     num_batches = math.ceil(math.ceil(n / process_count) / batch_size)
     template = None
     for b in range(num_batches):
-        index = share[b * batch_size:(b + 1) * batch_size]
+        index = share[b * batch_size : (b + 1) * batch_size]
         if len(index):
             seeds = np.stack([np.zeros(len(index), np.int64), index], axis=1)
             template = _finish(run({k: v[index] for k, v in raw.items()}, tf.constant(seeds)))
             yield _pad(template, batch_size)
         else:  # this process's share is used up; others still have a batch: pad a whole one
             if template is None:
-                template = _finish(run({k: v[:1] for k, v in raw.items()},
-                                       tf.zeros([1, 2], tf.int64)))
+                template = _finish(
+                    run({k: v[:1] for k, v in raw.items()}, tf.zeros([1, 2], tf.int64))
+                )
             yield _pad({k: v[:0] for k, v in template.items()}, batch_size, template)
 
 
-def _pad(batch: dict[str, np.ndarray], batch_size: int,
-         template: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def _pad(
+    batch: dict[str, np.ndarray], batch_size: int, template: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Pad a (possibly empty) batch to batch_size: mask 255, labelled False, image zeros."""
     template = template if template is not None else batch
     missing = batch_size - len(batch["mask"])
@@ -445,18 +518,32 @@ def _pad(batch: dict[str, np.ndarray], batch_size: int,
 
 # --- the streaming path --------------------------------------------------------------------
 
-def _stream_train(data_cfg: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder,
-                  module: ModuleType, chain: ops.Chain, batch_size: int, seed: int,
-                  start_step: int, process_index: int, process_count: int
-                  ) -> Iterator[dict[str, np.ndarray]]:
+
+def _stream_train(
+    data_cfg: ml_collections.ConfigDict,
+    builder: tfds.core.DatasetBuilder,
+    module: ModuleType,
+    chain: ops.Chain,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    process_index: int,
+    process_count: int,
+) -> Iterator[dict[str, np.ndarray]]:
     split = data_cfg.train_split
     if process_count > 1:
         split = tfds.even_splits(split, n=process_count)[process_index]
     read = tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=True)
-    ds = _read(builder, split, shuffle_files=True, read_config=read,
-                            decoders=getattr(module, "DECODERS", None))
-    ds = ds.shuffle(data_cfg.get("shuffle_buffer", 1024), seed=seed,
-                    reshuffle_each_iteration=True).repeat()
+    ds = _read(
+        builder,
+        split,
+        shuffle_files=True,
+        read_config=read,
+        decoders=getattr(module, "DECODERS", None),
+    )
+    ds = ds.shuffle(
+        data_cfg.get("shuffle_buffer", 1024), seed=seed, reshuffle_each_iteration=True
+    ).repeat()
     # skip undecoded records: resuming costs reading, not decoding
     ds = ds.enumerate().skip(start_step * batch_size)
 
@@ -474,22 +561,30 @@ def _iterate(ds: tf.data.Dataset, field: str) -> Iterator[dict[str, np.ndarray]]
         for batch in tfds.as_numpy(ds):
             yield _finish(batch)
     except tf.errors.InvalidArgumentError as e:
-        raise UserError(f"data.{field}: {e.message.splitlines()[0]}; allowed: a chain whose "
-                        "examples share one size (end it with resize / random_crop / "
-                        "center_crop)") from None
+        raise UserError(
+            f"data.{field}: {e.message.splitlines()[0]}; allowed: a chain whose "
+            "examples share one size (end it with resize / random_crop / "
+            "center_crop)"
+        ) from None
 
 
-def _stream_eval(builder: tfds.core.DatasetBuilder, module: ModuleType, split: str,
-                 chain: ops.Chain, batch_size: int, process_index: int, process_count: int
-                 ) -> Iterator[dict[str, np.ndarray]]:
+def _stream_eval(
+    builder: tfds.core.DatasetBuilder,
+    module: ModuleType,
+    split: str,
+    chain: ops.Chain,
+    batch_size: int,
+    process_index: int,
+    process_count: int,
+) -> Iterator[dict[str, np.ndarray]]:
     size = _split_size(builder, split)
-    share = tfds.even_splits(split, n=process_count)[process_index] if process_count > 1 \
-        else split
-    ds = _read(builder, share, shuffle_files=False,
-                            decoders=getattr(module, "DECODERS", None))
+    share = tfds.even_splits(split, n=process_count)[process_index] if process_count > 1 else split
+    ds = _read(builder, share, shuffle_files=False, decoders=getattr(module, "DECODERS", None))
     ds = ds.enumerate().map(
         lambda i, raw: chain(module.to_example(raw), tf.stack([tf.constant(0, tf.int64), i])),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     num_batches = math.ceil(math.ceil(size / process_count) / batch_size) if size else None
     yielded, last = 0, None
     for last in _iterate(ds.batch(batch_size).prefetch(2), "preprocess_eval"):

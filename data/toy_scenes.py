@@ -35,13 +35,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-SHAPES: tuple[str, ...] = ("disk", "square", "triangle", "ring", "bar", "cross", "crescent",
-                           "ell")
+SHAPES: tuple[str, ...] = ("disk", "square", "triangle", "ring", "bar", "cross", "crescent", "ell")
 FOREGROUND_SHAPES = 4  # the `binary` / labels="foreground" scenes draw the first four shapes
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 KINDS = ("images", "video")
@@ -79,14 +79,19 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
 
     def validate(self) -> None:
         """ValueError naming the first bad field, its value and what is allowed."""
+
         def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"toy_scenes {field}: got {getattr(self, field)!r}; "
-                              f"allowed: {allowed}")
+            return ValueError(
+                f"toy_scenes {field}: got {getattr(self, field)!r}; allowed: {allowed}"
+            )
+
         for f in dataclasses.fields(self):
             if f.name not in KNOBS:
                 continue
-            value, kind = getattr(self, f.name), {"int": int, "float": (int, float),
-                                                  "str": str}[f.type]
+            value, kind = (
+                getattr(self, f.name),
+                {"int": int, "float": (int, float), "str": str}[f.type],
+            )
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise bad(f.name, f"a value of type {f.type}")
         if self.kind not in KINDS:
@@ -117,26 +122,44 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
         """The shape kinds drawn; shape k (0-based) has label k + 1 with labels='shape'."""
         if self.labels == "foreground":
             return SHAPES[:FOREGROUND_SHAPES]
-        return SHAPES[:self.num_classes - 1]
+        return SHAPES[: self.num_classes - 1]
 
     @property
     def labelled_frame(self) -> int:
+        """The index of the one frame per clip flagged `labelled`: 2 * num_frames // 3."""
         return 2 * self.num_frames // 3
 
     def split_sizes(self) -> dict[str, int]:
-        return {"train": self.train_size, "validation": self.validation_size,
-                "test": self.test_size}
+        """Examples per split name (train, validation, test); 0: the split is not generated."""
+        return {
+            "train": self.train_size,
+            "validation": self.validation_size,
+            "test": self.test_size,
+        }
 
 
 _BASE = {
     "images": ToyScenesConfig(name="images", description="background + 4 shapes, 64x64"),
-    "binary": ToyScenesConfig(name="binary", labels="foreground", num_classes=2,
-                              description="foreground vs background, 64x64"),
-    "video": ToyScenesConfig(name="video", kind="video", train_size=300, validation_size=50,
-                             test_size=50, description="8-frame clips, background + 4 shapes"),
+    "binary": ToyScenesConfig(
+        name="binary",
+        labels="foreground",
+        num_classes=2,
+        description="foreground vs background, 64x64",
+    ),
+    "video": ToyScenesConfig(
+        name="video",
+        kind="video",
+        train_size=300,
+        validation_size=50,
+        test_size=50,
+        description="8-frame clips, background + 4 shapes",
+    ),
 }
-KNOBS = tuple(f.name for f in dataclasses.fields(ToyScenesConfig)
-               if f.name not in {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)})
+KNOBS = tuple(
+    f.name
+    for f in dataclasses.fields(ToyScenesConfig)
+    if f.name not in {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)}
+)
 
 
 def config_for(base: str, overrides: dict[str, Any] | None = None) -> ToyScenesConfig:
@@ -151,8 +174,9 @@ def config_for(base: str, overrides: dict[str, Any] | None = None) -> ToyScenesC
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(KNOBS))
     if unknown:
-        raise ValueError(f"toy_scenes builder_kwargs: got {unknown[0]!r}; allowed: "
-                         f"{', '.join(KNOBS)}")
+        raise ValueError(
+            f"toy_scenes builder_kwargs: got {unknown[0]!r}; allowed: {', '.join(KNOBS)}"
+        )
     cfg = _BASE[base]
     changed = {k: v for k, v in sorted(overrides.items()) if getattr(cfg, k) != v}
     # unchanged: the registered object itself (tfds refuses an equal copy under its name)
@@ -160,12 +184,16 @@ def config_for(base: str, overrides: dict[str, Any] | None = None) -> ToyScenesC
     cfg.validate()
     if changed:
         digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:10]
-        cfg = dataclasses.replace(cfg, name=f"{base}_{digest}", description=(
-            f"{base} with " + ", ".join(f"{k}={v!r}" for k, v in changed.items())))
+        cfg = dataclasses.replace(
+            cfg,
+            name=f"{base}_{digest}",
+            description=(f"{base} with " + ", ".join(f"{k}={v!r}" for k, v in changed.items())),
+        )
     return cfg
 
 
 # --- rasterisation -------------------------------------------------------------------------
+
 
 def _inside(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Membership of local coordinates (units of the object's radius) in `shape`."""
@@ -178,16 +206,17 @@ def _inside(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if shape == "triangle":  # equilateral, circumradius 1.25 (area near the others')
         return (y >= -0.625) & (0.866 * x + 0.5 * y <= 0.625) & (-0.866 * x + 0.5 * y <= 0.625)
     if shape == "ring":
-        return (r2 <= 1.0) & (r2 >= 0.55 ** 2)
+        return (r2 <= 1.0) & (r2 >= 0.55**2)
     if shape == "bar":
         return (ax <= 1.0) & (ay <= 0.3)
     if shape == "cross":
         return ((ax <= 1.0) & (ay <= 0.28)) | ((ay <= 1.0) & (ax <= 0.28))
     if shape == "crescent":
-        return (r2 <= 1.0) & ((x - 0.45) ** 2 + y * y > 0.8 ** 2)
+        return (r2 <= 1.0) & ((x - 0.45) ** 2 + y * y > 0.8**2)
     if shape == "ell":
-        return (((x >= -0.8) & (x <= 0.8) & (y >= 0.35) & (y <= 0.8))
-                | ((x >= -0.8) & (x <= -0.35) & (y >= -0.8) & (y <= 0.8)))
+        return ((x >= -0.8) & (x <= 0.8) & (y >= 0.35) & (y <= 0.8)) | (
+            (x >= -0.8) & (x <= -0.35) & (y >= -0.8) & (y <= 0.8)
+        )
     raise ValueError(f"shape: got {shape!r}; allowed: {', '.join(SHAPES)}")
 
 
@@ -198,8 +227,14 @@ def _sample_texture(rng: np.random.Generator, size: float) -> dict[str, Any]:
     a = rng.uniform(0, 255, 3)
     direction = rng.normal(size=3)
     b = np.clip(a + direction / np.linalg.norm(direction) * rng.uniform(25, 90), 0, 255)
-    return {"kind": int(rng.integers(4)), "a": a, "b": b, "angle": rng.uniform(0, np.pi),
-            "scale": rng.uniform(0.05, 0.2) * size, "table": rng.uniform(0, 1, (16, 16))}
+    return {
+        "kind": int(rng.integers(4)),
+        "a": a,
+        "b": b,
+        "angle": rng.uniform(0, np.pi),
+        "scale": rng.uniform(0.05, 0.2) * size,
+        "table": rng.uniform(0, 1, (16, 16)),
+    }
 
 
 def _paint(tex: dict[str, Any], u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -207,7 +242,7 @@ def _paint(tex: dict[str, Any], u: np.ndarray, v: np.ndarray) -> np.ndarray:
     c, s = np.cos(tex["angle"]), np.sin(tex["angle"])
     ru, rv = c * u + s * v, -s * u + c * v
     kind, scale = tex["kind"], tex["scale"]
-    if kind == 0:    # blocky noise: a random table indexed by coarse cells
+    if kind == 0:  # blocky noise: a random table indexed by coarse cells
         iu = np.floor(u / scale).astype(np.int64) % 16
         iv = np.floor(v / scale).astype(np.int64) % 16
         t = tex["table"][iv, iu]
@@ -215,20 +250,24 @@ def _paint(tex: dict[str, Any], u: np.ndarray, v: np.ndarray) -> np.ndarray:
         t = np.floor(ru / scale) % 2
     elif kind == 2:  # checks
         t = (np.floor(ru / scale) + np.floor(rv / scale)) % 2
-    else:            # linear gradient over ~8 scale lengths
+    else:  # linear gradient over ~8 scale lengths
         t = np.clip(ru / (8 * scale) + 0.5, 0.0, 1.0)
     t = t.astype(np.float32)[..., None]
     return tex["a"].astype(np.float32) + t * (tex["b"] - tex["a"]).astype(np.float32)
 
 
-def _sample_objects(rng: np.random.Generator, cfg: ToyScenesConfig, video: bool
-                    ) -> list[dict[str, Any]]:
+def _sample_objects(
+    rng: np.random.Generator, cfg: ToyScenesConfig, video: bool
+) -> list[dict[str, Any]]:
     size = min(cfg.height, cfg.width)
     objects = []
     for _ in range(int(rng.integers(1, cfg.max_objects + 1))):
-        o = {"shape": int(rng.integers(len(cfg.shapes))),
-             "radius": rng.uniform(cfg.min_radius, cfg.max_radius) * size,
-             "angle": rng.uniform(0, 2 * np.pi), "texture": _sample_texture(rng, size)}
+        o = {
+            "shape": int(rng.integers(len(cfg.shapes))),
+            "radius": rng.uniform(cfg.min_radius, cfg.max_radius) * size,
+            "angle": rng.uniform(0, 2 * np.pi),
+            "texture": _sample_texture(rng, size),
+        }
         if video:  # start anywhere near the frame, so objects enter and leave during a clip
             o["centre"] = rng.uniform(-0.2, 1.2, 2) * (cfg.height, cfg.width)
             speed = rng.uniform(0.005, 0.05) * size
@@ -243,8 +282,9 @@ def _sample_objects(rng: np.random.Generator, cfg: ToyScenesConfig, video: bool
     return objects
 
 
-def _render(cfg: ToyScenesConfig, rng: np.random.Generator, frames: int
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _render(
+    cfg: ToyScenesConfig, rng: np.random.Generator, frames: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(frames, H, W, 3) uint8 images and (frames, H, W) uint8 masks of one scene."""
     video = cfg.kind == "video"
     size = min(cfg.height, cfg.width)
@@ -252,10 +292,10 @@ def _render(cfg: ToyScenesConfig, rng: np.random.Generator, frames: int
     objects = _sample_objects(rng, cfg, video)
     t = np.arange(frames, dtype=np.float32)[:, None, None]
     # camera: constant velocity plus constant acceleration, in world pixels
-    cam_v, cam_a = (rng.uniform(-0.02, 0.02, (2, 2)) * size if video else np.zeros((2, 2)))
+    cam_v, cam_a = rng.uniform(-0.02, 0.02, (2, 2)) * size if video else np.zeros((2, 2))
     cam_y = cam_v[0] * t + 0.5 * cam_a[0] * t * t
     cam_x = cam_v[1] * t + 0.5 * cam_a[1] * t * t
-    ys, xs = np.mgrid[0:cfg.height, 0:cfg.width].astype(np.float32) + 0.5
+    ys, xs = np.mgrid[0 : cfg.height, 0 : cfg.width].astype(np.float32) + 0.5
     wy, wx = ys[None] + cam_y, xs[None] + cam_x  # (frames, H, W) world coords
     image = _paint(background, wx, wy)
     mask = np.zeros(wy.shape, np.uint8)
@@ -292,46 +332,63 @@ def example(cfg: ToyScenesConfig, split: str, index: int) -> dict[str, np.ndarra
         image, mask = _render(cfg, rng, 1)
         return {"image": image[0], "segmentation_mask": mask[0, ..., None]}
     video, masks = _render(cfg, rng, cfg.num_frames)
-    return {"video": video, "segmentation_mask": masks[..., None],
-            "labelled": np.arange(cfg.num_frames) == cfg.labelled_frame}
+    return {
+        "video": video,
+        "segmentation_mask": masks[..., None],
+        "labelled": np.arange(cfg.num_frames) == cfg.labelled_frame,
+    }
 
 
 # --- the tfds builder ----------------------------------------------------------------------
+
 
 class ToyScenes(tfds.core.GeneratorBasedBuilder):
     """Procedural shapes-on-textures segmentation scenes (images and video clips)."""
 
     VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {"1.0.0": "First release.",
-                     "1.1.0": "Softer textures (second colour 25-90 levels from the first), "
-                              "pixel noise up to 8, radii 15-30 %, larger triangles."}
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "Softer textures (second colour 25-90 levels from the first), "
+        "pixel noise up to 8, radii 15-30 %, larger triangles.",
+    }
     BUILDER_CONFIGS = list(_BASE.values())
 
     def _info(self) -> tfds.core.DatasetInfo:
         cfg: ToyScenesConfig = self.builder_config
         h, w = cfg.height, cfg.width
+
         # Raw uint8 bytes, not PNG `Image` features: encoding PNGs through TensorFlow cost
         # ~25 ms per 64x64 example (a minute for the default size) against ~0 for raw bytes,
         # and the default splits are only ~40 MB raw. (Encoding.NONE would store int64s.)
         def raw(*shape: int) -> tfds.features.Tensor:
-            return tfds.features.Tensor(shape=shape, dtype=np.uint8,
-                                        encoding=tfds.features.Encoding.BYTES)
+            return tfds.features.Tensor(
+                shape=shape, dtype=np.uint8, encoding=tfds.features.Encoding.BYTES
+            )
+
         if cfg.kind == "images":
             features = {"image": raw(h, w, 3), "segmentation_mask": raw(h, w, 1)}
         else:
             t = cfg.num_frames
-            features = {"video": raw(t, h, w, 3), "segmentation_mask": raw(t, h, w, 1),
-                        "labelled": tfds.features.Tensor(shape=(t,), dtype=np.bool_)}
+            features = {
+                "video": raw(t, h, w, 3),
+                "segmentation_mask": raw(t, h, w, 1),
+                "labelled": tfds.features.Tensor(shape=(t,), dtype=np.bool_),
+            }
         return tfds.core.DatasetInfo(
-            builder=self, description=__doc__.split("\n\n")[1],
+            builder=self,
+            description=__doc__.split("\n\n")[1],
             features=tfds.features.FeaturesDict(features),
-            metadata=tfds.core.MetadataDict(num_classes=cfg.num_classes,
-                                            shapes=list(cfg.shapes)))
+            metadata=tfds.core.MetadataDict(num_classes=cfg.num_classes, shapes=list(cfg.shapes)),
+        )
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager
-                          ) -> dict[str, Iterator[tuple[int, dict[str, np.ndarray]]]]:
-        return {split: self._generate_examples(split) for split, n
-                in self.builder_config.split_sizes().items() if n > 0}
+    def _split_generators(
+        self, dl_manager: tfds.download.DownloadManager
+    ) -> dict[str, Iterator[tuple[int, dict[str, np.ndarray]]]]:
+        return {
+            split: self._generate_examples(split)
+            for split, n in self.builder_config.split_sizes().items()
+            if n > 0
+        }
 
     def _generate_examples(self, split: str) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
         cfg: ToyScenesConfig = self.builder_config
@@ -342,6 +399,9 @@ class ToyScenes(tfds.core.GeneratorBasedBuilder):
 def to_example(raw: dict[str, Any]) -> dict[str, Any]:
     """A toy_scenes tfds example -> the common form (`image`, `mask` (..., H, W), `labelled`)."""
     if "video" in raw:
-        return {"image": raw["video"], "mask": raw["segmentation_mask"][..., 0],
-                "labelled": raw["labelled"]}
+        return {
+            "image": raw["video"],
+            "mask": raw["segmentation_mask"][..., 0],
+            "labelled": raw["labelled"],
+        }
     return {"image": raw["image"], "mask": raw["segmentation_mask"][..., 0]}

@@ -32,22 +32,32 @@ ARGS = ("", "smoke")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    """The latency-table config: seed 000's space at 128-256 px; `smoke`: one tiny family."""
     arg = arg or ""
     if arg not in ARGS:
         raise ValueError(f"latency_cpu config arg: got {arg!r}; allowed: none or 'smoke'")
     smoke = arg == "smoke"
     if smoke:
         # One small model family at 64²: a few dozen signatures, seconds to measure.
-        space: str | dict = dict(encoder=("mobilenet_v3_small",), decoder=("bilinear", "mlp"),
-                                 conv_type=("depthwise",), group_size=(8,), width=(1.0,),
-                                 depth=(1.0,), resolution=((64, 64),), output_stride=(32,),
-                                 num_classes=2)
+        space: str | dict = dict(
+            encoder=("mobilenet_v3_small",),
+            decoder=("bilinear", "mlp"),
+            conv_type=("depthwise",),
+            group_size=(8,),
+            width=(1.0,),
+            depth=(1.0,),
+            resolution=((64, 64),),
+            output_stride=(32,),
+            num_classes=2,
+        )
     else:
         space = "seed000"
-    return ml_collections.ConfigDict(dict(
-        space=space,
-        resolutions=() if smoke else (128, 192, 256),
-        output="logits",
-        measure=dict(rounds=5 if smoke else 40, warmup=2 if smoke else 5, chunk=16, seed=0),
-        calibration=dict(n=2 if smoke else 24, seed=1),
-    ))
+    return ml_collections.ConfigDict(
+        dict(
+            space=space,
+            resolutions=() if smoke else (128, 192, 256),
+            output="logits",
+            measure=dict(rounds=5 if smoke else 40, warmup=2 if smoke else 5, chunk=16, seed=0),
+            calibration=dict(n=2 if smoke else 24, seed=1),
+        )
+    )

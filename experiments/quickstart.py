@@ -43,6 +43,7 @@ ARGS = ("", "smoke")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    """The quickstart search config (NSGA-II, 12 candidates); `smoke`: 3 tiny trials for CI."""
     arg = arg or ""
     if arg not in ARGS:
         raise ValueError(f"quickstart config arg: got {arg!r}; allowed: none or 'smoke'")
@@ -65,51 +66,67 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # 59-62 of 150 steps at 96 px and 111-113 at 64 px within the 3-minute cap (MobileNetV3:
     # all 150 steps in 41-168 s, except Large at width 1 and 96 px, 105-109), and sweeps that
     # drew several of them took 14:50 and 15:30.
-    space = dataclasses.replace(SPACES["seed000"], encoder=("mobilenet_v3_large",
-                                                            "mobilenet_v3_small"),
-                                conv_type=("depthwise",), width=(0.5, 1.0),
-                                resolution=resolutions((64, 96)), num_classes=num_classes)
+    space = dataclasses.replace(
+        SPACES["seed000"],
+        encoder=("mobilenet_v3_large", "mobilenet_v3_small"),
+        conv_type=("depthwise",),
+        width=(0.5, 1.0),
+        resolution=resolutions((64, 96)),
+        num_classes=num_classes,
+    )
     if smoke:
-        space = dataclasses.replace(space, encoder=("mobilenet_v3_small",),
-                                    decoder=("bilinear", "mlp"), conv_type=("depthwise",),
-                                    resolution=resolutions((32,)))
+        space = dataclasses.replace(
+            space,
+            encoder=("mobilenet_v3_small",),
+            decoder=("bilinear", "mlp"),
+            conv_type=("depthwise",),
+            resolution=resolutions((32,)),
+        )
 
     # Per-candidate budget: 150 steps of 16 images (every candidate sees the same data), with
     # a generous time cap (the trainer counts compiling in it) against a stalled candidate.
-    c.train.update(steps=4 if smoke else 150, batch_size=4 if smoke else 16,
-                   lr=3e-3 if smoke else 1e-2, warmup_steps=1 if smoke else 10,
-                   max_minutes=0.0 if smoke else 3.0, eval_every=0,
-                   checkpoint_every=2 if smoke else 100, progress=not smoke)
+    c.train.update(
+        steps=4 if smoke else 150,
+        batch_size=4 if smoke else 16,
+        lr=3e-3 if smoke else 1e-2,
+        warmup_steps=1 if smoke else 10,
+        max_minutes=0.0 if smoke else 3.0,
+        eval_every=0,
+        checkpoint_every=2 if smoke else 100,
+        progress=not smoke,
+    )
     c.wandb.update(mode="offline", group="quickstart")
 
-    c.search = ml_collections.ConfigDict(dict(
-        study_name="quickstart",
-        # Local worker processes (--workers overrides). Two on a 2-core CPU: XLA compiles each
-        # candidate on one core, so one worker compiles while the other trains.
-        workers=1 if smoke else 2,
-        strategy="nsga2",                 # random | grid | ablation | nsga2 | tpe
-        space=space_config(space),
-        baseline="",                      # ablation centre; '' = the space's first values
-        num_trials=3 if smoke else 12,    # distinct architectures to evaluate
-        seed=0,
-        population_size=6,                # NSGA-II generation size
-        startup_trials=6,                 # TPE: random trials before modelling
-        objectives=("val/miou", "latency/litert-cpu"),
-        # target -> table path; '' = WORKDIR/latency-<target>.json
-        latency_tables=ml_collections.ConfigDict({"litert-cpu": ""}),
-        build_missing_tables=True,
-        max_latency_ms=ml_collections.ConfigDict({}),   # e.g. {"litert-cpu": 3.0}
-        max_params=ml_collections.FieldReference(None, field_type=float),
-        max_bytes=ml_collections.FieldReference(None, field_type=float),
-        max_macs=ml_collections.FieldReference(None, field_type=float),
-        train_infeasible=False,           # True: train constraint-breaking candidates too
-        # median rule on val/miou (needs train.eval_every > 0 to see intermediate results)
-        prune=dict(enabled=False, min_trials=3, warmup_steps=40),
-        reference_point=ml_collections.ConfigDict({}),  # objective -> hypervolume reference
-        heartbeat_interval=30,            # s; a dead worker's trial is retried after
-        grace_period=90,                  # this many s without heartbeat
-        max_retry=2,
-        evaluator="nas.train.loop:train_and_evaluate",
-        winners=dict(max_count=0 if smoke else 2, quantize="none", output="logits"),
-    ))
+    c.search = ml_collections.ConfigDict(
+        dict(
+            study_name="quickstart",
+            # Local worker processes (--workers overrides). Two on a 2-core CPU: XLA compiles each
+            # candidate on one core, so one worker compiles while the other trains.
+            workers=1 if smoke else 2,
+            strategy="nsga2",  # random | grid | ablation | nsga2 | tpe
+            space=space_config(space),
+            baseline="",  # ablation centre; '' = the space's first values
+            num_trials=3 if smoke else 12,  # distinct architectures to evaluate
+            seed=0,
+            population_size=6,  # NSGA-II generation size
+            startup_trials=6,  # TPE: random trials before modelling
+            objectives=("val/miou", "latency/litert-cpu"),
+            # target -> table path; '' = WORKDIR/latency-<target>.json
+            latency_tables=ml_collections.ConfigDict({"litert-cpu": ""}),
+            build_missing_tables=True,
+            max_latency_ms=ml_collections.ConfigDict({}),  # e.g. {"litert-cpu": 3.0}
+            max_params=ml_collections.FieldReference(None, field_type=float),
+            max_bytes=ml_collections.FieldReference(None, field_type=float),
+            max_macs=ml_collections.FieldReference(None, field_type=float),
+            train_infeasible=False,  # True: train constraint-breaking candidates too
+            # median rule on val/miou (needs train.eval_every > 0 to see intermediate results)
+            prune=dict(enabled=False, min_trials=3, warmup_steps=40),
+            reference_point=ml_collections.ConfigDict({}),  # objective -> hypervolume reference
+            heartbeat_interval=30,  # s; a dead worker's trial is retried after
+            grace_period=90,  # this many s without heartbeat
+            max_retry=2,
+            evaluator="nas.train.loop:train_and_evaluate",
+            winners=dict(max_count=0 if smoke else 2, quantize="none", output="logits"),
+        )
+    )
     return c

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -26,10 +26,12 @@ CONV_INIT = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 
 
 def hard_sigmoid(x: jax.Array) -> jax.Array:
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between (the SE gate)."""
     return jax.nn.relu6(x + 3.0) / 6.0
 
 
 def hard_swish(x: jax.Array) -> jax.Array:
+    """x * relu6(x + 3) / 6, MobileNetV3's activation (exports as one TFLite HARD_SWISH)."""
     # Written as x * relu6(x + 3) / 6 so the TFLite converter pattern-matches HARD_SWISH.
     return x * jax.nn.relu6(x + 3.0) / 6.0
 
@@ -40,7 +42,10 @@ def _identity(x: jax.Array) -> jax.Array:
 
 # Activation names used in block tables and latency signatures.
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu, "relu6": jax.nn.relu6, "hswish": hard_swish, "none": _identity,
+    "relu": jax.nn.relu,
+    "relu6": jax.nn.relu6,
+    "hswish": hard_swish,
+    "none": _identity,
 }
 
 
@@ -77,11 +82,21 @@ class ConvBNAct(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        x = nn.Conv(self.features, (self.kernel, self.kernel), strides=self.stride,
-                    kernel_dilation=self.dilation, feature_group_count=self.groups,
-                    padding="SAME", use_bias=False, kernel_init=CONV_INIT, name="conv")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
-                         epsilon=BN_EPSILON, name="bn")(x)
+        """(N, H/stride, W/stride, features): conv, BatchNorm (batch stats if `train`), act."""
+        x = nn.Conv(
+            self.features,
+            (self.kernel, self.kernel),
+            strides=self.stride,
+            kernel_dilation=self.dilation,
+            feature_group_count=self.groups,
+            padding="SAME",
+            use_bias=False,
+            kernel_init=CONV_INIT,
+            name="conv",
+        )(x)
+        x = nn.BatchNorm(
+            use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="bn"
+        )(x)
         return ACTIVATIONS[self.act](x)
 
 
@@ -92,6 +107,7 @@ class SqueezeExcite(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
+        """`x` with each channel rescaled by a gate in [0, 1] computed from its global mean."""
         s = jnp.mean(x, axis=(1, 2), keepdims=True)
         s = nn.relu(nn.Conv(self.squeeze, (1, 1), name="reduce")(s))
         s = nn.Conv(x.shape[-1], (1, 1), name="expand")(s)
@@ -117,12 +133,19 @@ class InvertedResidual(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        """The block's output (N, H/stride, W/stride, out), the input added if the skip applies."""
         inp = x
         if self.expanded != x.shape[-1]:
             x = ConvBNAct(self.expanded, act=self.act, name="expand")(x, train)
-        x = ConvBNAct(self.expanded, self.kernel, self.stride, self.dilation,
-                      spatial_groups(self.expanded, self.conv_type, self.group_size),
-                      act=self.act, name="spatial")(x, train)
+        x = ConvBNAct(
+            self.expanded,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            spatial_groups(self.expanded, self.conv_type, self.group_size),
+            act=self.act,
+            name="spatial",
+        )(x, train)
         if self.se_squeeze:
             x = SqueezeExcite(self.se_squeeze, name="se")(x)
         x = ConvBNAct(self.out, act="none", name="project")(x, train)
@@ -142,15 +165,18 @@ def upsample_bilinear(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
     if tuple(x.shape[1:3]) == tuple(out_hw):
         return x
     if out_hw[0] < x.shape[1] or out_hw[1] < x.shape[2]:
-        raise ValueError(f"upsample_bilinear: {x.shape[1:3]} -> {out_hw} shrinks; only "
-                         "upsampling is allowed (downsample with strided conv or pooling)")
+        raise ValueError(
+            f"upsample_bilinear: {x.shape[1:3]} -> {out_hw} shrinks; only "
+            "upsampling is allowed (downsample with strided conv or pooling)"
+        )
     return _upsample(x, (int(out_hw[0]), int(out_hw[1])))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _upsample(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
-    return _bilinear_composite(x, size=np.asarray(out_hw, np.int64), align_corners=False,
-                               is_nchw_op=False)
+    return _bilinear_composite(
+        x, size=np.asarray(out_hw, np.int64), align_corners=False, is_nchw_op=False
+    )
 
 
 @_upsample.defjvp

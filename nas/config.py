@@ -11,8 +11,8 @@ else) or the override (a field the config does not have, a value of the wrong ty
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from absl import flags
 from ml_collections import ConfigDict, config_flags
@@ -39,24 +39,36 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ConfigDict:
         raise UserError(f"--config: file {path!r} not found; allowed: {ALLOWED}")
     for o in overrides:
         if not o.startswith("--config.") or "=" not in o:
-            raise UserError(f"--config override: got {o!r}; allowed: --config.FIELD=VALUE, "
-                            "e.g. --config.train.steps=100")
+            raise UserError(
+                f"--config override: got {o!r}; allowed: --config.FIELD=VALUE, "
+                "e.g. --config.train.steps=100"
+            )
     argv = ["segnas", f"--config={spec}", *overrides]
     fv = flags.FlagValues()
     # sys_argv: config_flags reads the overrides from this list, not from the process's argv
-    config_flags.DEFINE_config_file("config", None, "experiment config file[:arg]",
-                                    flag_values=fv, lock_config=True, sys_argv=argv)
+    config_flags.DEFINE_config_file(
+        "config",
+        None,
+        "experiment config file[:arg]",
+        flag_values=fv,
+        lock_config=True,
+        sys_argv=argv,
+    )
     try:
         fv(argv)
         config = fv.config
     except (AttributeError, KeyError) as e:  # an override naming no field of the config
         inner = e.args[0] if e.args and isinstance(e.args[0], KeyError) else e
         field = _last_line(inner).strip("\"'")
-        raise UserError(f"--config override: unknown field {field}; allowed: a field of the "
-                        "config, e.g. --config.train.steps=100") from None
+        raise UserError(
+            f"--config override: unknown field {field}; allowed: a field of the "
+            "config, e.g. --config.train.steps=100"
+        ) from None
     except (flags.Error, ValueError, TypeError, OSError, SyntaxError, ImportError) as e:
         raise UserError(f"--config: {_last_line(e)}") from None
     if not isinstance(config, ConfigDict):
-        raise UserError(f"--config: get_config returned {type(config).__name__}; allowed: an "
-                        "ml_collections.ConfigDict")
+        raise UserError(
+            f"--config: get_config returned {type(config).__name__}; allowed: an "
+            "ml_collections.ConfigDict"
+        )
     return config

@@ -35,6 +35,7 @@ def abstract_variables(arch: Arch, batch: int = 1) -> Any:
 
 
 def count_params(variables: Any) -> int:
+    """Trainable parameters: elements of the `params` collection (batch_stats excluded)."""
     return sum(math.prod(v.shape) for v in jax.tree.leaves(variables["params"]))
 
 
@@ -56,7 +57,7 @@ def _dot_macs(eqn: jcore.JaxprEqn) -> int:
 
 def _sub_jaxprs(eqn: jcore.JaxprEqn):
     for p in eqn.params.values():
-        for q in (p if isinstance(p, (list, tuple)) else (p,)):
+        for q in p if isinstance(p, (list, tuple)) else (p,):
             if isinstance(q, jcore.ClosedJaxpr):
                 yield q.jaxpr
             elif isinstance(q, jcore.Jaxpr):
@@ -64,6 +65,7 @@ def _sub_jaxprs(eqn: jcore.JaxprEqn):
 
 
 def count_macs_jaxpr(jaxpr: jcore.Jaxpr) -> int:
+    """Conv and dense MACs of `jaxpr`, recursing into sub-jaxprs but not into composites."""
     macs = 0
     for eqn in jaxpr.eqns:
         name = eqn.primitive.name
@@ -92,6 +94,14 @@ def cost(arch: Arch) -> dict[str, Any]:
     """Params, MACs, FLOPs and bytes of `arch` (see the module docstring for the convention)."""
     params = count_params(abstract_variables(arch))
     macs = count_macs(arch)
-    return {"arch_id": arch.id, "params": params, "macs": macs, "flops": 2 * macs,
-            "bytes_fp32": 4 * params, "bytes_fp16": 2 * params, "bytes_int8": params,
-            "resolution": list(arch.resolution), "num_classes": arch.num_classes}
+    return {
+        "arch_id": arch.id,
+        "params": params,
+        "macs": macs,
+        "flops": 2 * macs,
+        "bytes_fp32": 4 * params,
+        "bytes_fp16": 2 * params,
+        "bytes_int8": params,
+        "resolution": list(arch.resolution),
+        "num_classes": arch.num_classes,
+    }

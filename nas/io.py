@@ -1,4 +1,7 @@
-"""Files that are never half-written: atomic text writes and JSON. A leaf module (no nas imports)."""
+"""Files that are never half-written: atomic text writes and JSON.
+
+A leaf module: it imports nothing from segnas, so `data/` may use it.
+"""
 
 from __future__ import annotations
 

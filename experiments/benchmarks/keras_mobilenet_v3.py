@@ -43,8 +43,9 @@ def segnas_encoder(resolution: int) -> tuple[bytes, int]:
     variables = jax.jit(model.init)(jax.random.key(0), jnp.zeros((1, 32, 32, 3)))
     params = sum(math.prod(v.shape) for v in jax.tree.leaves(variables["params"]))
     x = np.zeros((1, resolution, resolution, 3), np.float32)
-    tfl = tflite.convert(lambda image: model.apply(variables, image)[32], [x], ["image"],
-                         ["features"])
+    tfl = tflite.convert(
+        lambda image: model.apply(variables, image)[32], [x], ["image"], ["features"]
+    )
     return tfl, params
 
 
@@ -54,8 +55,11 @@ def keras_model(resolution: int) -> tuple[bytes, int]:
     import tensorflow as tf
 
     model = keras.applications.MobileNetV3Large(
-        input_shape=(resolution, resolution, 3), include_top=False, weights=None,
-        include_preprocessing=False)
+        input_shape=(resolution, resolution, 3),
+        include_top=False,
+        weights=None,
+        include_preprocessing=False,
+    )
     params = sum(math.prod(w.shape) for w in model.trainable_weights)
     # Keras 3 exports a SavedModel on the way and prints its whole signature: keep it quiet.
     with contextlib.redirect_stdout(io.StringIO()):
@@ -63,8 +67,9 @@ def keras_model(resolution: int) -> tuple[bytes, int]:
     return tfl, params
 
 
-def interleaved(models: dict[str, bytes], x: np.ndarray, runs: int, warmup: int,
-                threads: int) -> dict[str, list[float]]:
+def interleaved(
+    models: dict[str, bytes], x: np.ndarray, runs: int, warmup: int, threads: int
+) -> dict[str, list[float]]:
     """Milliseconds per invoke, alternating between the models run by run (the order flips
     every round, so neither model always runs right after the other)."""
     runners = {}
@@ -86,6 +91,7 @@ def interleaved(models: dict[str, bytes], x: np.ndarray, runs: int, warmup: int,
 
 
 def main() -> None:
+    """Convert both encoders, time them interleaved and print the comparison table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--resolution", type=int, default=512)
     p.add_argument("--runs", type=int, default=50)
@@ -102,20 +108,23 @@ def main() -> None:
     times = interleaved(models, x.astype(np.float32), args.runs, args.warmup, args.threads)
 
     counts = {name: tflite.op_counts(tfl) for name, tfl in models.items()}
-    print(f"\n{args.resolution}x{args.resolution}, LiteRT + XNNPACK, {args.threads} thread(s), "
-          f"{args.runs} interleaved runs after {args.warmup} warm-ups\n")
+    print(
+        f"\n{args.resolution}x{args.resolution}, LiteRT + XNNPACK, {args.threads} thread(s), "
+        f"{args.runs} interleaved runs after {args.warmup} warm-ups\n"
+    )
     print(f"{'':24s}{'segnas':>12s}{'keras':>12s}")
     print(f"{'trainable params':24s}{ours_params:>12,}{keras_params:>12,}")
     print(f"{'.tflite bytes':24s}{len(ours):>12,}{len(keras_tfl):>12,}")
-    print(f"{'ops (total)':24s}{sum(counts['segnas'].values()):>12}"
-          f"{sum(counts['keras'].values()):>12}")
+    print(
+        f"{'ops (total)':24s}{sum(counts['segnas'].values()):>12}"
+        f"{sum(counts['keras'].values()):>12}"
+    )
     for op in sorted(set(counts["segnas"]) | set(counts["keras"])):
         print(f"{'  ' + op:24s}{counts['segnas'].get(op, 0):>12}{counts['keras'].get(op, 0):>12}")
     stats = {n: (statistics.median(v), *np.percentile(v, [10, 90])) for n, v in times.items()}
     for i, label in enumerate(("median ms", "p10 ms", "p90 ms")):
         print(f"{label:24s}{stats['segnas'][i]:>12.2f}{stats['keras'][i]:>12.2f}")
-    print(f"\nlatency ratio segnas / keras (medians): "
-          f"{stats['segnas'][0] / stats['keras'][0]:.3f}")
+    print(f"\nlatency ratio segnas / keras (medians): {stats['segnas'][0] / stats['keras'][0]:.3f}")
 
 
 if __name__ == "__main__":

@@ -26,12 +26,13 @@ import time
 from pathlib import Path
 
 from nas.config import load_config
-from nas.latency.build import space_of_config
 from nas.latency import build, measure, validate
+from nas.latency.build import space_of_config
 from nas.latency.table import default_path, load_table
 
 
 def main(argv: list[str]) -> int:
+    """Build or resume the table, validate `--n` held-out archs and print the error figures."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
@@ -49,15 +50,24 @@ def main(argv: list[str]) -> int:
     space = space_of_config(cfg)
     start = time.time()
     if args.resume or not table_path.exists():
-        build.build_table(list(space.grid()), table_path, target, args.threads, space,
-                          cfg.get("output", "logits"), cfg.measure.to_dict(),
-                          cfg.calibration.to_dict())
+        build.build_table(
+            list(space.grid()),
+            table_path,
+            target,
+            args.threads,
+            space,
+            cfg.get("output", "logits"),
+            cfg.measure.to_dict(),
+            cfg.calibration.to_dict(),
+        )
     built_s = time.time() - start
     table = load_table(table_path)
     held = [pt["id"] for pt in table.calibration["points"]]
     archs = validate.sample_archs(space, args.n, args.seed, exclude=held)
-    settings = build.settings_of({k: v for k, v in table.settings.items()
-                                  if k in build.DEFAULT_SETTINGS}, build.DEFAULT_SETTINGS)
+    settings = build.settings_of(
+        {k: v for k, v in table.settings.items() if k in build.DEFAULT_SETTINGS},
+        build.DEFAULT_SETTINGS,
+    )
     load_before = os.getloadavg()
     start = time.time()
     result = validate.validate(table, archs, settings)
@@ -65,12 +75,16 @@ def main(argv: list[str]) -> int:
     validate.scatter_plot(result, args.plot)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
-    print(f"table: {table_path} ({len(table.entries)} signatures, calibration scale "
-          f"{table.calibration['scale']:.4f}, offset {table.calibration['offset_ms']:.4f} ms; "
-          f"build/resume {built_s:.0f} s)")
-    print(f"validated {result['n']} held-out archs in {validate_s:.0f} s; load average "
-          f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after "
-          f"({os.cpu_count()} cores); plot {args.plot}")
+    print(
+        f"table: {table_path} ({len(table.entries)} signatures, calibration scale "
+        f"{table.calibration['scale']:.4f}, offset {table.calibration['offset_ms']:.4f} ms; "
+        f"build/resume {built_s:.0f} s)"
+    )
+    print(
+        f"validated {result['n']} held-out archs in {validate_s:.0f} s; load average "
+        f"{load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after "
+        f"({os.cpu_count()} cores); plot {args.plot}"
+    )
     print(f"within_10pct: {result['within_10pct']}")
     print(f"median_abs_pct_error: {result['median_abs_pct_error']}")
     print(f"max_abs_pct_error: {result['max_abs_pct_error']}")

@@ -1,8 +1,8 @@
 """Training throughput and time-to-accuracy of a config (default: experiments/toy_train.py).
 
-    python experiments/benchmarks/train_throughput.py                       # toy_train, target 0.60
-    python experiments/benchmarks/train_throughput.py --target=0.7 --config=experiments/toy_train.py \
-        --config.train.eval_every=100 --workdir=/tmp/bench
+    python experiments/benchmarks/train_throughput.py          # toy_train, target 0.60
+    python experiments/benchmarks/train_throughput.py --target=0.7 \
+        --config=experiments/toy_train.py --config.train.eval_every=100 --workdir=/tmp/bench
 
 Trains in a fresh workdir (a temporary one unless --workdir is given; an existing checkpoint
 there would resume and distort the figures) and prints:
@@ -30,17 +30,25 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 FLAGS = flags.FlagValues()
-config_flags.DEFINE_config_file("config", os.path.join(ROOT, "experiments", "toy_train.py"),
-                                "experiment config file[:arg]", flag_values=FLAGS,
-                                lock_config=True, sys_argv=sys.argv)
-flags.DEFINE_string("workdir", None, "run folder (default: a new temporary folder)",
-                    flag_values=FLAGS)
+config_flags.DEFINE_config_file(
+    "config",
+    os.path.join(ROOT, "experiments", "toy_train.py"),
+    "experiment config file[:arg]",
+    flag_values=FLAGS,
+    lock_config=True,
+    sys_argv=sys.argv,
+)
+flags.DEFINE_string(
+    "workdir", None, "run folder (default: a new temporary folder)", flag_values=FLAGS
+)
 flags.DEFINE_float("target", 0.60, "val/miou to reach", flag_values=FLAGS)
-flags.DEFINE_bool("stop_at_target", False, "stop training once the target is reached",
-                  flag_values=FLAGS)
+flags.DEFINE_bool(
+    "stop_at_target", False, "stop training once the target is reached", flag_values=FLAGS
+)
 
 
 def main(argv: list[str]) -> int:
+    """Train once and print throughput and time to `--target`; exit code 0 if reached, else 1."""
     FLAGS(argv)
     from nas.train.loop import train_and_evaluate
 
@@ -60,26 +68,40 @@ def main(argv: list[str]) -> int:
     result = train_and_evaluate(config, workdir, on_eval=on_eval)
     m = result.metrics
     if not evals or evals[-1][0] != result.step:
-        evals.append((result.step, time.time() - t0, m.get("train/elapsed_s", float("nan")),
-                      m.get("val/miou", float("nan"))))
+        evals.append(
+            (
+                result.step,
+                time.time() - t0,
+                m.get("train/elapsed_s", float("nan")),
+                m.get("val/miou", float("nan")),
+            )
+        )
     hit = next((e for e in evals if e[3] >= FLAGS.target), None)
     batch = config.train.batch_size
     arch = config.arch.to_dict() if hasattr(config.arch, "to_dict") else config.arch
     print(f"config      {config.data.name}, arch {arch}, {config.train.steps} steps")
-    print(f"machine     {os.cpu_count()} CPUs, load average {load0:.1f} before, "
-          f"{os.getloadavg()[0]:.1f} after")
+    print(
+        f"machine     {os.cpu_count()} CPUs, load average {load0:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
     print(f"status      {result.status} at step {result.step} {result.message}")
-    print(f"throughput  {m.get('train/images_per_s', float('nan')):.1f} images/s "
-          f"(batch {batch}, steady state)")
-    print("evaluations " + ", ".join(f"{s}: {miou:.3f} @ {wall:.0f}s" for s, wall, _, miou
-                                     in evals))
+    print(
+        f"throughput  {m.get('train/images_per_s', float('nan')):.1f} images/s "
+        f"(batch {batch}, steady state)"
+    )
+    print(
+        "evaluations " + ", ".join(f"{s}: {miou:.3f} @ {wall:.0f}s" for s, wall, _, miou in evals)
+    )
     if hit:
-        print(f"target      val/miou {hit[3]:.3f} >= {FLAGS.target} at step {hit[0]}: "
-              f"{hit[1]:.1f} s wall ({hit[1] / 60:.2f} min), {hit[2]:.1f} s in the training "
-              "loop")
+        print(
+            f"target      val/miou {hit[3]:.3f} >= {FLAGS.target} at step {hit[0]}: "
+            f"{hit[1]:.1f} s wall ({hit[1] / 60:.2f} min), {hit[2]:.1f} s in the training "
+            "loop"
+        )
     else:
-        print(f"target      val/miou {FLAGS.target} not reached (best "
-              f"{max(e[3] for e in evals):.3f})")
+        print(
+            f"target      val/miou {FLAGS.target} not reached (best {max(e[3] for e in evals):.3f})"
+        )
     print(f"total       {result.wall_time_s:.1f} s; workdir {workdir}")
     return 0 if hit else 1
 

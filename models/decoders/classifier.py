@@ -14,6 +14,8 @@ from models.layers import ConvBNAct, hard_swish
 
 
 class Classifier(nn.Module):
+    """ImageNet classifier head on the deepest encoder feature (layouts in the module docstring)."""
+
     num_classes: int
     head_conv: int = 0  # EfficientNet-Lite's unscaled 1280 head conv; 0 for none
     hidden: int = 0  # MobileNetV3's hidden dense width; 0 for none
@@ -21,6 +23,7 @@ class Classifier(nn.Module):
 
     @nn.compact
     def __call__(self, features: dict[int, jax.Array], train: bool = False) -> jax.Array:
+        """(N, num_classes) logits from the deepest of the stride -> feature map dict."""
         x = features[max(features)]
         if self.head_conv:
             x = ConvBNAct(self.head_conv, act="relu6", name="head_conv")(x, train)

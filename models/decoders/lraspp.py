@@ -17,18 +17,24 @@ from models.layers import CONV_INIT, ConvBNAct, upsample_bilinear
 
 
 class LRASPP(nn.Module):
+    """LR-ASPP head: the gated deepest feature plus a 1/8 skip, as in the module docstring."""
+
     num_classes: int
     inter_channels: int = 128
 
     @nn.compact
-    def __call__(self, features: dict[int, jax.Array], out_hw: tuple[int, int],
-                 train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def __call__(
+        self, features: dict[int, jax.Array], out_hw: tuple[int, int], train: bool = False
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Logits (N, *out_hw, num_classes) and aux {"decoded": the gated 1/8 tensor}."""
         high, low = features[max(features)], features[8]
         x = ConvBNAct(self.inter_channels, act="relu", name="cbr")(high, train)
         gate = jnp.mean(high, axis=(1, 2), keepdims=True)
-        gate = nn.Conv(self.inter_channels, (1, 1), use_bias=False, kernel_init=CONV_INIT,
-                       name="scale")(gate)
+        gate = nn.Conv(
+            self.inter_channels, (1, 1), use_bias=False, kernel_init=CONV_INIT, name="scale"
+        )(gate)
         x = upsample_bilinear(x * jax.nn.sigmoid(gate), low.shape[1:3])
-        logits = (nn.Conv(self.num_classes, (1, 1), name="low_classifier")(low)
-                  + nn.Conv(self.num_classes, (1, 1), name="high_classifier")(x))
+        logits = nn.Conv(self.num_classes, (1, 1), name="low_classifier")(low) + nn.Conv(
+            self.num_classes, (1, 1), name="high_classifier"
+        )(x)
         return upsample_bilinear(logits, out_hw), {"decoded": x}

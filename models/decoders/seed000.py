@@ -39,6 +39,7 @@ class CoarseBottleneck(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, jax.Array]:
+        """(x reduced to `features` channels, coarse-mask logits), both at x's resolution."""
         x = SqueezeExcite(make_divisible(x.shape[-1] / 4), name="se")(x)
         x = ConvBNAct(self.features, act="relu", name="reduce")(x, train)
         return x, nn.Conv(self.num_classes, (1, 1), name="coarse")(x)
@@ -53,6 +54,7 @@ class DecoderStage(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, skip: jax.Array, train: bool = False) -> jax.Array:
+        """`x` fused into `skip`: a tensor of skip's shape (N, h, w, skip channels)."""
         c = skip.shape[-1]
         x = ConvBNAct(c, act="none", name="project")(x, train)
         x = upsample_bilinear(x, skip.shape[1:3])
@@ -62,8 +64,13 @@ class DecoderStage(nn.Module):
         if self.kind == "channel_attention":
             x = SqueezeExcite(make_divisible(c / 4), name="se")(x)
             x = ConvBNAct(c, act="relu", name="pointwise")(x, train)
-            return ConvBNAct(c, 3, groups=spatial_groups(c, self.conv_type, self.group_size),
-                             act="relu", name="spatial")(x, train)
+            return ConvBNAct(
+                c,
+                3,
+                groups=spatial_groups(c, self.conv_type, self.group_size),
+                act="relu",
+                name="spatial",
+            )(x, train)
         if self.kind == "mlp":
             x = ConvBNAct(c, act="relu", name="mlp1")(x, train)
             return ConvBNAct(c, act="relu", name="mlp2")(x, train)
@@ -71,20 +78,26 @@ class DecoderStage(nn.Module):
 
 
 class Seed000Decoder(nn.Module):
+    """Seed 000's U-Net decoder: a coarse bottleneck, then one `kind` stage per skip."""
+
     kind: str
     num_classes: int
     conv_type: str = "depthwise"
     group_size: int = 8
 
     @nn.compact
-    def __call__(self, features: dict[int, jax.Array], out_hw: tuple[int, int],
-                 train: bool = False) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def __call__(
+        self, features: dict[int, jax.Array], out_hw: tuple[int, int], train: bool = False
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """Logits (N, *out_hw, num_classes) and aux {"coarse_logits", "decoded" (at 1/4)}."""
         deepest = max(features)
         skips = [s for s in SKIP_STRIDES if s < deepest]
-        x, coarse = CoarseBottleneck(features[skips[0]].shape[-1], self.num_classes,
-                                     name="bottleneck")(features[deepest], train)
+        x, coarse = CoarseBottleneck(
+            features[skips[0]].shape[-1], self.num_classes, name="bottleneck"
+        )(features[deepest], train)
         for s in skips:
-            x = DecoderStage(self.kind, self.conv_type, self.group_size,
-                             name=f"stage{s}")(x, features[s], train)
+            x = DecoderStage(self.kind, self.conv_type, self.group_size, name=f"stage{s}")(
+                x, features[s], train
+            )
         logits = nn.Conv(self.num_classes, (1, 1), name="classify")(x)
         return upsample_bilinear(logits, out_hw), {"coarse_logits": coarse, "decoded": x}

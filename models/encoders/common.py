@@ -41,9 +41,17 @@ def scale_repeats(groups: list[list[BlockSpec]], depth: float) -> list[BlockSpec
     return blocks
 
 
-def run_blocks(x: jax.Array, blocks: list[BlockSpec], *, stride: int, output_stride: int,
-               conv_type: str, group_size: int, train: bool,
-               features: dict[int, jax.Array]) -> tuple[jax.Array, int, int]:
+def run_blocks(
+    x: jax.Array,
+    blocks: list[BlockSpec],
+    *,
+    stride: int,
+    output_stride: int,
+    conv_type: str,
+    group_size: int,
+    train: bool,
+    features: dict[int, jax.Array],
+) -> tuple[jax.Array, int, int]:
     """Applies `blocks` (named block1, block2, ...) inside the caller's compact scope.
 
     `stride` is the input's stride; `features[s]` ends as the last feature seen at stride s.
@@ -56,7 +64,17 @@ def run_blocks(x: jax.Array, blocks: list[BlockSpec], *, stride: int, output_str
             dilation *= s
             s = 1
         stride *= s
-        x = InvertedResidual(b.expanded, b.out, b.kernel, s, dilation, b.se_squeeze, b.act,
-                             conv_type, group_size, name=f"block{i}")(x, train)
+        x = InvertedResidual(
+            b.expanded,
+            b.out,
+            b.kernel,
+            s,
+            dilation,
+            b.se_squeeze,
+            b.act,
+            conv_type,
+            group_size,
+            name=f"block{i}",
+        )(x, train)
         features[stride] = x
     return x, stride, dilation

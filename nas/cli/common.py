@@ -16,20 +16,29 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports mistakes as `UserError` (one line, exit 2) instead of exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """Raises the message as a UserError (one line, exit code 2)."""
         raise UserError(message)
 
 
 def add_arch_args(p: argparse.ArgumentParser, overrides: bool = True) -> None:
+    """Adds --preset | --arch (one required) and, with `overrides`, --num-classes and
+    --resolution."""
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--preset", help=f"one of: {', '.join(PRESETS)}")
     g.add_argument("--arch", type=Path, help="an arch JSON file (Arch fields)")
     if overrides:
         p.add_argument("--num-classes", type=int, help="override the arch's num_classes")
-        p.add_argument("--resolution", type=int, nargs=2, metavar=("H", "W"),
-                       help="override the arch's input resolution")
+        p.add_argument(
+            "--resolution",
+            type=int,
+            nargs=2,
+            metavar=("H", "W"),
+            help="override the arch's input resolution",
+        )
 
 
 def arch_from_args(args: argparse.Namespace) -> Arch:
+    """The arch that --preset / --arch name, with --num-classes / --resolution applied."""
     arch = preset(args.preset) if args.preset else load_arch_file(args.arch)
     changes = {}
     if getattr(args, "num_classes", None) is not None:
@@ -40,4 +49,5 @@ def arch_from_args(args: argparse.Namespace) -> Arch:
 
 
 def dump_json(obj: object) -> str:
+    """`obj` as one line of key-sorted JSON (what every --json flag prints)."""
     return json.dumps(obj, indent=None, sort_keys=True)

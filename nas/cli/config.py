@@ -26,13 +26,13 @@ def split_config_args(argv: list[str]) -> tuple[str | None, list[str], list[str]
             name, eq, value = a.partition("=")
             if not eq:  # "--config VALUE" / "--config.a.b VALUE"
                 if i + 1 >= len(argv):
-                    raise UserError(f"{name}: missing value; allowed: {name} VALUE or "
-                                    f"{name}=VALUE")
+                    raise UserError(f"{name}: missing value; allowed: {name} VALUE or {name}=VALUE")
                 value, i = argv[i + 1], i + 1
             if name == "--config":
                 if spec is not None:
-                    raise UserError(f"--config: given twice ({spec!r}, {value!r}); allowed: one "
-                                    "config file")
+                    raise UserError(
+                        f"--config: given twice ({spec!r}, {value!r}); allowed: one config file"
+                    )
                 spec = value
             else:
                 overrides.append(f"{name}={value}")

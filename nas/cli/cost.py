@@ -1,4 +1,5 @@
-"""`segnas cost (--preset NAME | --arch FILE.json) [--num-classes N] [--resolution H W] [--json]`."""
+"""`segnas cost (--preset NAME | --arch FILE.json) [--num-classes N] [--resolution H W]
+[--json]`: params, MACs and bytes of one arch."""
 
 from __future__ import annotations
 
@@ -7,13 +8,18 @@ from nas.cost import cost
 
 
 def format_table(rows: list[tuple[str, str]]) -> str:
+    """Two aligned columns, one (name, value) row per line."""
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def main(argv: list[str]) -> int:
-    p = Parser(prog="segnas cost", description="Params, MACs and bytes of an architecture "
-               "(params: trainable incl. BN scale/bias; MACs: conv + dense; FLOPs = 2 x MACs).")
+    """`segnas cost`: prints the costs of one arch (a table, or JSON with --json)."""
+    p = Parser(
+        prog="segnas cost",
+        description="Params, MACs and bytes of an architecture "
+        "(params: trainable incl. BN scale/bias; MACs: conv + dense; FLOPs = 2 x MACs).",
+    )
     add_arch_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
@@ -22,14 +28,23 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(dump_json({**c, "arch": arch.to_dict()}))
         return 0
-    print(format_table([
-        ("arch", f"{arch.encoder} + {arch.decoder} ({arch.id})"),
-        ("resolution", "x".join(map(str, arch.resolution))),
-        ("num_classes", str(arch.num_classes)),
-        ("params", f"{c['params']:,}"),
-        ("MACs", f"{c['macs']:,} ({c['macs'] / 1e9:.3f} G)"),
-        ("FLOPs", f"{c['flops'] / 1e9:.3f} G"),
-        ("bytes fp32 / fp16 / int8",
-         " / ".join(f"{c[k] / 2**20:.2f} MiB" for k in ("bytes_fp32", "bytes_fp16", "bytes_int8"))),
-    ]))
+    print(
+        format_table(
+            [
+                ("arch", f"{arch.encoder} + {arch.decoder} ({arch.id})"),
+                ("resolution", "x".join(map(str, arch.resolution))),
+                ("num_classes", str(arch.num_classes)),
+                ("params", f"{c['params']:,}"),
+                ("MACs", f"{c['macs']:,} ({c['macs'] / 1e9:.3f} G)"),
+                ("FLOPs", f"{c['flops'] / 1e9:.3f} G"),
+                (
+                    "bytes fp32 / fp16 / int8",
+                    " / ".join(
+                        f"{c[k] / 2**20:.2f} MiB"
+                        for k in ("bytes_fp32", "bytes_fp16", "bytes_int8")
+                    ),
+                ),
+            ]
+        )
+    )
     return 0

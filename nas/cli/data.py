@@ -29,7 +29,8 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     from data.own import store_folder  # TensorFlow loads only once the arguments are good
 
-    path = store_folder(args.root, args.name, args.out, video=args.video,
-                        num_classes=args.num_classes)
+    path = store_folder(
+        args.root, args.name, args.out, video=args.video, num_classes=args.num_classes
+    )
     print(f"stored {path}; use data.name={args.name!r} data.data_dir={str(args.out)!r}")
     return 0

@@ -20,37 +20,57 @@ def _summary(r: dict) -> str:
     diff = "n/a (labels)" if p["max_abs_diff"] is None else f"{p['max_abs_diff']:.3g}"
     verdict = {True: "passed", False: "FAILED", None: "reported only (quantized)"}[p["passed"]]
     ops = ", ".join(f"{k} {v}" for k, v in r["ops"].items())
-    rows = [("written", f"{r['path']} (+ .json report)"),
-            ("arch", f"{r['arch']['encoder']} + {r['arch']['decoder']} ({r['arch_id']})"),
-            ("quantize / output", f"{r['quantize']} / {r['output']}"),
-            ("size", f"{r['bytes']:,} bytes"),
-            ("ops", ops),
-            ("parity", f"{verdict}: max abs diff {diff}, argmax agreement "
-                       f"{100 * p['argmax_agreement']:.3f} % on {p['n_inputs']} inputs"),
-            ("latency", f"{r['latency_ms']:.2f} ms median (LiteRT XNNPACK, 1 thread, "
-                        f"{r['latency']['runs']} runs)")]
+    rows = [
+        ("written", f"{r['path']} (+ .json report)"),
+        ("arch", f"{r['arch']['encoder']} + {r['arch']['decoder']} ({r['arch_id']})"),
+        ("quantize / output", f"{r['quantize']} / {r['output']}"),
+        ("size", f"{r['bytes']:,} bytes"),
+        ("ops", ops),
+        (
+            "parity",
+            f"{verdict}: max abs diff {diff}, argmax agreement "
+            f"{100 * p['argmax_agreement']:.3f} % on {p['n_inputs']} inputs",
+        ),
+        (
+            "latency",
+            f"{r['latency_ms']:.2f} ms median (LiteRT XNNPACK, 1 thread, "
+            f"{r['latency']['runs']} runs)",
+        ),
+    ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def main(argv: list[str]) -> int:
+    """`segnas export`: 0 when the model was written (parity passed or --force)."""
     from nas.export import policy as export
 
-    p = Parser(prog="segnas export", description="Export a candidate to a builtin-only .tflite "
-               "with a parity check against JAX, optional quantization and a latency figure.")
+    p = Parser(
+        prog="segnas export",
+        description="Export a candidate to a builtin-only .tflite "
+        "with a parity check against JAX, optional quantization and a latency figure.",
+    )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--preset", help=f"one of: {', '.join(PRESETS)} (untrained, fixed seed)")
     g.add_argument("--arch", type=Path, help="an arch JSON file (untrained, fixed seed)")
     g.add_argument("--workdir", type=Path, help="a training run directory (last checkpoint)")
     p.add_argument("--num-classes", type=int, help="override num_classes (--preset/--arch)")
-    p.add_argument("--resolution", type=int, nargs=2, metavar=("H", "W"),
-                   help="override the input resolution (--preset/--arch)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="override the input resolution (--preset/--arch)",
+    )
     p.add_argument("--out", type=Path, required=True, help="output PATH.tflite")
     p.add_argument("--quantize", default="none", help=f"one of: {', '.join(export.QUANTIZE)}")
     p.add_argument("--output", default="logits", help=f"one of: {', '.join(export.OUTPUTS)}")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument("--force", action="store_true",
-                   help="write a float model even when it fails the parity check")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write a float model even when it fails the parity check",
+    )
     args = p.parse_args(argv)
     # Cheap checks first: a typo must not cost a model build.
     if args.quantize not in export.QUANTIZE:
@@ -62,13 +82,22 @@ def main(argv: list[str]) -> int:
     data_cfg = None
     if args.workdir is not None:
         if args.num_classes is not None or args.resolution is not None:
-            p.error("--num-classes/--resolution: not allowed with --workdir (a trained run's "
-                    "arch is fixed)")
+            p.error(
+                "--num-classes/--resolution: not allowed with --workdir (a trained run's "
+                "arch is fixed)"
+            )
         arch, variables, data_cfg = export.load_run(args.workdir)
     else:
         arch = arch_from_args(args)
         variables = export.init_variables(arch)
-    report = export.export_candidate(arch, variables, args.out, quantize=args.quantize,
-                                     output=args.output, force=args.force, data_cfg=data_cfg)
+    report = export.export_candidate(
+        arch,
+        variables,
+        args.out,
+        quantize=args.quantize,
+        output=args.output,
+        force=args.force,
+        data_cfg=data_cfg,
+    )
     print(dump_json(report) if args.json else _summary(report))
     return 0

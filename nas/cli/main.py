@@ -27,18 +27,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def _usage() -> str:
     rows = "\n".join(f"  {name:10s} {help_}" for name, (_, help_) in COMMANDS.items())
-    return f"usage: segnas COMMAND [args]\n\ncommands:\n{rows}\n\n`segnas COMMAND --help` for details."
+    return (
+        f"usage: segnas COMMAND [args]\n\ncommands:\n{rows}\n\n`segnas COMMAND --help` for details."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `segnas` entry point: dispatches to the subcommand; a UserError exits 2."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"segnas: error: command: got {name!r}; allowed: {', '.join(COMMANDS)}",
-              file=sys.stderr)
+        print(
+            f"segnas: error: command: got {name!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr
+        )
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     try:

@@ -24,6 +24,7 @@ from nas.search.spec import spec_from_config
 
 
 def main(argv: list[str]) -> int:
+    """`segnas pareto`: re-renders a search workdir's outputs from its study."""
     p = Parser(prog="segnas pareto", description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", type=Path, required=True, help="a `segnas search` workdir")
     p.add_argument("--storage", help="storage URL (default: the one the search recorded)")
@@ -34,11 +35,14 @@ def main(argv: list[str]) -> int:
     try:
         saved = json.loads(record.read_text())
     except FileNotFoundError:
-        raise UserError(f"workdir: {str(record)!r} not found; allowed: the workdir of a "
-                        "`segnas search` run") from None
+        raise UserError(
+            f"workdir: {str(record)!r} not found; allowed: the workdir of a `segnas search` run"
+        ) from None
     except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"workdir: cannot read {str(record)!r} ({e}); allowed: the search.json "
-                        "a `segnas search` run wrote") from None
+        raise UserError(
+            f"workdir: cannot read {str(record)!r} ({e}); allowed: the search.json "
+            "a `segnas search` run wrote"
+        ) from None
     config = ConfigDict(saved["config"])
     workdir = args.workdir.resolve()
     spec = spec_from_config(config, workdir)
@@ -46,16 +50,26 @@ def main(argv: list[str]) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        storage = search_storage.open_storage(url, heartbeat_interval=spec.heartbeat_interval,
-                                              grace_period=spec.grace_period,
-                                              max_retry=spec.max_retry)
+        storage = search_storage.open_storage(
+            url,
+            heartbeat_interval=spec.heartbeat_interval,
+            grace_period=spec.grace_period,
+            max_retry=spec.max_retry,
+        )
     try:
         study = optuna.load_study(study_name=spec.study_name, storage=storage)
     except KeyError:
-        raise UserError(f"storage: no study {spec.study_name!r} in {url!r}; allowed: the "
-                        "storage of this workdir's search") from None
-    result = report.render(study, spec, workdir, winners=args.winners,
-                                   wandb_cfg=config.get("wandb") if args.wandb else None)
+        raise UserError(
+            f"storage: no study {spec.study_name!r} in {url!r}; allowed: the "
+            "storage of this workdir's search"
+        ) from None
+    result = report.render(
+        study,
+        spec,
+        workdir,
+        winners=args.winners,
+        wandb_cfg=config.get("wandb") if args.wandb else None,
+    )
     if result["wandb_dir"]:
         print(f"W&B summary run: {result['wandb_dir']} (offline: `wandb sync` it)")
     return 0

@@ -7,18 +7,27 @@ from nas.space.presets import PRESETS, SPACES
 
 
 def main(argv: list[str]) -> int:
+    """`segnas presets`: the named presets and spaces (JSON with --json)."""
     p = Parser(prog="segnas presets", description=__doc__)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.json:
-        print(dump_json({"presets": {n: a.to_dict() for n, a in PRESETS.items()},
-                         "spaces": {n: s.to_dict() for n, s in SPACES.items()}}))
+        print(
+            dump_json(
+                {
+                    "presets": {n: a.to_dict() for n, a in PRESETS.items()},
+                    "spaces": {n: s.to_dict() for n, s in SPACES.items()},
+                }
+            )
+        )
         return 0
     print("presets:")
     for n, a in PRESETS.items():
         res = "x".join(map(str, a.resolution))
-        print(f"  {n:30s} {a.encoder} + {a.decoder}, {a.conv_type}, width {a.width}, {res}, "
-              f"OS {a.output_stride}, {a.num_classes} classes")
+        print(
+            f"  {n:30s} {a.encoder} + {a.decoder}, {a.conv_type}, width {a.width}, {res}, "
+            f"OS {a.output_stride}, {a.num_classes} classes"
+        )
     print("spaces:")
     for n, s in SPACES.items():
         print(f"  {n:30s} {s.size()} archs over {', '.join(s.searched())}")

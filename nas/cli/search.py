@@ -37,13 +37,24 @@ SEARCH_JSON = "search.json"
 def _parser(prog: str = "segnas search") -> Parser:
     p = Parser(prog=prog, description=__doc__.split("\n\n")[0])
     # Listed for --help only: --config and --config.* go to ml_collections (nas.cli.config).
-    p.add_argument("--config", metavar="FILE[:ARG]", help="experiment config with a `search` "
-                   "section; override any field with --config.a.b=value")
+    p.add_argument(
+        "--config",
+        metavar="FILE[:ARG]",
+        help="experiment config with a `search` "
+        "section; override any field with --config.a.b=value",
+    )
     p.add_argument("--workdir", type=Path, required=True, help="the sweep's folder")
-    p.add_argument("--storage", help="Optuna storage URL shared by machines (default: "
-                   "sqlite:///WORKDIR/study.db); journal:PATH for a journal file")
-    p.add_argument("--workers", type=int, default=None,
-                   help="local worker processes (default: search.workers, else 1)")
+    p.add_argument(
+        "--storage",
+        help="Optuna storage URL shared by machines (default: "
+        "sqlite:///WORKDIR/study.db); journal:PATH for a journal file",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes (default: search.workers, else 1)",
+    )
     # Set by the parent of `--workers N` on its children (which skip the final outputs).
     p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -64,24 +75,35 @@ def without_flag(argv: list[str], flag: str) -> list[str]:
 
 def _print_header(ctx: prepare.Context, url: str, workers: int) -> None:
     spec = ctx.spec
-    done = len({r["arch_id"] for r in records.records(ctx.study)
-                if r["state"] in ("complete", "pruned", "failed") and r["outcome"] != "retried"})
-    print(f"study {spec.study_name!r}: strategy {spec.strategy}, objectives "
-          f"{', '.join(spec.objectives)}, {planned_trials(spec)} architectures "
-          f"({done} already evaluated), {workers} worker(s)\nstorage {url}\n"
-          f"workdir {ctx.workdir}", flush=True)
+    done = len(
+        {
+            r["arch_id"]
+            for r in records.records(ctx.study)
+            if r["state"] in ("complete", "pruned", "failed") and r["outcome"] != "retried"
+        }
+    )
+    print(
+        f"study {spec.study_name!r}: strategy {spec.strategy}, objectives "
+        f"{', '.join(spec.objectives)}, {planned_trials(spec)} architectures "
+        f"({done} already evaluated), {workers} worker(s)\nstorage {url}\n"
+        f"workdir {ctx.workdir}",
+        flush=True,
+    )
 
 
 def _finished(study) -> list:
-    return [t for t in study.get_trials(deepcopy=False)
-            if t.state.is_finished() and not t.user_attrs.get("skipped")
-            and "outcome" in t.user_attrs]
+    return [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state.is_finished() and not t.user_attrs.get("skipped") and "outcome" in t.user_attrs
+    ]
 
 
 def run_local(ctx: prepare.Context) -> None:
     """One in-process worker with a live display: a bar over trials and a line per trial."""
-    bar = tqdm(total=planned_trials(ctx.spec), desc="search", unit="trial", position=0,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=planned_trials(ctx.spec), desc="search", unit="trial", position=0, dynamic_ncols=True
+    )
     bar.update(min(len({t.user_attrs.get("arch_id") for t in _finished(ctx.study)}), bar.total))
 
     def on_trial(t) -> None:
@@ -102,13 +124,25 @@ def run_children(ctx: prepare.Context, argv: list[str], workers: int) -> None:
     logs.mkdir(exist_ok=True)
     procs = []
     for k in range(workers):
-        cmd = [sys.executable, "-m", "nas.cli.main", "search", *argv, "--workers", "1",
-               "--worker-index", str(k + 1)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "nas.cli.main",
+            "search",
+            *argv,
+            "--workers",
+            "1",
+            "--worker-index",
+            str(k + 1),
+        ]
         with open(logs / f"worker-{k + 1}.log", "ab") as log:
-            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                          cwd=os.getcwd()))
-    print(f"started {workers} workers (pids {', '.join(str(p.pid) for p in procs)}); logs in "
-          f"{logs}", flush=True)
+            procs.append(
+                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd())
+            )
+    print(
+        f"started {workers} workers (pids {', '.join(str(p.pid) for p in procs)}); logs in {logs}",
+        flush=True,
+    )
     seen = {t.number for t in _finished(ctx.study)}
     bar = tqdm(total=planned_trials(ctx.spec), desc="search", unit="trial", dynamic_ncols=True)
     bar.update(min(len(seen), bar.total))
@@ -167,37 +201,56 @@ def main(argv: list[str]) -> int:
     if args.workers is None:
         args.workers = (config.get("search") or {}).get("workers", 1)
     if isinstance(args.workers, bool) or not isinstance(args.workers, int) or args.workers < 1:
-        raise UserError(f"--workers / search.workers: got {args.workers!r}; allowed: an "
-                        "integer >= 1")
+        raise UserError(
+            f"--workers / search.workers: got {args.workers!r}; allowed: an integer >= 1"
+        )
     child = args.worker_index is not None
     # A worker process never rebuilds latency tables (the parent did) nor writes final outputs.
     try:
-        ctx = prepare.prepare(config, args.workdir, storage=args.storage,
-                             worker_index=args.worker_index or 0, build_tables=not child)
+        ctx = prepare.prepare(
+            config,
+            args.workdir,
+            storage=args.storage,
+            worker_index=args.worker_index or 0,
+            build_tables=not child,
+        )
     except KeyboardInterrupt:  # a latency table being built keeps what it measured
-        print("\ninterrupted before the first trial; run the same command again to continue",
-              file=sys.stderr)
+        print(
+            "\ninterrupted before the first trial; run the same command again to continue",
+            file=sys.stderr,
+        )
         return 130
     url = search.st.resolve_url(args.storage, ctx.workdir)
     try:
         return _run(ctx, config, argv, args, url, child)
     except KeyboardInterrupt:
         records.write_trials_jsonl(ctx.study, ctx.workdir)
-        print("\ninterrupted: the running trial was handed back (its checkpoint is kept); run "
-              "the same command again to continue", file=sys.stderr)
+        print(
+            "\ninterrupted: the running trial was handed back (its checkpoint is kept); run "
+            "the same command again to continue",
+            file=sys.stderr,
+        )
         return 130
 
 
-def _run(ctx: prepare.Context, config: ConfigDict, argv: list[str], args: argparse.Namespace,
-         url: str, child: bool) -> int:
+def _run(
+    ctx: prepare.Context,
+    config: ConfigDict,
+    argv: list[str],
+    args: argparse.Namespace,
+    url: str,
+    child: bool,
+) -> int:
     if child:
-        search.run_worker(ctx, lambda t: print(records.trial_line(t, ctx.spec),
-                                               flush=True))
+        search.run_worker(ctx, lambda t: print(records.trial_line(t, ctx.spec), flush=True))
         records.write_trials_jsonl(ctx.study, ctx.workdir)
         return 0
     # What `segnas pareto --workdir DIR` needs to re-render the outputs without the config file.
-    atomic_write(ctx.workdir / SEARCH_JSON, json.dumps(
-        {"config": json.loads(config.to_json_best_effort()), "storage": url}, indent=2) + "\n")
+    atomic_write(
+        ctx.workdir / SEARCH_JSON,
+        json.dumps({"config": json.loads(config.to_json_best_effort()), "storage": url}, indent=2)
+        + "\n",
+    )
     _print_header(ctx, url, args.workers)
     t0 = time.time()
     if args.workers == 1:
@@ -205,11 +258,12 @@ def _run(ctx: prepare.Context, config: ConfigDict, argv: list[str], args: argpar
     else:
         run_children(ctx, without_flag(argv, "--workers"), args.workers)
     print(f"\nsearch finished in {time.time() - t0:.0f} s", flush=True)
-    result = report.render(ctx.study, ctx.spec, ctx.workdir,
-                                   wandb_cfg=config.get("wandb"))
+    result = report.render(ctx.study, ctx.spec, ctx.workdir, wandb_cfg=config.get("wandb"))
     if result["wandb_dir"]:
         mode = str(config.wandb.get("mode", "offline"))
         if mode == "offline":
-            print(f"W&B (offline): upload with `wandb sync {result['wandb_dir']}` and the "
-                  f"candidates' runs with `wandb sync {ctx.workdir}/trials/*/wandb/offline-run-*`")
+            print(
+                f"W&B (offline): upload with `wandb sync {result['wandb_dir']}` and the "
+                f"candidates' runs with `wandb sync {ctx.workdir}/trials/*/wandb/offline-run-*`"
+            )
     return 0

@@ -2,9 +2,9 @@
 
 The config file's `get_config(ARG)` gives an `ml_collections.ConfigDict`; any field can be
 overridden on the command line (`--config.train.steps=100`); `nas.cli.config` reads these
-flags as for every command, and `main` can be called many times in one process (tests). Rerunning the same command on the same
-workdir resumes from its last checkpoint. Exit code: 0 complete, 1 diverged or failed, 2 bad
-input (from `nas.cli.main`).
+flags as for every command, and `main` can be called many times in one process (tests).
+Rerunning the same command on the same workdir resumes from its last checkpoint. Exit code:
+0 complete, 1 diverged or failed, 2 bad input (from `nas.cli.main`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 
 import ml_collections
+
 from nas.cli.config import config_from_argv
 from nas.errors import UserError
 
@@ -40,8 +41,10 @@ def _parse(argv: list[str]) -> tuple[ml_collections.ConfigDict, str]:
             if not workdir:
                 raise UserError("--workdir: missing value; allowed: --workdir DIR")
         else:
-            raise UserError(f"arguments: got {a!r}; allowed: --config, --config.FIELD=VALUE "
-                            "and --workdir (see `segnas train --help`)")
+            raise UserError(
+                f"arguments: got {a!r}; allowed: --config, --config.FIELD=VALUE "
+                "and --workdir (see `segnas train --help`)"
+            )
     if workdir is None:
         raise UserError("--workdir: missing; allowed: see `segnas train --help`")
     return config, workdir
@@ -57,9 +60,11 @@ def main(argv: list[str]) -> int:
 
     result = train_and_evaluate(config, workdir)
     miou = result.metrics.get("val/miou")
-    print(f"segnas train: {result.status} at step {result.step}"
-          + (f", val/miou {miou:.4f}" if miou is not None else "")
-          + f", {result.wall_time_s:.1f} s; workdir {workdir}"
-          + (f"\n{result.message}" if result.message else ""),
-          file=sys.stdout if result.status == "complete" else sys.stderr)
+    print(
+        f"segnas train: {result.status} at step {result.step}"
+        + (f", val/miou {miou:.4f}" if miou is not None else "")
+        + f", {result.wall_time_s:.1f} s; workdir {workdir}"
+        + (f"\n{result.message}" if result.message else ""),
+        file=sys.stdout if result.status == "complete" else sys.stderr,
+    )
     return 0 if result.status == "complete" else 1

@@ -1,6 +1,6 @@
 """Export a candidate to TFLite: convert, check ops, quantize, check parity, benchmark, write.
 
-The path is the TensorFlow-free one of shared/notes/tflite_export.md (`nas.export.tflite.convert`):
+The path is TensorFlow-free (`nas.export.tflite.convert`):
 JAX -> StableHLO -> litert-converter -> flatbuffer, with bilinear upsampling kept as one
 RESIZE_BILINEAR by the `odml.upsample_bilinear2d` composite in `models/layers.py`.
 
@@ -34,8 +34,9 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -70,12 +71,20 @@ def init_variables(arch: Arch, seed: int = INIT_SEED) -> Any:
     real = jax.ShapeDtypeStruct((1, *arch.resolution, 3), jnp.float32)
     want = jax.eval_shape(model.init, jax.random.key(seed), real)
     small = jnp.zeros((1, arch.output_stride, arch.output_stride, 3), jnp.float32)
-    shapes_match = (jax.tree.map(np.shape, jax.eval_shape(model.init, jax.random.key(seed), small))
-                    == jax.tree.map(np.shape, want))
+    shapes_match = jax.tree.map(
+        np.shape, jax.eval_shape(model.init, jax.random.key(seed), small)
+    ) == jax.tree.map(np.shape, want)
     x = small if shapes_match else jnp.zeros(real.shape, real.dtype)
-    init = jax.jit(model.init).lower(jax.random.key(seed), x).compile(
-        compiler_options={"xla_backend_optimization_level": 0,
-                          "xla_llvm_disable_expensive_passes": True})
+    init = (
+        jax.jit(model.init)
+        .lower(jax.random.key(seed), x)
+        .compile(
+            compiler_options={
+                "xla_backend_optimization_level": 0,
+                "xla_llvm_disable_expensive_passes": True,
+            }
+        )
+    )
     return init(jax.random.key(seed), x)
 
 
@@ -101,20 +110,23 @@ def check_ops(tfl: bytes, arch: Arch) -> dict[str, int]:
     """Op counts; UserError when the model is not builtin-only or lost its RESIZE_BILINEAR."""
     bad = tflite.non_builtin_ops(tfl)
     if bad:
-        raise UserError(f"ops: the converted model holds non-builtin ops {', '.join(bad)}; "
-                        "allowed: TFLite builtin ops only")
+        raise UserError(
+            f"ops: the converted model holds non-builtin ops {', '.join(bad)}; "
+            "allowed: TFLite builtin ops only"
+        )
     ops = tflite.op_counts(tfl)
     if arch.decoder != "classifier" and "RESIZE_BILINEAR" not in ops:
-        raise UserError("ops: no RESIZE_BILINEAR in the converted model (upsampling was "
-                        "lowered to matmuls); allowed: models that upsample with "
-                        "models.layers.upsample_bilinear")
+        raise UserError(
+            "ops: no RESIZE_BILINEAR in the converted model (upsampling was "
+            "lowered to matmuls); allowed: models that upsample with "
+            "models.layers.upsample_bilinear"
+        )
     return ops
 
 
 def convert_float(arch: Arch, variables: Any, output: str, example: np.ndarray) -> bytes:
     """The float .tflite of `arch` (input `image` shaped like `example`), ops checked."""
-    tfl = tflite.convert(inference_fn(arch, variables, output), [example], [INPUT_NAME],
-                         [output])
+    tfl = tflite.convert(inference_fn(arch, variables, output), [example], [INPUT_NAME], [output])
     check_ops(tfl, arch)
     return tfl
 
@@ -125,13 +137,16 @@ def _fp16_recipe() -> list[dict]:
 
     rm = recipe_manager.RecipeManager()
     for op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-        rm.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName[op],
-                                  num_bits=16, algorithm_key=AlgorithmName.FLOAT_CASTING)
+        rm.add_weight_only_config(
+            regex=".*",
+            operation_name=qtyping.TFLOperationName[op],
+            num_bits=16,
+            algorithm_key=AlgorithmName.FLOAT_CASTING,
+        )
     return rm.get_quantization_recipe()
 
 
-def quantize_tflite(tfl: bytes, quantize: str,
-                    calibration: np.ndarray | None = None) -> bytes:
+def quantize_tflite(tfl: bytes, quantize: str, calibration: np.ndarray | None = None) -> bytes:
     """Post-training quantization with ai-edge-quantizer (see the module docstring).
 
     `calibration` (N,H,W,3) float32, N >= 8, is required for `int8` only.
@@ -142,19 +157,23 @@ def quantize_tflite(tfl: bytes, quantize: str,
         return tfl
     from ai_edge_quantizer import quantizer, recipe
 
-    recipes = {"fp16": _fp16_recipe, "dynamic_int8": recipe.dynamic_wi8_afp32,
-               "int8": recipe.static_wi8_ai8}
+    recipes = {
+        "fp16": _fp16_recipe,
+        "dynamic_int8": recipe.dynamic_wi8_afp32,
+        "int8": recipe.static_wi8_ai8,
+    }
     q = quantizer.Quantizer(tfl, recipes[quantize]())
     if quantize != "int8":
-        return bytes(q.quantize(enable_progress_bar=False,
-                                enable_progress_report=False).quantized_model)
+        return bytes(
+            q.quantize(enable_progress_bar=False, enable_progress_report=False).quantized_model
+        )
     if calibration is None or len(calibration) < MIN_INPUTS:
         n = 0 if calibration is None else len(calibration)
-        raise UserError(f"calibration: got {n} images; allowed: >= {MIN_INPUTS} "
-                        "representative images for int8")
+        raise UserError(
+            f"calibration: got {n} images; allowed: >= {MIN_INPUTS} representative images for int8"
+        )
     data = {"serving_default": [{INPUT_NAME: img[None]} for img in calibration]}
-    result = q.quantize(q.calibrate(data), enable_progress_bar=False,
-                        enable_progress_report=False)
+    result = q.quantize(q.calibrate(data), enable_progress_bar=False, enable_progress_report=False)
     return bytes(result.quantized_model)
 
 
@@ -166,8 +185,9 @@ def _reference(arch: Arch) -> Callable:
     return jax.jit(lambda variables, image: model.apply(variables, image, train=False)[0])
 
 
-def measure_parity(tfl: bytes, arch: Arch, variables: Any, output: str,
-                   inputs: np.ndarray, quantized: bool) -> dict:
+def measure_parity(
+    tfl: bytes, arch: Arch, variables: Any, output: str, inputs: np.ndarray, quantized: bool
+) -> dict:
     """Exported model vs the float JAX model on `inputs` (N,H,W,3), one image at a time."""
     runner = tflite.Runner(tfl, threads=1)
     out_name = next(iter(runner.outputs))
@@ -185,17 +205,27 @@ def measure_parity(tfl: bytes, arch: Arch, variables: Any, output: str,
             labels = np.argmax(got, axis=-1)
         agree += int(np.sum(labels == np.argmax(logits, axis=-1)))
         total += labels.size
-    report = {"max_abs_diff": None if output == "labels" else max_diff,
-              "argmax_agreement": agree / total, "n_inputs": int(len(inputs)),
-              "compared": output, "reference": "float JAX model"}
+    report = {
+        "max_abs_diff": None if output == "labels" else max_diff,
+        "argmax_agreement": agree / total,
+        "n_inputs": int(len(inputs)),
+        "compared": output,
+        "reference": "float JAX model",
+    }
     if quantized:
-        report.update(passed=None, thresholds=None,
-                      note="quantized model: parity is reported, thresholds apply to float only")
+        report.update(
+            passed=None,
+            thresholds=None,
+            note="quantized model: parity is reported, thresholds apply to float only",
+        )
     else:
         ok = report["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT and (
-            output == "labels" or max_diff <= MAX_ABS_DIFF)
-        report.update(passed=ok, thresholds={"max_abs_diff": MAX_ABS_DIFF,
-                                             "argmax_agreement": MIN_ARGMAX_AGREEMENT})
+            output == "labels" or max_diff <= MAX_ABS_DIFF
+        )
+        report.update(
+            passed=ok,
+            thresholds={"max_abs_diff": MAX_ABS_DIFF, "argmax_agreement": MIN_ARGMAX_AGREEMENT},
+        )
     return report
 
 
@@ -208,8 +238,9 @@ def _prepare_images(images: Any, arch: Arch, what: str) -> np.ndarray:
     for img in images:
         img = np.asarray(img, np.float32)
         if img.ndim != 3 or img.shape[-1] != 3:
-            raise UserError(f"{what}: got an image of shape {img.shape}; allowed: (H, W, 3) "
-                            "float images")
+            raise UserError(
+                f"{what}: got an image of shape {img.shape}; allowed: (H, W, 3) float images"
+            )
         if img.shape[:2] != tuple(arch.resolution):
             # Input preparation, not part of the model: antialiased resizing is fine here.
             img = np.asarray(jax.image.resize(img, (*arch.resolution, 3), "bilinear"))
@@ -225,8 +256,9 @@ def dataset_images(data_cfg: Any, n: int, *, train: bool) -> list[np.ndarray]:
 
     def frames(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         # Clips (B, T, H, W, 3) of a video dataset: the models see frames one at a time.
-        return batch["image"].reshape(-1, *batch["image"].shape[-3:]), \
-            batch["mask"].reshape(-1, *batch["mask"].shape[-2:])
+        return batch["image"].reshape(-1, *batch["image"].shape[-3:]), batch["mask"].reshape(
+            -1, *batch["mask"].shape[-2:]
+        )
 
     if train:
         return list(frames(next(pipeline.train_batches(data_cfg, n, seed=0)))[0][:n])
@@ -238,8 +270,10 @@ def dataset_images(data_cfg: Any, n: int, *, train: bool) -> list[np.ndarray]:
         if len(got) >= n:
             break
     if len(got) < n:
-        raise UserError(f"data: split of {data_cfg.name!r} has {len(got)} images; allowed: "
-                        f">= {n} for the parity check")
+        raise UserError(
+            f"data: split of {data_cfg.name!r} has {len(got)} images; allowed: "
+            f">= {n} for the parity check"
+        )
     return got[:n]
 
 
@@ -259,14 +293,18 @@ def check_out_path(out_path: str | Path) -> Path:
         raise UserError(f"out: {str(out)!r} is a directory; allowed: a .tflite file path")
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
-        raise UserError(f"out: folder {str(parent)!r} does not exist; allowed: a path in an "
-                        "existing, writable folder")
+        raise UserError(
+            f"out: folder {str(parent)!r} does not exist; allowed: a path in an "
+            "existing, writable folder"
+        )
     try:  # a real probe: permission bits say nothing for root or read-only mounts
         with tempfile.TemporaryFile(dir=parent):
             pass
     except OSError as e:
-        raise UserError(f"out: folder {str(parent)!r} is not writable ({e.strerror}); "
-                        "allowed: a path in an existing, writable folder") from None
+        raise UserError(
+            f"out: folder {str(parent)!r} is not writable ({e.strerror}); "
+            "allowed: a path in an existing, writable folder"
+        ) from None
     return out
 
 
@@ -292,17 +330,25 @@ def _write_together(files: dict[Path, bytes]) -> None:
         for path in done:
             path.unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise UserError(f"out: cannot write {str(next(iter(files)))!r} ({e.strerror}); "
-                            "allowed: a path in an existing, writable folder") from None
+            raise UserError(
+                f"out: cannot write {str(next(iter(files)))!r} ({e.strerror}); "
+                "allowed: a path in an existing, writable folder"
+            ) from None
         raise
 
 
-def export_candidate(arch: Arch, variables: Any, out_path: str | Path, *,
-                     quantize: str = "none", output: str = "logits",
-                     parity_inputs: Sequence[np.ndarray] | np.ndarray | None = None,
-                     force: bool = False,
-                     calibration_inputs: Sequence[np.ndarray] | np.ndarray | None = None,
-                     data_cfg: Any = None) -> dict:
+def export_candidate(
+    arch: Arch,
+    variables: Any,
+    out_path: str | Path,
+    *,
+    quantize: str = "none",
+    output: str = "logits",
+    parity_inputs: Sequence[np.ndarray] | np.ndarray | None = None,
+    force: bool = False,
+    calibration_inputs: Sequence[np.ndarray] | np.ndarray | None = None,
+    data_cfg: Any = None,
+) -> dict:
     """Exports `arch` with `variables` to `out_path` (.tflite) and `PATH.json`; returns the
     report. Parity / calibration images default to the first 8 images of `data_cfg`'s eval
     split / train batch 0 (toy_scenes when `data_cfg` is None). See the module docstring."""
@@ -324,35 +370,49 @@ def export_candidate(arch: Arch, variables: Any, out_path: str | Path, *,
         calibration = _prepare_images(calibration_inputs, arch, "calibration_inputs")
 
     example = parity_inputs[:1]
-    tfl = quantize_tflite(convert_float(arch, variables, output, example), quantize,
-                          calibration)
+    tfl = quantize_tflite(convert_float(arch, variables, output, example), quantize, calibration)
     ops = check_ops(tfl, arch)
-    parity = measure_parity(tfl, arch, variables, output, parity_inputs,
-                            quantized=quantize != "none")
+    parity = measure_parity(
+        tfl, arch, variables, output, parity_inputs, quantized=quantize != "none"
+    )
     if parity["passed"] is False and not force:
         raise UserError(
             f"parity: max_abs_diff {parity['max_abs_diff']}, argmax_agreement "
             f"{parity['argmax_agreement']:.5f} on {parity['n_inputs']} inputs; allowed: "
             f"max_abs_diff <= {MAX_ABS_DIFF} and argmax_agreement >= {MIN_ARGMAX_AGREEMENT} "
-            "(nothing written; --force writes it anyway)")
-    latency = tflite.benchmark(tfl, {INPUT_NAME: example}, threads=1, warmup=5,
-                               runs=LATENCY_RUNS)
+            "(nothing written; --force writes it anyway)"
+        )
+    latency = tflite.benchmark(tfl, {INPUT_NAME: example}, threads=1, warmup=5, runs=LATENCY_RUNS)
     report = {
-        "segnas_version": SEGNAS_VERSION, "path": str(out), "bytes": len(tfl), "ops": ops,
-        "quantize": quantize, "output": output, "arch": arch.to_dict(), "arch_id": arch.id,
+        "segnas_version": SEGNAS_VERSION,
+        "path": str(out),
+        "bytes": len(tfl),
+        "ops": ops,
+        "quantize": quantize,
+        "output": output,
+        "arch": arch.to_dict(),
+        "arch_id": arch.id,
         "input": {"name": INPUT_NAME, "shape": [1, *arch.resolution, 3], "dtype": "float32"},
-        "parity": parity, "latency_ms": latency["median_ms"],
+        "parity": parity,
+        "latency_ms": latency["median_ms"],
         "latency": {**latency, "runtime": "ai-edge-litert Interpreter + XNNPACK"},
         "forced": bool(parity["passed"] is False and force),
     }
     if report["forced"]:
-        print("!" * 78 + "\nWARNING: --force: writing a model that FAILED the parity check "
-              f"({out}).\nIts outputs differ from the JAX model; do not deploy it.\n" + "!" * 78,
-              file=sys.stderr)
-    _write_together({out: tfl, out.with_suffix(".json"):
-                     (json.dumps(report, indent=2, sort_keys=True) + "\n").encode()})
+        print(
+            "!" * 78 + "\nWARNING: --force: writing a model that FAILED the parity check "
+            f"({out}).\nIts outputs differ from the JAX model; do not deploy it.\n" + "!" * 78,
+            file=sys.stderr,
+        )
+    _write_together(
+        {
+            out: tfl,
+            out.with_suffix(".json"): (
+                json.dumps(report, indent=2, sort_keys=True) + "\n"
+            ).encode(),
+        }
+    )
     return report
-
 
 
 def load_run(workdir: str | Path) -> tuple[Arch, Any, Any]:
@@ -368,7 +428,9 @@ def load_run(workdir: str | Path) -> tuple[Arch, Any, Any]:
     try:
         data = json.loads(path.read_text())["data"]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"workdir: {str(path)!r} is missing or holds no data section "
-                        f"({type(e).__name__}); allowed: the config.json a `segnas train` run "
-                        "writes") from None
+        raise UserError(
+            f"workdir: {str(path)!r} is missing or holds no data section "
+            f"({type(e).__name__}); allowed: the config.json a `segnas train` run "
+            "writes"
+        ) from None
     return arch, variables, ml_collections.ConfigDict(data)

@@ -1,6 +1,6 @@
 """Low-level TFLite (LiteRT) plumbing: convert a JAX function, inspect ops, run and time.
 
-Conversion is the TensorFlow-free path of shared/notes/tflite_export.md: `jax.jit(fn)` is
+Conversion needs no TensorFlow: `jax.jit(fn)` is
 lowered to StableHLO *text*, parsed by litert-converter's bundled MLIR, run through its
 StableHLO -> TFL legalisation passes and serialised as a flatbuffer. Composites named
 `odml.*` (our bilinear upsample) become single builtins (RESIZE_BILINEAR) there.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import numpy as np
@@ -29,8 +29,13 @@ import numpy as np
 _NON_BUILTIN = ("CUSTOM", "DELEGATE")
 
 
-def convert(fn: Callable, example_args: Sequence[np.ndarray], input_names: Sequence[str],
-            output_names: Sequence[str], signature: str = "serving_default") -> bytes:
+def convert(
+    fn: Callable,
+    example_args: Sequence[np.ndarray],
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    signature: str = "serving_default",
+) -> bytes:
     """Converts a pure JAX function of arrays to a .tflite flatbuffer (no TensorFlow).
 
     `fn` must close over its variables (BatchNorm in inference mode) and return one array or
@@ -42,21 +47,24 @@ def convert(fn: Callable, example_args: Sequence[np.ndarray], input_names: Seque
     from litert_converter.mlir._mlir_libs import converter_api_ext as conv_ext
 
     if len(input_names) != len(example_args):
-        raise ValueError(f"input_names: got {len(input_names)} names for "
-                         f"{len(example_args)} example args; allowed: one name per arg")
+        raise ValueError(
+            f"input_names: got {len(input_names)} names for "
+            f"{len(example_args)} example args; allowed: one name per arg"
+        )
     out_shapes = jax.eval_shape(fn, *example_args)
     n_out = len(out_shapes) if isinstance(out_shapes, (tuple, list)) else 1
     if len(output_names) != n_out:
-        raise ValueError(f"output_names: got {len(output_names)} names for {n_out} outputs; "
-                         "allowed: one name per output")
+        raise ValueError(
+            f"output_names: got {len(output_names)} names for {n_out} outputs; "
+            "allowed: one name per output"
+        )
     # debug_info keeps Flax module paths as tensor names, which per-op profiles rely on.
     text = jax.jit(fn).lower(*example_args).as_text(debug_info=True)
     context = ir.Context()
     conv_ext.prepare_mlir_context(context)
     with context:
         module = ir.Module.parse(text)
-        conv_ext.set_signature(module.operation, signature, list(input_names),
-                               list(output_names))
+        conv_ext.set_signature(module.operation, signature, list(input_names), list(output_names))
         config = conv_ext.ConvertToTFLConfig()
         config.model_origin_framework = "JAX"
         conv_ext.run_convert_to_tfl_passes(module, passmanager.PassManager(), config)
@@ -68,8 +76,7 @@ def _op_names(tfl: bytes) -> list[str]:
     from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(tfl, 0)
-    code_to_name = {v: k for k, v in vars(schema.BuiltinOperator).items()
-                    if not k.startswith("_")}
+    code_to_name = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     codes = []
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
@@ -93,13 +100,16 @@ def op_counts(tfl: bytes) -> dict[str, int]:
 def non_builtin_ops(tfl: bytes) -> list[str]:
     """Sorted names of ops a stock TFLite runtime lacks: STABLEHLO_*, CUSTOM (incl. Flex*),
     DELEGATE. Empty for a deployable model."""
-    return sorted(n for n in op_counts(tfl)
-                  if n.startswith(("STABLEHLO_",) + _NON_BUILTIN) or n == "UNKNOWN")
+    return sorted(
+        n for n in op_counts(tfl) if n.startswith(("STABLEHLO_",) + _NON_BUILTIN) or n == "UNKNOWN"
+    )
 
 
 def _is_quantized(detail: dict) -> bool:
-    return (detail["dtype"] in (np.int8, np.uint8, np.int16)
-            and len(detail["quantization_parameters"]["scales"]) > 0)
+    return (
+        detail["dtype"] in (np.int8, np.uint8, np.int16)
+        and len(detail["quantization_parameters"]["scales"]) > 0
+    )
 
 
 class Runner:
@@ -125,13 +135,16 @@ class Runner:
             d = self.inputs[name]
             value = np.asarray(value)
             if tuple(value.shape) != tuple(d["shape"]):
-                raise ValueError(f"input {name}: got shape {value.shape}; allowed: "
-                                 f"{tuple(int(s) for s in d['shape'])}")
+                raise ValueError(
+                    f"input {name}: got shape {value.shape}; allowed: "
+                    f"{tuple(int(s) for s in d['shape'])}"
+                )
             if _is_quantized(d) and value.dtype.kind == "f":
                 q = d["quantization_parameters"]
                 info = np.iinfo(d["dtype"])
-                value = np.clip(np.round(value / q["scales"][0]) + q["zero_points"][0],
-                                info.min, info.max)
+                value = np.clip(
+                    np.round(value / q["scales"][0]) + q["zero_points"][0], info.min, info.max
+                )
             self.interpreter.set_tensor(d["index"], value.astype(d["dtype"]))
 
     def _get(self) -> dict[str, np.ndarray]:
@@ -140,15 +153,18 @@ class Runner:
             value = self.interpreter.get_tensor(d["index"])
             if _is_quantized(d):
                 q = d["quantization_parameters"]
-                value = ((value.astype(np.float32) - np.float32(q["zero_points"][0]))
-                         * np.float32(q["scales"][0]))
+                value = (value.astype(np.float32) - np.float32(q["zero_points"][0])) * np.float32(
+                    q["scales"][0]
+                )
             result[name] = value
         return result
 
     def __call__(self, **inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Run once on exactly the named inputs; outputs by name, quantized ones dequantized."""
         if set(inputs) != set(self.inputs):
-            raise ValueError(f"inputs: got {sorted(inputs)}; allowed: exactly "
-                             f"{sorted(self.inputs)}")
+            raise ValueError(
+                f"inputs: got {sorted(inputs)}; allowed: exactly {sorted(self.inputs)}"
+            )
         self._set(inputs)
         self.interpreter.invoke()
         return self._get()
@@ -161,8 +177,9 @@ class Runner:
         return time.perf_counter() - start
 
 
-def benchmark(tfl: bytes, inputs: dict[str, np.ndarray], threads: int = 1, warmup: int = 5,
-              runs: int = 30) -> dict:
+def benchmark(
+    tfl: bytes, inputs: dict[str, np.ndarray], threads: int = 1, warmup: int = 5, runs: int = 30
+) -> dict:
     """Latency of `invoke()` in ms: median, 10th and 90th percentile over `runs` timed runs
     after `warmup` untimed ones (XNNPACK, `threads` threads)."""
     if runs < 1 or warmup < 0:
@@ -172,6 +189,12 @@ def benchmark(tfl: bytes, inputs: dict[str, np.ndarray], threads: int = 1, warmu
     for _ in range(warmup):
         runner.invoke_timed()
     ms = [1e3 * runner.invoke_timed() for _ in range(runs)]
-    p10, p90 = (np.percentile(ms, [10, 90]).tolist())
-    return {"median_ms": statistics.median(ms), "p10_ms": p10, "p90_ms": p90, "runs": runs,
-            "warmup": warmup, "threads": threads}
+    p10, p90 = np.percentile(ms, [10, 90]).tolist()
+    return {
+        "median_ms": statistics.median(ms),
+        "p10_ms": p10,
+        "p90_ms": p90,
+        "runs": runs,
+        "warmup": warmup,
+        "threads": threads,
+    }

@@ -17,5 +17,11 @@ from nas.latency.build import build_table, build_table_for_space
 from nas.latency.predictor import missing_signatures, predict
 from nas.latency.table import LatencyTable, load_table
 
-__all__ = ["LatencyTable", "build_table", "build_table_for_space", "load_table",
-           "missing_signatures", "predict"]
+__all__ = [
+    "LatencyTable",
+    "build_table",
+    "build_table_for_space",
+    "load_table",
+    "missing_signatures",
+    "predict",
+]

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -64,7 +65,8 @@ class Block:
 
 def _simple(v: Any) -> bool:
     return isinstance(v, (bool, int, float, str)) or (
-        isinstance(v, tuple) and all(isinstance(x, (bool, int, float, str)) for x in v))
+        isinstance(v, tuple) and all(isinstance(x, (bool, int, float, str)) for x in v)
+    )
 
 
 def _trace(arch: Arch, output: str) -> tuple[jcore.Jaxpr, list[str], dict[tuple, tuple]]:
@@ -78,8 +80,11 @@ def _trace(arch: Arch, output: str) -> tuple[jcore.Jaxpr, list[str], dict[tuple,
     def record(next_fun, args, kwargs, context):
         m = context.module
         if context.method_name == "__call__" and m.path not in modules:
-            fields = {f.name: getattr(m, f.name) for f in dataclasses.fields(m)
-                      if f.name not in ("parent", "name") and _simple(getattr(m, f.name))}
+            fields = {
+                f.name: getattr(m, f.name)
+                for f in dataclasses.fields(m)
+                if f.name not in ("parent", "name") and _simple(getattr(m, f.name))
+            }
             modules[m.path] = (type(m).__name__, fields)
         return next_fun(*args, **kwargs)
 
@@ -93,8 +98,10 @@ def _trace(arch: Arch, output: str) -> tuple[jcore.Jaxpr, list[str], dict[tuple,
     x = jax.ShapeDtypeStruct((1, *arch.resolution, 3), jnp.float32)
     with nn.intercept_methods(record):
         closed = jax.make_jaxpr(forward)(variables, x)
-    paths = [jax.tree_util.keystr(path, simple=True, separator="/")
-             for path, _ in jax.tree_util.tree_flatten_with_path(variables)[0]]
+    paths = [
+        jax.tree_util.keystr(path, simple=True, separator="/")
+        for path, _ in jax.tree_util.tree_flatten_with_path(variables)[0]
+    ]
     return closed.jaxpr, paths + ["image"], modules
 
 
@@ -123,8 +130,10 @@ def decompose(arch: Arch, output: str = "logits") -> list[Block]:
     """The blocks of `arch`'s model in execution order (see the module docstring)."""
     jaxpr, var_paths, modules = _trace(arch, output)
     if not any(str(e.source_info.name_stack) for e in jaxpr.eqns):
-        raise RuntimeError("the traced model carries no Flax name stack; the latency "
-                           "decomposition needs flax.config.flax_profile=True (the default)")
+        raise RuntimeError(
+            "the traced model carries no Flax name stack; the latency "
+            "decomposition needs flax.config.flax_profile=True (the default)"
+        )
     input_index = {v: i for i, v in enumerate(jaxpr.invars)}
     n_vars = len(var_paths) - 1  # the last program input is the image
     groups: dict[str, list[jcore.JaxprEqn]] = {}
@@ -146,8 +155,9 @@ def decompose(arch: Arch, output: str = "logits") -> list[Block]:
         made = {o for e in kept for o in e.outvars}
         ins: list[jcore.Var] = []
         for e in kept:
-            ins += [v for v in e.invars
-                    if isinstance(v, jcore.Var) and v not in made and v not in ins]
+            ins += [
+                v for v in e.invars if isinstance(v, jcore.Var) and v not in made and v not in ins
+            ]
         params = [v for v in ins if input_index.get(v, n_vars) < n_vars]
         acts = [v for v in ins if input_index.get(v, n_vars) >= n_vars]
         program = jcore.Jaxpr([], params + acts, outs, kept)
@@ -159,14 +169,26 @@ def decompose(arch: Arch, output: str = "logits") -> list[Block]:
         # A block nothing reads (an auxiliary head the exported output does not need) costs
         # nothing at run time: no signature, never measured.
         key = f"{kind}@{shapes}#{digest}" if outs else ""
-        blocks.append(Block(
-            path=path, kind=kind, fields=fields, inputs=in_shapes,
-            outputs=tuple(_shape(v) for v in outs),
-            macs=count_macs_jaxpr(jcore.Jaxpr([], [], [], eqns)),
-            variables=tuple(sorted(var_paths[input_index[v]] for v in used
-                                   if input_index.get(v, n_vars) < n_vars)),
-            key=key, program=program,
-            constants=tuple(var_paths[input_index[v]] for v in params)))
+        blocks.append(
+            Block(
+                path=path,
+                kind=kind,
+                fields=fields,
+                inputs=in_shapes,
+                outputs=tuple(_shape(v) for v in outs),
+                macs=count_macs_jaxpr(jcore.Jaxpr([], [], [], eqns)),
+                variables=tuple(
+                    sorted(
+                        var_paths[input_index[v]]
+                        for v in used
+                        if input_index.get(v, n_vars) < n_vars
+                    )
+                ),
+                key=key,
+                program=program,
+                constants=tuple(var_paths[input_index[v]] for v in params),
+            )
+        )
     return blocks
 
 
@@ -185,15 +207,17 @@ def _random_value(path: str, shape: tuple[int, ...], rng: np.random.Generator) -
     return (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32)
 
 
-def micro_model(block: Block, seed: int = 0
-                ) -> tuple[Callable[..., Any], list[np.ndarray]]:
+def micro_model(block: Block, seed: int = 0) -> tuple[Callable[..., Any], list[np.ndarray]]:
     """`(fn, example_inputs)`: the block as a pure function of its activations, its variables
     bound to random constants. `fn` returns one array or a tuple (several outputs)."""
     rng = np.random.default_rng(seed)
     prog, n = block.program, len(block.constants)
-    consts = [_random_value(p, _shape(v), rng) for p, v in zip(block.constants, prog.invars)]
+    consts = [
+        _random_value(p, _shape(v), rng) for p, v in zip(block.constants, prog.invars, strict=False)
+    ]
     closed = jcore.ClosedJaxpr(
-        jcore.Jaxpr(prog.invars[:n], prog.invars[n:], prog.outvars, prog.eqns), consts)
+        jcore.Jaxpr(prog.invars[:n], prog.invars[n:], prog.outvars, prog.eqns), consts
+    )
     run = jcore.jaxpr_as_fun(closed)
 
     def fn(*acts):
@@ -204,8 +228,9 @@ def micro_model(block: Block, seed: int = 0
     return fn, inputs
 
 
-def whole_model(arch: Arch, output: str = "logits", seed: int = 0
-                ) -> tuple[Callable[[Any], Any], list[np.ndarray]]:
+def whole_model(
+    arch: Arch, output: str = "logits", seed: int = 0
+) -> tuple[Callable[[Any], Any], list[np.ndarray]]:
     """`(fn, [image])`: the whole model as the exporter sees it (logits, or int32 labels),
     its variables random like the micro-models' (initialising them would cost a compile)."""
     if output not in OUTPUTS:
@@ -213,8 +238,11 @@ def whole_model(arch: Arch, output: str = "logits", seed: int = 0
     model = build_model(arch)
     rng = np.random.default_rng(seed)
     variables = jax.tree_util.tree_map_with_path(
-        lambda p, s: _random_value(jax.tree_util.keystr(p, simple=True, separator="/"),
-                                   s.shape, rng), abstract_variables(arch))
+        lambda p, s: _random_value(
+            jax.tree_util.keystr(p, simple=True, separator="/"), s.shape, rng
+        ),
+        abstract_variables(arch),
+    )
     image = rng.standard_normal((1, *arch.resolution, 3)).astype(np.float32)
 
     def fn(x):

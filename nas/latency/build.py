@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -36,8 +37,9 @@ def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
     the square `sizes` when given."""
     if isinstance(space, str):
         if space not in SPACES:
-            raise UserError(f"config.space: got {space!r}; allowed: {', '.join(SPACES)} or a "
-                            "Space dict")
+            raise UserError(
+                f"config.space: got {space!r}; allowed: {', '.join(SPACES)} or a Space dict"
+            )
         result = SPACES[space]
     elif isinstance(space, dict) or hasattr(space, "to_dict"):
         d = space.to_dict() if hasattr(space, "to_dict") else dict(space)
@@ -46,8 +48,10 @@ def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
         except (TypeError, ValueError) as e:
             raise UserError(f"config.space: {e}") from None
     else:
-        raise UserError(f"config.space: got {type(space).__name__}; allowed: a name "
-                        f"({', '.join(SPACES)}) or a Space dict")
+        raise UserError(
+            f"config.space: got {type(space).__name__}; allowed: a name "
+            f"({', '.join(SPACES)}) or a Space dict"
+        )
     if sizes:
         try:
             result = dataclasses.replace(result, resolution=resolutions(sizes)).validate()
@@ -57,16 +61,15 @@ def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
 
 
 def settings_of(overrides: dict[str, Any] | None, defaults: dict[str, Any]) -> dict[str, Any]:
+    """`defaults` updated with `overrides`; UserError naming a key `defaults` lacks."""
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
-        raise UserError(f"config: unknown setting {unknown[0]!r}; allowed: "
-                        f"{', '.join(defaults)}")
+        raise UserError(f"config: unknown setting {unknown[0]!r}; allowed: {', '.join(defaults)}")
     return {**defaults, **overrides}
 
 
-def collect_blocks(archs: Iterable[Arch], output: str, progress: bool = True
-                   ) -> dict[str, Block]:
+def collect_blocks(archs: Iterable[Arch], output: str, progress: bool = True) -> dict[str, Block]:
     """Signature -> one block having it, over every block of every arch."""
     archs = list(archs)
     blocks: dict[str, Block] = {}
@@ -77,56 +80,90 @@ def collect_blocks(archs: Iterable[Arch], output: str, progress: bool = True
     return blocks
 
 
-def open_table(out: Path, env: dict[str, Any], settings: dict[str, Any],
-               space: Space | None, allow_foreign: bool) -> LatencyTable:
+def open_table(
+    out: Path,
+    env: dict[str, Any],
+    settings: dict[str, Any],
+    space: Space | None,
+    allow_foreign: bool,
+) -> LatencyTable:
     """The table at `out` to resume (same environment), or a new empty one."""
     if out.exists():
         table = load_table(out)
         table.check_environment(env, "this machine", allow_foreign)
         return table
-    return LatencyTable(env, settings={k: v for k, v in settings.items() if k != "chunk"},
-                        space=space.to_dict() if space else None, path=out)
+    return LatencyTable(
+        env,
+        settings={k: v for k, v in settings.items() if k != "chunk"},
+        space=space.to_dict() if space else None,
+        path=out,
+    )
 
 
-def measure_blocks(table: LatencyTable, blocks: dict[str, Block], target: str, threads: int,
-                   settings: dict[str, Any], out: Path, progress: bool = True) -> list[str]:
+def measure_blocks(
+    table: LatencyTable,
+    blocks: dict[str, Block],
+    target: str,
+    threads: int,
+    settings: dict[str, Any],
+    out: Path,
+    progress: bool = True,
+) -> list[str]:
     """Measures the signatures `table` lacks, saving after every chunk; returns their keys."""
     pending = [k for k in blocks if k not in table.entries]
     random.Random(settings["seed"]).shuffle(pending)
-    bar = tqdm(total=len(pending), desc=f"measuring blocks ({target})", unit="sig",
-               disable=not progress)
+    bar = tqdm(
+        total=len(pending), desc=f"measuring blocks ({target})", unit="sig", disable=not progress
+    )
     for start in range(0, len(pending), settings["chunk"]):
-        chunk = pending[start:start + settings["chunk"]]
-        timers = {k: measure.make_timer(target, *micro_model(blocks[k]), threads=threads)
-                  for k in chunk}
-        samples = measure.measure(timers, settings["rounds"], settings["warmup"],
-                                  settings["seed"] + start)
+        chunk = pending[start : start + settings["chunk"]]
+        timers = {
+            k: measure.make_timer(target, *micro_model(blocks[k]), threads=threads) for k in chunk
+        }
+        samples = measure.measure(
+            timers, settings["rounds"], settings["warmup"], settings["seed"] + start
+        )
         for k in chunk:
             b = blocks[k]
-            table.entries[k] = {**measure.summarize(samples[k]), "kind": b.kind,
-                                "path": b.path, "fields": b.fields,
-                                "inputs": [list(s) for s in b.inputs], "macs": b.macs,
-                                "date": now()}
+            table.entries[k] = {
+                **measure.summarize(samples[k]),
+                "kind": b.kind,
+                "path": b.path,
+                "fields": b.fields,
+                "inputs": [list(s) for s in b.inputs],
+                "macs": b.macs,
+                "date": now(),
+            }
         table.save(out)
         bar.update(len(chunk))
     bar.close()
     return pending
 
 
-def measure_models(archs: Sequence[Arch], target: str, threads: int, settings: dict[str, Any],
-                   output: str = "logits", progress: bool = True, desc: str = "models",
-                   on_chunk=None) -> dict[str, dict]:
+def measure_models(
+    archs: Sequence[Arch],
+    target: str,
+    threads: int,
+    settings: dict[str, Any],
+    output: str = "logits",
+    progress: bool = True,
+    desc: str = "models",
+    on_chunk=None,
+) -> dict[str, dict]:
     """Whole-model statistics by arch id, measured in interleaved chunks; `on_chunk(done)`
     is called after each chunk with the results so far (to save them)."""
     results: dict[str, dict] = {}
     bar = tqdm(total=len(archs), desc=desc, unit="model", disable=not progress)
     step = max(1, settings["chunk"] // 2)  # whole models are larger: smaller chunks
     for start in range(0, len(archs), step):
-        chunk = archs[start:start + step]
-        timers = {a.id: measure.make_timer(target, *whole_model(a, output), threads=threads)
-                  for a in chunk}
-        samples = measure.measure(timers, settings["rounds"], settings["warmup"],
-                                  settings["seed"] + start)
+        chunk = archs[start : start + step]
+        timers = {
+            a.id: measure.make_timer(target, *whole_model(a, output), threads=threads)
+            for a in chunk
+        }
+        samples = measure.measure(
+            timers, settings["rounds"], settings["warmup"], settings["seed"] + start
+        )
         results.update({k: measure.summarize(v) for k, v in samples.items()})
         if on_chunk:
             on_chunk(results)
@@ -135,9 +172,18 @@ def measure_models(archs: Sequence[Arch], target: str, threads: int, settings: d
     return results
 
 
-def calibrate(table: LatencyTable, archs: Sequence[Arch], n: int, seed: int, target: str,
-              threads: int, settings: dict[str, Any], out: Path, output: str = "logits",
-              progress: bool = True) -> dict:
+def calibrate(
+    table: LatencyTable,
+    archs: Sequence[Arch],
+    n: int,
+    seed: int,
+    target: str,
+    threads: int,
+    settings: dict[str, Any],
+    out: Path,
+    output: str = "logits",
+    progress: bool = True,
+) -> dict:
     """Measures up to `n` of `archs` (a seeded sample) whole, reusing points the table has,
     and fits the calibration; the table is saved after every chunk."""
     # Points measured before (a resumed build, or a table extended with --arch) are kept:
@@ -152,27 +198,46 @@ def calibrate(table: LatencyTable, archs: Sequence[Arch], n: int, seed: int, tar
             if a.id in measured:
                 points[a.id] = {"id": a.id, "arch": a.to_dict(), "measured": measured[a.id]}
         pts = list(points.values())
-        sums = [sum(table.entries[k]["median_ms"]
-                    for k in signatures(Arch.from_dict(p["arch"]), output)) for p in pts]
-        for p, s in zip(pts, sums):
+        sums = [
+            sum(
+                table.entries[k]["median_ms"] for k in signatures(Arch.from_dict(p["arch"]), output)
+            )
+            for p in pts
+        ]
+        for p, s in zip(pts, sums, strict=False):
             p["block_sum_ms"] = round(s, 6)
         fit = fit_calibration(sums, [p["measured"]["median_ms"] for p in pts])
         table.calibration = {**fit, "date": now(), "points": pts}
         table.save(out)
 
     if todo:
-        measure_models(todo, target, threads, settings, output, progress,
-                       desc=f"calibrating ({target})", on_chunk=refit)
+        measure_models(
+            todo,
+            target,
+            threads,
+            settings,
+            output,
+            progress,
+            desc=f"calibrating ({target})",
+            on_chunk=refit,
+        )
     elif old:
         refit({})  # new entries may have changed the block sums
     return table.calibration or {}
 
 
-def build_table(archs: Sequence[Arch], out: Path | str, target: str = "litert-cpu",
-                threads: int = 1, space: Space | None = None, output: str = "logits",
-                measure_settings: dict[str, Any] | None = None,
-                calibration: dict[str, Any] | None = None, allow_foreign: bool = False,
-                progress: bool = True) -> LatencyTable:
+def build_table(
+    archs: Sequence[Arch],
+    out: Path | str,
+    target: str = "litert-cpu",
+    threads: int = 1,
+    space: Space | None = None,
+    output: str = "logits",
+    measure_settings: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
+    allow_foreign: bool = False,
+    progress: bool = True,
+) -> LatencyTable:
     """Measures every block signature of `archs` the table at `out` lacks (creating it), then
     calibrates on a seeded sample of `archs`; returns the saved table."""
     from nas.latency.table import environment
@@ -190,18 +255,30 @@ def build_table(archs: Sequence[Arch], out: Path | str, target: str = "litert-cp
     return table
 
 
-def build_table_for_space(space: Space, target: str = "litert-cpu", out: Path | str = "",
-                          threads: int = 1, progress: bool = True) -> LatencyTable:
+def build_table_for_space(
+    space: Space,
+    target: str = "litert-cpu",
+    out: Path | str = "",
+    threads: int = 1,
+    progress: bool = True,
+) -> LatencyTable:
     """`build_table` over every arch of `space` (its full grid) with default settings."""
     from nas.latency.table import default_path
 
-    return build_table(list(space.grid()), out or default_path(target, threads), target,
-                       threads, space=space, progress=progress)
+    return build_table(
+        list(space.grid()),
+        out or default_path(target, threads),
+        target,
+        threads,
+        space=space,
+        progress=progress,
+    )
 
 
 def space_of_config(cfg: Any) -> Any:
     """The config's `space` (name or Space dict) with its `resolutions` applied."""
     if cfg.get("space", None) is None:
-        raise UserError("config.space: missing; allowed: a name of nas.space.presets.SPACES or a "
-                        "Space dict")
+        raise UserError(
+            "config.space: missing; allowed: a name of nas.space.presets.SPACES or a Space dict"
+        )
     return space_of(cfg.space, tuple(cfg.get("resolutions", ()) or ()))

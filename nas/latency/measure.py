@@ -1,7 +1,7 @@
 """Timing programs on a target, robustly enough for a shared, noisy machine.
 
-Targets: `litert-cpu` (the LiteRT interpreter with XNNPACK, as `nas.export.tflite.Runner` sets it up,
-`threads` threads), `jax-cpu` and `jax-gpu` (the program jitted by XLA). A program is a pure
+Targets: `litert-cpu` (the LiteRT interpreter with XNNPACK, as `nas.export.tflite.Runner` sets
+it up, `threads` threads), `jax-cpu` and `jax-gpu` (the program jitted by XLA). A program is a pure
 function and example inputs (a block's micro-model or a whole model, see `blocks.py`).
 
 The protocol (`measure`):
@@ -35,7 +35,8 @@ import os
 import random
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,9 +59,11 @@ def check_target(target: str, threads: int) -> None:
         try:
             jax.devices("gpu")
         except RuntimeError:
-            raise UserError("target: got 'jax-gpu' but JAX sees no GPU on this machine "
-                            f"(backend: {jax.default_backend()}); allowed: jax-cpu, "
-                            "litert-cpu, or install a CUDA-enabled jax") from None
+            raise UserError(
+                "target: got 'jax-gpu' but JAX sees no GPU on this machine "
+                f"(backend: {jax.default_backend()}); allowed: jax-cpu, "
+                "litert-cpu, or install a CUDA-enabled jax"
+            ) from None
 
 
 def clock_name(target: str, threads: int) -> str:
@@ -73,8 +76,11 @@ def clock_name(target: str, threads: int) -> str:
 
 
 def _clock(name: str) -> Callable[[], float]:
-    return {"thread-cpu": time.thread_time, "process-cpu": time.process_time,
-            "wall": time.perf_counter}[name]
+    return {
+        "thread-cpu": time.thread_time,
+        "process-cpu": time.process_time,
+        "wall": time.perf_counter,
+    }[name]
 
 
 def jax_cpu_flags(threads: int) -> str:
@@ -93,8 +99,9 @@ def clock_overhead(clock: Callable[[], float], n: int = 2000) -> float:
     return statistics.median(gaps)
 
 
-def make_timer(target: str, fn: Callable[..., Any], inputs: Sequence[np.ndarray],
-               threads: int = 1) -> Timer:
+def make_timer(
+    target: str, fn: Callable[..., Any], inputs: Sequence[np.ndarray], threads: int = 1
+) -> Timer:
     """Compiles `fn` for `target` (LiteRT conversion or jit) and returns its `Timer`."""
     clock = _clock(clock_name(target, threads))
     overhead = clock_overhead(clock)
@@ -102,8 +109,9 @@ def make_timer(target: str, fn: Callable[..., Any], inputs: Sequence[np.ndarray]
         from nas.export import tflite
 
         n_out = jax_outputs(fn, inputs)
-        tfl = tflite.convert(fn, inputs, [f"x{i}" for i in range(len(inputs))],
-                             [f"y{i}" for i in range(n_out)])
+        tfl = tflite.convert(
+            fn, inputs, [f"x{i}" for i in range(len(inputs))], [f"y{i}" for i in range(n_out)]
+        )
         runner = tflite.Runner(tfl, threads=threads)
         runner(**{f"x{i}": v for i, v in enumerate(inputs)})  # sets the inputs once
         invoke = runner.interpreter.invoke
@@ -130,18 +138,21 @@ def make_timer(target: str, fn: Callable[..., Any], inputs: Sequence[np.ndarray]
 
 
 def jax_outputs(fn: Callable[..., Any], inputs: Sequence[np.ndarray]) -> int:
+    """How many outputs `fn` returns on `inputs` (1 unless a tuple / list), traced abstractly."""
     import jax
 
     out = jax.eval_shape(fn, *inputs)
     return len(out) if isinstance(out, (tuple, list)) else 1
 
 
-def measure(timers: dict[str, Timer], rounds: int = 40, warmup: int = 5, seed: int = 0
-            ) -> dict[str, list[float]]:
+def measure(
+    timers: dict[str, Timer], rounds: int = 40, warmup: int = 5, seed: int = 0
+) -> dict[str, list[float]]:
     """Interleaved single-call samples (ms) of every timer; see the module docstring."""
     if rounds < 1 or warmup < 0:
-        raise UserError(f"measure: got rounds={rounds}, warmup={warmup}; allowed: rounds >= 1, "
-                        "warmup >= 0")
+        raise UserError(
+            f"measure: got rounds={rounds}, warmup={warmup}; allowed: rounds >= 1, warmup >= 0"
+        )
     for timer in timers.values():
         for _ in range(warmup):
             timer()
@@ -162,8 +173,13 @@ def summarize(samples_ms: Sequence[float]) -> dict[str, float | int]:
     med = statistics.median(samples_ms)
     p10, p90 = np.percentile(samples_ms, [10, 90]).tolist()
     mad = statistics.median(abs(s - med) for s in samples_ms)
-    return {"median_ms": round(med, 6), "p10_ms": round(p10, 6), "p90_ms": round(p90, 6),
-            "mad_ms": round(mad, 6), "n": len(samples_ms)}
+    return {
+        "median_ms": round(med, 6),
+        "p10_ms": round(p10, 6),
+        "p90_ms": round(p90, 6),
+        "mad_ms": round(mad, 6),
+        "n": len(samples_ms),
+    }
 
 
 def prepare_process(target: str, threads: int) -> None:

@@ -21,8 +21,8 @@ The public API for the search: `load_table(path)`, `predict(arch, table)`,
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -32,8 +32,15 @@ from nas.latency.measure import TARGETS
 from nas.latency.table import LatencyTable, load_table
 from nas.space.arch import Arch
 
-__all__ = ["load_table", "predict", "missing_signatures", "block_sum", "fit_calibration",
-           "signatures", "build_command"]
+__all__ = [
+    "load_table",
+    "predict",
+    "missing_signatures",
+    "block_sum",
+    "fit_calibration",
+    "signatures",
+    "build_command",
+]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -49,23 +56,29 @@ def _output(table: LatencyTable, output: str | None) -> str:
 
 def missing_signatures(arch: Arch, table: LatencyTable, output: str | None = None) -> list[str]:
     """Signatures of `arch` the table has no entry for (each once, in execution order)."""
-    return list(dict.fromkeys(k for k in signatures(arch, _output(table, output))
-                              if k not in table.entries))
+    return list(
+        dict.fromkeys(k for k in signatures(arch, _output(table, output)) if k not in table.entries)
+    )
 
 
 def build_command(table: LatencyTable, arch_file: str | Path = "ARCH.json") -> str:
     """The command that measures an arch's missing blocks into `table`."""
     out = table.path or "TABLE.json"
     if table.target in TARGETS:
-        return (f"segnas latency build --target {table.target} --threads {table.threads} "
-                f"--arch {arch_file} --out {out}")
-    return (f"segnas latency export-bench --arch {arch_file} --out DIR, run DIR/README.md on "
-            f"the device, then segnas latency import --manifest DIR/manifest.json "
-            f"--results RESULTS.txt --out {out}")
+        return (
+            f"segnas latency build --target {table.target} --threads {table.threads} "
+            f"--arch {arch_file} --out {out}"
+        )
+    return (
+        f"segnas latency export-bench --arch {arch_file} --out DIR, run DIR/README.md on "
+        f"the device, then segnas latency import --manifest DIR/manifest.json "
+        f"--results RESULTS.txt --out {out}"
+    )
 
 
-def block_sum(arch: Arch, table: LatencyTable, output: str | None = None,
-              arch_file: str | Path = "ARCH.json") -> float:
+def block_sum(
+    arch: Arch, table: LatencyTable, output: str | None = None, arch_file: str | Path = "ARCH.json"
+) -> float:
     """Sum of the median latencies (ms) of `arch`'s blocks; UserError listing any missing
     signature and the command that measures them."""
     missing = missing_signatures(arch, table, output)
@@ -73,13 +86,15 @@ def block_sum(arch: Arch, table: LatencyTable, output: str | None = None,
         raise UserError(
             f"latency table {table.path or '(unsaved)'}: {len(missing)} block signature(s) of "
             f"arch {arch.id} not measured: {', '.join(missing)}; measure them with: "
-            f"{build_command(table, arch_file)}")
+            f"{build_command(table, arch_file)}"
+        )
     keys = signatures(arch, _output(table, output))
     return float(sum(table.entries[k]["median_ms"] for k in keys))
 
 
-def predict(arch: Arch, table: LatencyTable, output: str | None = None,
-            arch_file: str | Path = "ARCH.json") -> float:
+def predict(
+    arch: Arch, table: LatencyTable, output: str | None = None, arch_file: str | Path = "ARCH.json"
+) -> float:
     """Predicted latency of `arch` in ms on the table's target (calibrated when the table
     has a calibration, else the plain block sum), for the model output the table was built
     for ("logits" or "labels") unless `output` says otherwise."""
@@ -98,8 +113,10 @@ def fit_calibration(block_sums: Sequence[float], measured: Sequence[float]) -> d
     """
     x, y = np.asarray(block_sums, float), np.asarray(measured, float)
     if len(x) == 0 or len(x) != len(y):
-        raise UserError(f"calibration: got {len(x)} block sums and {len(y)} measurements; "
-                        "allowed: one or more pairs")
+        raise UserError(
+            f"calibration: got {len(x)} block sums and {len(y)} measurements; "
+            "allowed: one or more pairs"
+        )
     if np.any(y <= 0) or np.any(x <= 0):
         raise UserError("calibration: got a non-positive latency; allowed: positive times")
     if len(x) == 1 or np.ptp(x) == 0:
@@ -108,6 +125,9 @@ def fit_calibration(block_sums: Sequence[float], measured: Sequence[float]) -> d
         a = np.stack([x, np.ones_like(x)], axis=1) / y[:, None]
         (scale, offset), *_ = np.linalg.lstsq(a, np.ones_like(y), rcond=None)
     pred = scale * x + offset
-    return {"scale": round(float(scale), 6), "offset_ms": round(float(offset), 6),
-            "n": int(len(x)),
-            "max_abs_pct_residual": round(float(np.max(np.abs(pred / y - 1)) * 100), 3)}
+    return {
+        "scale": round(float(scale), 6),
+        "offset_ms": round(float(offset), 6),
+        "n": int(len(x)),
+        "max_abs_pct_residual": round(float(np.max(np.abs(pred / y - 1)) * 100), 3),
+    }

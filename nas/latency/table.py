@@ -42,7 +42,8 @@ _ALLOWED = f"a segnas latency table (schema {SCHEMA}) written by `segnas latency
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC time as ISO 8601 to the second, e.g. `2026-01-01T12:00:00Z`."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def default_path(target: str, threads: int) -> Path:
@@ -51,6 +52,7 @@ def default_path(target: str, threads: int) -> Path:
 
 
 def package_version(package: str) -> str:
+    """The installed version of `package`, or "not installed"."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -58,6 +60,7 @@ def package_version(package: str) -> str:
 
 
 def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else platform.processor(), else "unknown"."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -79,11 +82,17 @@ def environment(target: str, threads: int, clock: str) -> dict[str, Any]:
 
         runtime["jaxlib"] = package_version("jaxlib")
         runtime["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "")
-        device = (cpu_model() if target == "jax-cpu"
-                  else jax.devices("gpu")[0].device_kind)
-    return {"target": target, "threads": threads, "clock": clock, "device": device,
-            "cores": os.cpu_count() or 0, "machine": platform.machine(),
-            "system": platform.system(), "runtime": runtime}
+        device = cpu_model() if target == "jax-cpu" else jax.devices("gpu")[0].device_kind
+    return {
+        "target": target,
+        "threads": threads,
+        "clock": clock,
+        "device": device,
+        "cores": os.cpu_count() or 0,
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "runtime": runtime,
+    }
 
 
 def describe_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
@@ -102,10 +111,17 @@ def describe_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
 class LatencyTable:
     """Per-signature latency statistics measured in one environment, plus the calibration."""
 
-    def __init__(self, environment: dict[str, Any], entries: dict[str, dict] | None = None,
-                 calibration: dict | None = None, settings: dict | None = None,
-                 space: dict | None = None, created: str | None = None,
-                 updated: str | None = None, path: Path | None = None):
+    def __init__(
+        self,
+        environment: dict[str, Any],
+        entries: dict[str, dict] | None = None,
+        calibration: dict | None = None,
+        settings: dict | None = None,
+        space: dict | None = None,
+        created: str | None = None,
+        updated: str | None = None,
+        path: Path | None = None,
+    ):
         self.environment = environment
         self.entries: dict[str, dict] = dict(entries or {})
         self.calibration = calibration
@@ -117,20 +133,29 @@ class LatencyTable:
 
     @property
     def target(self) -> str:
+        """The environment's target, e.g. `litert-cpu`; "?" if unrecorded."""
         return self.environment.get("target", "?")
 
     @property
     def threads(self) -> int:
+        """The threads the table was measured with (1 if unrecorded)."""
         return self.environment.get("threads", 1)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "environment": self.environment, "created": self.created,
-                "updated": self.updated, "settings": self.settings, "space": self.space,
-                "entries": dict(sorted(self.entries.items())),
-                "calibration": self.calibration}
+        """The JSON layout of the module docstring, entries sorted by signature."""
+        return {
+            "schema": SCHEMA,
+            "environment": self.environment,
+            "created": self.created,
+            "updated": self.updated,
+            "settings": self.settings,
+            "space": self.space,
+            "entries": dict(sorted(self.entries.items())),
+            "calibration": self.calibration,
+        }
 
     @classmethod
-    def from_dict(cls, d: Any, source: str = "table") -> "LatencyTable":
+    def from_dict(cls, d: Any, source: str = "table") -> LatencyTable:
         """Validates the layout; UserError naming the first bad field otherwise."""
         if not isinstance(d, dict):
             raise UserError(f"{source}: got a JSON {type(d).__name__}; allowed: {_ALLOWED}")
@@ -138,26 +163,42 @@ class LatencyTable:
             raise UserError(f"{source}: schema got {d.get('schema')!r}; allowed: {SCHEMA!r}")
         env, entries = d.get("environment"), d.get("entries")
         if not isinstance(env, dict) or not isinstance(env.get("target"), str):
-            raise UserError(f"{source}: environment got {env!r}; allowed: an object with "
-                            "target, threads, device, runtime")
+            raise UserError(
+                f"{source}: environment got {env!r}; allowed: an object with "
+                "target, threads, device, runtime"
+            )
         if not isinstance(entries, dict):
-            raise UserError(f"{source}: entries got {type(entries).__name__}; allowed: an "
-                            "object of signature -> statistics")
+            raise UserError(
+                f"{source}: entries got {type(entries).__name__}; allowed: an "
+                "object of signature -> statistics"
+            )
         for key, e in entries.items():
-            bad = [f for f in STAT_FIELDS if not isinstance(e, dict)
-                   or isinstance(e.get(f), bool) or not isinstance(e.get(f), (int, float))
-                   or e[f] < 0]
+            bad = [
+                f
+                for f in STAT_FIELDS
+                if not isinstance(e, dict)
+                or isinstance(e.get(f), bool)
+                or not isinstance(e.get(f), (int, float))
+                or e[f] < 0
+            ]
             if bad:
-                raise UserError(f"{source}: entries[{key!r}].{bad[0]} missing, negative or "
-                                f"not a number; allowed: an object with numbers >= 0 "
-                                f"{', '.join(STAT_FIELDS)}")
+                raise UserError(
+                    f"{source}: entries[{key!r}].{bad[0]} missing, negative or "
+                    f"not a number; allowed: an object with numbers >= 0 "
+                    f"{', '.join(STAT_FIELDS)}"
+                )
         cal = d.get("calibration")
-        if cal is not None and not (isinstance(cal, dict) and all(
-                isinstance(cal.get(f), (int, float)) for f in ("scale", "offset_ms"))):
-            raise UserError(f"{source}: calibration got {cal!r}; allowed: null or an object "
-                            "with numbers scale and offset_ms")
-        return cls(env, entries, cal, d.get("settings"), d.get("space"), d.get("created"),
-                   d.get("updated"))
+        if cal is not None and not (
+            isinstance(cal, dict)
+            and all(isinstance(cal.get(f), (int, float)) for f in ("scale", "offset_ms"))
+        ):
+            raise UserError(
+                f"{source}: calibration got {cal!r}; allowed: null or an object "
+                "with numbers scale and offset_ms"
+            )
+        return cls(
+            env, entries, cal, d.get("settings"), d.get("space"), d.get("created"), d.get("updated")
+        )
 
     def save(self, path: Path | str) -> Path:
         """Writes atomically (temporary file + rename): a kill leaves the old or the new
@@ -181,11 +222,13 @@ class LatencyTable:
         """UserError when `env` differs from the table's, unless `allow_foreign`."""
         diff = describe_difference(self.environment, env)
         if diff and not allow_foreign:
-            raise UserError(f"table {self.path or ''}: measured in another environment than "
-                            f"{what} ({diff}); allowed: tables from one environment, or pass "
-                            "--allow-foreign to mix them knowingly")
+            raise UserError(
+                f"table {self.path or ''}: measured in another environment than "
+                f"{what} ({diff}); allowed: tables from one environment, or pass "
+                "--allow-foreign to mix them knowingly"
+            )
 
-    def merge(self, other: "LatencyTable", allow_foreign: bool = False) -> list[str]:
+    def merge(self, other: LatencyTable, allow_foreign: bool = False) -> list[str]:
         """Adds `other`'s entries this table lacks; returns their keys. Refuses another
         environment unless `allow_foreign` (then the environment stays this table's)."""
         self.check_environment(other.environment, f"table {other.path or ''}", allow_foreign)
@@ -204,17 +247,22 @@ def load_table(path: Path | str) -> LatencyTable:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise UserError(f"table: file {str(path)!r} not found; allowed: a table written by "
-                        "`segnas latency build` (or `segnas latency import`)") from None
+        raise UserError(
+            f"table: file {str(path)!r} not found; allowed: a table written by "
+            "`segnas latency build` (or `segnas latency import`)"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         reason = getattr(e, "strerror", None) or type(e).__name__
-        raise UserError(f"table: cannot read {str(path)!r} ({reason}); allowed: a "
-                        "readable JSON file") from None
+        raise UserError(
+            f"table: cannot read {str(path)!r} ({reason}); allowed: a readable JSON file"
+        ) from None
     try:
         d = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserError(f"table {path}: malformed JSON ({e.msg} at line {e.lineno} column "
-                        f"{e.colno}); allowed: {_ALLOWED}") from None
+        raise UserError(
+            f"table {path}: malformed JSON ({e.msg} at line {e.lineno} column "
+            f"{e.colno}); allowed: {_ALLOWED}"
+        ) from None
     table = LatencyTable.from_dict(d, source=f"table {path}")
     table.path = path
     return table

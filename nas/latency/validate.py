@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from tqdm import tqdm
 
@@ -36,8 +37,10 @@ def sample_archs(space: Space, n: int, seed: int, exclude: Sequence[str] = ()) -
     if space.size() <= _ENUMERATE_MAX:
         pool = [a for a in space.grid() if a.id not in skip]
         if len(pool) < n:
-            raise UserError(f"n: got {n}, but the space has only {len(pool)} archs outside the "
-                            f"{len(skip)} calibration archs; allowed: n <= {len(pool)}")
+            raise UserError(
+                f"n: got {n}, but the space has only {len(pool)} archs outside the "
+                f"{len(skip)} calibration archs; allowed: n <= {len(pool)}"
+            )
         return rng.sample(pool, n)
     found: dict[str, Arch] = {}
     for _ in range(100 * n):
@@ -50,28 +53,51 @@ def sample_archs(space: Space, n: int, seed: int, exclude: Sequence[str] = ()) -
 
 
 def metrics(predicted: Sequence[float], measured: Sequence[float]) -> dict[str, float]:
-    errors = [100.0 * (p / m - 1.0) for p, m in zip(predicted, measured)]
+    """Prediction errors vs measurements: n, within_10pct (a fraction), median and max |error| %."""
+    errors = [100.0 * (p / m - 1.0) for p, m in zip(predicted, measured, strict=False)]
     absolute = [abs(e) for e in errors]
-    return {"n": len(errors),
-            "within_10pct": round(sum(e <= 10.0 for e in absolute) / len(errors), 4),
-            "median_abs_pct_error": round(statistics.median(absolute), 3),
-            "max_abs_pct_error": round(max(absolute), 3)}
+    return {
+        "n": len(errors),
+        "within_10pct": round(sum(e <= 10.0 for e in absolute) / len(errors), 4),
+        "median_abs_pct_error": round(statistics.median(absolute), 3),
+        "max_abs_pct_error": round(max(absolute), 3),
+    }
 
 
-def validate(table: LatencyTable, archs: Sequence[Arch], settings: dict[str, Any],
-             output: str = "logits", progress: bool = True) -> dict[str, Any]:
+def validate(
+    table: LatencyTable,
+    archs: Sequence[Arch],
+    settings: dict[str, Any],
+    output: str = "logits",
+    progress: bool = True,
+) -> dict[str, Any]:
     """Predictions (first: a missing signature fails before any measuring), then whole-model
     measurements; returns `{metrics..., "rows": [...]}`."""
-    predicted = {a.id: predict(a, table, output)
-                 for a in tqdm(archs, desc="predicting", unit="arch", disable=not progress)}
-    measured = measure_models(list(archs), table.target, table.threads, settings, output,
-                              progress, desc=f"measuring models ({table.target})")
-    rows = [{"id": a.id, "arch": a.to_dict(), "predicted_ms": round(predicted[a.id], 4),
-             "measured_ms": measured[a.id]["median_ms"],
-             "measured_p10_ms": measured[a.id]["p10_ms"],
-             "measured_p90_ms": measured[a.id]["p90_ms"],
-             "error_pct": round(100.0 * (predicted[a.id] / measured[a.id]["median_ms"] - 1), 3)}
-            for a in archs]
+    predicted = {
+        a.id: predict(a, table, output)
+        for a in tqdm(archs, desc="predicting", unit="arch", disable=not progress)
+    }
+    measured = measure_models(
+        list(archs),
+        table.target,
+        table.threads,
+        settings,
+        output,
+        progress,
+        desc=f"measuring models ({table.target})",
+    )
+    rows = [
+        {
+            "id": a.id,
+            "arch": a.to_dict(),
+            "predicted_ms": round(predicted[a.id], 4),
+            "measured_ms": measured[a.id]["median_ms"],
+            "measured_p10_ms": measured[a.id]["p10_ms"],
+            "measured_p90_ms": measured[a.id]["p90_ms"],
+            "error_pct": round(100.0 * (predicted[a.id] / measured[a.id]["median_ms"] - 1), 3),
+        }
+        for a in archs
+    ]
     result = metrics([r["predicted_ms"] for r in rows], [r["measured_ms"] for r in rows])
     return {**result, "target": table.target, "threads": table.threads, "rows": rows}
 
@@ -89,17 +115,22 @@ def scatter_plot(result: dict[str, Any], path: Path) -> Path:
     top = 1.1 * max(measured + predicted)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, top], [0, top], color="black", lw=1, label="predicted = measured")
-    ax.fill_between([0, top], [0, 0.9 * top], [0, 1.1 * top], color="tab:green", alpha=0.15,
-                    label="±10 %")
+    ax.fill_between(
+        [0, top], [0, 0.9 * top], [0, 1.1 * top], color="tab:green", alpha=0.15, label="±10 %"
+    )
     encoders = sorted({r["arch"]["encoder"] for r in rows})
     for enc in encoders:
         pts = [(r["measured_ms"], r["predicted_ms"]) for r in rows if r["arch"]["encoder"] == enc]
-        ax.scatter(*zip(*pts), s=14, label=enc)
-    ax.set(xlim=(0, top), ylim=(0, top), xlabel="measured latency (ms)",
-           ylabel="predicted latency (ms)",
-           title=f"{result['target']}, {result['threads']} thread(s): "
-                 f"{100 * result['within_10pct']:.0f} % within ±10 %, "
-                 f"median |err| {result['median_abs_pct_error']:.1f} %")
+        ax.scatter(*zip(*pts, strict=False), s=14, label=enc)
+    ax.set(
+        xlim=(0, top),
+        ylim=(0, top),
+        xlabel="measured latency (ms)",
+        ylabel="predicted latency (ms)",
+        title=f"{result['target']}, {result['threads']} thread(s): "
+        f"{100 * result['within_10pct']:.0f} % within ±10 %, "
+        f"median |err| {result['median_abs_pct_error']:.1f} %",
+    )
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8, loc="upper left")
     path = Path(path)

@@ -24,6 +24,7 @@ validation curve in the user_attr `curve` ({step: mIoU}); at an evaluation step 
 is stopped when its mIoU is below the median mIoU, at that same step, of the completed trials
 (needs `prune.min_trials` of them, from `prune.warmup_steps` on).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,9 @@ import math
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from ml_collections import ConfigDict
@@ -67,36 +69,45 @@ class EvalResult:
     message: str = ""
 
 
-def cheap_scores(arch: Arch, spec: SearchSpec, tables: dict[str, Any],
-                 cost_fn: Callable[[Arch], dict]) -> dict[str, Any]:
+def cheap_scores(
+    arch: Arch, spec: SearchSpec, tables: dict[str, Any], cost_fn: Callable[[Arch], dict]
+) -> dict[str, Any]:
     """Costs, predicted latencies and constraint violations: everything known before training."""
     c = cost_fn(arch)
-    costs = {"params": int(c["params"]), "macs": int(c["macs"]),
-             "bytes": int(c["bytes_fp32"])}
+    costs = {"params": int(c["params"]), "macs": int(c["macs"]), "bytes": int(c["bytes_fp32"])}
     latency = {}
     if tables:
         from nas.latency import predict  # imported only when a sweep uses latency
+
         latency = {t: float(predict(arch, table)) for t, table in tables.items()}
     values = {**costs, **{LATENCY_PREFIX + t: ms for t, ms in latency.items()}}
     violations = {name: values[name] - bound for name, bound in spec.constraints.items()}
-    return {"costs": costs, "latency_ms": latency,
-            "violations": [violations[n] for n in spec.constraints],
-            "broken": [f"{n} {_fmt(values[n])} > {_fmt(spec.constraints[n])}"
-                       for n, v in violations.items() if v > 0]}
+    return {
+        "costs": costs,
+        "latency_ms": latency,
+        "violations": [violations[n] for n in spec.constraints],
+        "broken": [
+            f"{n} {_fmt(values[n])} > {_fmt(spec.constraints[n])}"
+            for n, v in violations.items()
+            if v > 0
+        ],
+    }
 
 
 def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:,.0f}"
 
 
-def objective_values(spec: SearchSpec, scores: dict[str, Any],
-                     metrics: dict[str, float]) -> list[float]:
+def objective_values(
+    spec: SearchSpec, scores: dict[str, Any], metrics: dict[str, float]
+) -> list[float]:
+    """The trial's values in `spec.objectives` order: val/miou, latency (ms) or a cost."""
     out = []
     for o in spec.objectives:
         if o == MIOU:
             out.append(float(metrics[MIOU]))
         elif o.startswith(LATENCY_PREFIX):
-            out.append(scores["latency_ms"][o[len(LATENCY_PREFIX):]])
+            out.append(scores["latency_ms"][o[len(LATENCY_PREFIX) :]])
         else:
             out.append(float(scores["costs"][o]))
     return out
@@ -130,12 +141,20 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, float | None]:
     return out
 
 
-def _tell(ctx: Context, trial: optuna.Trial, outcome: str, reason: str = "",
-          values: list[float] | None = None) -> FrozenTrial:
+def _tell(
+    ctx: Context,
+    trial: optuna.Trial,
+    outcome: str,
+    reason: str = "",
+    values: list[float] | None = None,
+) -> FrozenTrial:
     trial.set_user_attr("outcome", outcome)
     trial.set_user_attr("reason", reason)
-    state = {"complete": TrialState.COMPLETE, "infeasible": TrialState.PRUNED,
-             "pruned": TrialState.PRUNED}.get(outcome, TrialState.FAIL)
+    state = {
+        "complete": TrialState.COMPLETE,
+        "infeasible": TrialState.PRUNED,
+        "pruned": TrialState.PRUNED,
+    }.get(outcome, TrialState.FAIL)
     ctx.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     return ctx.study._storage.get_trial(trial._trial_id)
 
@@ -153,8 +172,16 @@ def _hand_back(ctx: Context, trial: optuna.Trial) -> None:
 
 
 def _reuse(ctx: Context, trial: optuna.Trial, prior: FrozenTrial) -> FrozenTrial:
-    for key in ("costs", "latency_ms", "violations", "feasible", "metrics", "train", "curve",
-                "trial_dir"):
+    for key in (
+        "costs",
+        "latency_ms",
+        "violations",
+        "feasible",
+        "metrics",
+        "train",
+        "curve",
+        "trial_dir",
+    ):
         if key in prior.user_attrs:
             trial.set_user_attr(key, prior.user_attrs[key])
     for name, value in prior.constraints.items():
@@ -183,8 +210,9 @@ def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
     # proposed again is answered from the earlier trial (the sampler learns from it).
     mine = next(t for t in trials if t.number == trial.number)
     enqueued_twice = prior is not None and "fixed_params" in mine.system_attrs
-    if prior is not None and (enqueued_twice or
-                              prior.state in (TrialState.RUNNING, TrialState.WAITING)):
+    if prior is not None and (
+        enqueued_twice or prior.state in (TrialState.RUNNING, TrialState.WAITING)
+    ):
         trial.set_user_attr("skipped", f"trial {prior.number} holds the same architecture")
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
     if prior is not None:
@@ -214,7 +242,7 @@ def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> Froze
     for key in ("costs", "latency_ms", "violations"):
         trial.set_user_attr(key, scores[key])
     trial.set_user_attr("feasible", not scores["broken"])
-    for name, value in zip(ctx.spec.constraints, scores["violations"]):
+    for name, value in zip(ctx.spec.constraints, scores["violations"], strict=False):
         trial.set_constraint(name, value)  # <= 0: satisfied (Optuna's convention)
     if scores["broken"] and not ctx.spec.train_infeasible:
         trial.set_user_attr("timings", {"cheap_s": t_cheap, "total_s": time.time() - t0})
@@ -227,8 +255,9 @@ def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> Froze
     t1 = time.time()
     try:
         with wk.Heartbeat(ctx.study, trial._trial_id):
-            result = ctx.evaluate(candidate_config(ctx, arch, trial_dir), trial_dir,
-                                  arch=arch, on_eval=rule)
+            result = ctx.evaluate(
+                candidate_config(ctx, arch, trial_dir), trial_dir, arch=arch, on_eval=rule
+            )
     except (KeyboardInterrupt, SystemExit, UserError):
         _hand_back(ctx, trial)
         raise
@@ -236,27 +265,51 @@ def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> Froze
         (trial_dir / "error.txt").write_text(traceback.format_exc())
         text = f"{type(e).__name__}: {e}".splitlines()[0][:300]
         oom = isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in str(e)
-        trial.set_user_attr("timings", {"cheap_s": t_cheap, "train_s": time.time() - t1,
-                                        "total_s": time.time() - t0})
-        return _tell(ctx, trial, "failed", ("out of memory: " if oom else "exception: ") + text
-                     + f" (traceback in {trial_dir / 'error.txt'})")
-    trial.set_user_attr("timings", {"cheap_s": t_cheap, "train_s": time.time() - t1,
-                                    "total_s": time.time() - t0})
+        trial.set_user_attr(
+            "timings",
+            {"cheap_s": t_cheap, "train_s": time.time() - t1, "total_s": time.time() - t0},
+        )
+        return _tell(
+            ctx,
+            trial,
+            "failed",
+            ("out of memory: " if oom else "exception: ")
+            + text
+            + f" (traceback in {trial_dir / 'error.txt'})",
+        )
+    trial.set_user_attr(
+        "timings", {"cheap_s": t_cheap, "train_s": time.time() - t1, "total_s": time.time() - t0}
+    )
     metrics = _scalars(result.metrics or {})
     trial.set_user_attr("metrics", metrics)
-    trial.set_user_attr("train", {"status": result.status, "step": int(result.step),
-                                  "wall_time_s": float(result.wall_time_s),
-                                  "message": str(result.message or "")})
+    trial.set_user_attr(
+        "train",
+        {
+            "status": result.status,
+            "step": int(result.step),
+            "wall_time_s": float(result.wall_time_s),
+            "message": str(result.message or ""),
+        },
+    )
     if result.status != "complete":
-        return _tell(ctx, trial, result.status if result.status == "diverged" else "failed",
-                     f"{result.status} at step {result.step}: {result.message}")
+        return _tell(
+            ctx,
+            trial,
+            result.status if result.status == "diverged" else "failed",
+            f"{result.status} at step {result.step}: {result.message}",
+        )
     if rule.stopped and int(result.step) <= rule.stopped[0]:
         step, miou, median = rule.stopped
-        return _tell(ctx, trial, "pruned", f"pruned at step {step}: val/miou {miou:.4f} < "
-                     f"median {median:.4f} of completed trials")
+        return _tell(
+            ctx,
+            trial,
+            "pruned",
+            f"pruned at step {step}: val/miou {miou:.4f} < median {median:.4f} of completed trials",
+        )
     if metrics.get(MIOU) is None:
-        return _tell(ctx, trial, "failed", f"no finite {MIOU} in the evaluator's metrics "
-                     f"({sorted(metrics)})")
+        return _tell(
+            ctx, trial, "failed", f"no finite {MIOU} in the evaluator's metrics ({sorted(metrics)})"
+        )
     rule.curve[str(int(result.step))] = metrics[MIOU]  # the final evaluation, for the rule
     trial.set_user_attr("curve", rule.curve)
     return _tell(ctx, trial, "complete", "", objective_values(ctx.spec, scores, metrics))

@@ -15,9 +15,11 @@ Choice of the reference point (documented where the driver uses it, `reference_p
 fixed, worst-acceptable value per objective, so that hypervolumes of one study are comparable
 over trials.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import optuna
@@ -33,8 +35,10 @@ from nas.search.spec import (
 def _as_minimisation(points: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != len(maximize):
-        raise ValueError(f"points: got shape {pts.shape}; allowed: (n, {len(maximize)}) "
-                         "matching the number of objectives")
+        raise ValueError(
+            f"points: got shape {pts.shape}; allowed: (n, {len(maximize)}) "
+            "matching the number of objectives"
+        )
     sign = np.where(np.asarray(maximize, dtype=bool), -1.0, 1.0)
     return pts * sign
 
@@ -80,8 +84,7 @@ def _hv_min(pts: np.ndarray, ref: np.ndarray) -> float:
     return total
 
 
-def hypervolume(points: np.ndarray, maximize: Sequence[bool],
-                reference: Sequence[float]) -> float:
+def hypervolume(points: np.ndarray, maximize: Sequence[bool], reference: Sequence[float]) -> float:
     """Hypervolume dominated by `points` up to `reference` (same units as the objectives).
 
     Points not strictly better than the reference in every objective add nothing. An empty set
@@ -97,8 +100,9 @@ def hypervolume(points: np.ndarray, maximize: Sequence[bool],
     return _hv_min(pts, ref)
 
 
-def hypervolume_history(points: np.ndarray, maximize: Sequence[bool],
-                        reference: Sequence[float]) -> list[float]:
+def hypervolume_history(
+    points: np.ndarray, maximize: Sequence[bool], reference: Sequence[float]
+) -> list[float]:
     """Hypervolume of the first 1, 2, ..., n points: how the front grew trial after trial."""
     return [hypervolume(points[: i + 1], maximize, reference) for i in range(len(points))]
 
@@ -116,6 +120,7 @@ def candidates(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def reference_point(spec: SearchSpec, points: np.ndarray) -> list[float]:
+    """The hypervolume reference per objective: as set, else 0, the budget or 1.1 x worst."""
     ref = []
     for j, name in enumerate(spec.objectives):
         if name in spec.reference_point:
@@ -133,25 +138,40 @@ def front(study: optuna.Study, spec: SearchSpec) -> dict[str, Any]:
     """The non-dominated set, reference point, hypervolume and its growth over trials."""
     cands = candidates(study)
     points = np.array([list(t.values) for t in cands], dtype=np.float64).reshape(
-        len(cands), len(spec.objectives))
+        len(cands), len(spec.objectives)
+    )
     mask = non_dominated(points, spec.maximize) if len(cands) else np.zeros(0, bool)
     ref = reference_point(spec, points)
     hv = hypervolume(points, spec.maximize, ref)
     history = hypervolume_history(points, spec.maximize, ref)
     members = []
-    for t, on in zip(cands, mask):
+    for t, on in zip(cands, mask, strict=False):
         if on:
-            members.append({"number": t.number, "arch_id": t.user_attrs["arch_id"],
-                            "arch": t.user_attrs["arch"],
-                            "values": dict(zip(spec.objectives, t.values)),
-                            "scores": scores_of(t), "trial_dir": t.user_attrs.get("trial_dir")})
-    return {"study": spec.study_name, "objectives": list(spec.objectives),
-            "directions": spec.directions, "constraints": spec.constraints,
-            "reference_point": dict(zip(spec.objectives, ref)), "hypervolume": hv,
-            "hypervolume_history": [{"trial": t.number, "hypervolume": h}
-                                    for t, h in zip(cands, history)],
-            "n_candidates": len(cands), "pareto": members,
-            "_trials": cands, "_mask": mask}
+            members.append(
+                {
+                    "number": t.number,
+                    "arch_id": t.user_attrs["arch_id"],
+                    "arch": t.user_attrs["arch"],
+                    "values": dict(zip(spec.objectives, t.values, strict=False)),
+                    "scores": scores_of(t),
+                    "trial_dir": t.user_attrs.get("trial_dir"),
+                }
+            )
+    return {
+        "study": spec.study_name,
+        "objectives": list(spec.objectives),
+        "directions": spec.directions,
+        "constraints": spec.constraints,
+        "reference_point": dict(zip(spec.objectives, ref, strict=False)),
+        "hypervolume": hv,
+        "hypervolume_history": [
+            {"trial": t.number, "hypervolume": h} for t, h in zip(cands, history, strict=False)
+        ],
+        "n_candidates": len(cands),
+        "pareto": members,
+        "_trials": cands,
+        "_mask": mask,
+    }
 
 
 def plot_axes(spec: SearchSpec) -> tuple[str, str]:

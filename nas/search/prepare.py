@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import optuna
 from ml_collections import ConfigDict
@@ -33,8 +34,10 @@ def load_evaluator(path: str) -> Evaluate:
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError) as e:
-        raise UserError(f"search.evaluator: cannot import {path!r} ({e}); allowed: "
-                        "'package.module:function', e.g. nas.train.loop:train_and_evaluate") from None
+        raise UserError(
+            f"search.evaluator: cannot import {path!r} ({e}); allowed: "
+            "'package.module:function', e.g. nas.train.loop:train_and_evaluate"
+        ) from None
     return fn
 
 
@@ -47,30 +50,41 @@ def check_workdir(workdir: Path) -> Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
-        raise UserError(f"workdir: cannot write {str(workdir)!r} ({e.strerror or e}); allowed: "
-                        "a writable directory") from None
+        raise UserError(
+            f"workdir: cannot write {str(workdir)!r} ({e.strerror or e}); allowed: "
+            "a writable directory"
+        ) from None
     return workdir.resolve()
 
 
 def load_tables(spec: SearchSpec, *, build: bool) -> dict[str, Any]:
     """The latency table of each target the sweep scores; builds missing ones when allowed."""
-    used = {n[len(LATENCY_PREFIX):] for n in (*spec.objectives, *spec.constraints)
-            if n.startswith(LATENCY_PREFIX)}
+    used = {
+        n[len(LATENCY_PREFIX) :]
+        for n in (*spec.objectives, *spec.constraints)
+        if n.startswith(LATENCY_PREFIX)
+    }
     if not used:
         return {}
     from nas import latency
+
     tables = {}
     for target, path in spec.latency_tables.items():
         if target not in used:  # configured but neither an objective nor a constraint
             continue
         if not path.exists():
             if not (build and spec.build_missing_tables):
-                raise UserError(f"search.latency_tables.{target}: {str(path)!r} not found; "
-                                f"allowed: an existing table (build one with `segnas latency "
-                                f"build --target {target} --config CONFIG --out {path}`) or "
-                                "search.build_missing_tables=True")
-            print(f"latency table {path} not found: measuring the blocks of this sweep's space "
-                  f"on {target} (once; later runs reuse it)", flush=True)
+                raise UserError(
+                    f"search.latency_tables.{target}: {str(path)!r} not found; "
+                    f"allowed: an existing table (build one with `segnas latency "
+                    f"build --target {target} --config CONFIG --out {path}`) or "
+                    "search.build_missing_tables=True"
+                )
+            print(
+                f"latency table {path} not found: measuring the blocks of this sweep's space "
+                f"on {target} (once; later runs reuse it)",
+                flush=True,
+            )
             latency.build_table_for_space(spec.space, target=target, out=path)
         tables[target] = latency.load_table(path)
     return tables
@@ -82,10 +96,13 @@ def check_classes(config: ConfigDict, spec: SearchSpec) -> None:
     if "data" not in config:
         return
     from data.pipeline import dataset_info
+
     n = dataset_info(config.data).num_classes
     if n != spec.space.num_classes:
-        raise UserError(f"search.space.num_classes: got {spec.space.num_classes}; allowed: "
-                        f"{n}, the class count of data {config.data.name!r}")
+        raise UserError(
+            f"search.space.num_classes: got {spec.space.num_classes}; allowed: "
+            f"{n}, the class count of data {config.data.name!r}"
+        )
 
 
 @dataclasses.dataclass
@@ -101,10 +118,16 @@ class Context:
     cost_fn: Callable[[Arch], dict]
 
 
-def prepare(config: ConfigDict, workdir: Path, *, storage: str | None = None,
-            worker_index: int = 0, evaluate: Evaluate | None = None,
-            cost_fn: Callable[[Arch], dict] | None = None,
-            build_tables: bool = True) -> Context:
+def prepare(
+    config: ConfigDict,
+    workdir: Path,
+    *,
+    storage: str | None = None,
+    worker_index: int = 0,
+    evaluate: Evaluate | None = None,
+    cost_fn: Callable[[Arch], dict] | None = None,
+    build_tables: bool = True,
+) -> Context:
     """Checks everything a worker needs (config, workdir, storage, tables) and opens the study."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the driver prints its own lines
     workdir = check_workdir(workdir)
@@ -120,9 +143,20 @@ def prepare(config: ConfigDict, workdir: Path, *, storage: str | None = None,
     with wk.workdir_lock(workdir), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        store = st.open_storage(url, heartbeat_interval=spec.heartbeat_interval,
-                                grace_period=spec.grace_period, max_retry=spec.max_retry)
+        store = st.open_storage(
+            url,
+            heartbeat_interval=spec.heartbeat_interval,
+            grace_period=spec.grace_period,
+            max_retry=spec.max_retry,
+        )
         study = open_study(spec, store, seed)
     tables = load_tables(spec, build=build_tables)
-    return Context(config=config, spec=spec, study=study, workdir=workdir, evaluate=evaluate,
-                   tables=tables, cost_fn=cost_fn)
+    return Context(
+        config=config,
+        spec=spec,
+        study=study,
+        workdir=workdir,
+        evaluate=evaluate,
+        tables=tables,
+        cost_fn=cost_fn,
+    )

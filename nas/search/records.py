@@ -15,6 +15,7 @@ budget (what the user declared acceptable); without one -> 1.1 x the worst value
 feasible complete trials (so every such trial counts). It is stored in pareto.json; compare
 hypervolumes only under the same reference point.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,13 @@ from nas.search.spec import (
     SearchSpec,
 )
 
-STATE_NAMES = {TrialState.COMPLETE: "complete", TrialState.FAIL: "failed",
-               TrialState.PRUNED: "pruned", TrialState.RUNNING: "running",
-               TrialState.WAITING: "waiting"}
+STATE_NAMES = {
+    TrialState.COMPLETE: "complete",
+    TrialState.FAIL: "failed",
+    TrialState.PRUNED: "pruned",
+    TrialState.RUNNING: "running",
+    TrialState.WAITING: "waiting",
+}
 
 
 def scores_of(t: FrozenTrial) -> dict[str, float]:
@@ -48,26 +53,37 @@ def scores_of(t: FrozenTrial) -> dict[str, float]:
 
 
 def trial_record(t: FrozenTrial) -> dict[str, Any]:
+    """The trials.jsonl record of one trial (fields in the module docstring)."""
     a = t.user_attrs
     end = t.datetime_complete
     return {
-        "number": t.number, "state": STATE_NAMES.get(t.state, t.state.name.lower()),
+        "number": t.number,
+        "state": STATE_NAMES.get(t.state, t.state.name.lower()),
         "outcome": a.get("outcome", "running" if t.state == TrialState.RUNNING else ""),
-        "reason": a.get("reason", ""), "arch_id": a.get("arch_id"), "arch": a.get("arch"),
-        "values": list(t.values) if t.values else None, "metrics": a.get("metrics", {}),
-        "costs": a.get("costs", {}), "latency_ms": a.get("latency_ms", {}),
-        "feasible": a.get("feasible"), "reused_from": a.get("reused_from"),
-        "retry_of": t.system_attrs.get("failed_trial"), "train": a.get("train"),
-        "timings": a.get("timings", {}), "worker": a.get("worker"),
+        "reason": a.get("reason", ""),
+        "arch_id": a.get("arch_id"),
+        "arch": a.get("arch"),
+        "values": list(t.values) if t.values else None,
+        "metrics": a.get("metrics", {}),
+        "costs": a.get("costs", {}),
+        "latency_ms": a.get("latency_ms", {}),
+        "feasible": a.get("feasible"),
+        "reused_from": a.get("reused_from"),
+        "retry_of": t.system_attrs.get("failed_trial"),
+        "train": a.get("train"),
+        "timings": a.get("timings", {}),
+        "worker": a.get("worker"),
         "trial_dir": a.get("trial_dir"),
         "started": t.datetime_start.isoformat() if t.datetime_start else None,
         "finished": end.isoformat() if end else None,
-        "duration_s": (end - t.datetime_start).total_seconds() if end and t.datetime_start
+        "duration_s": (end - t.datetime_start).total_seconds()
+        if end and t.datetime_start
         else None,
     }
 
 
 def records(study: optuna.Study) -> list[dict[str, Any]]:
+    """Records of every non-skipped trial; failed trials that were retried say `retried`."""
     trials = study.get_trials(deepcopy=False)
     retried = st.retried_numbers(trials)
     out = []
@@ -82,6 +98,7 @@ def records(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def write_trials_jsonl(study: optuna.Study, workdir: Path) -> Path:
+    """Rewrite `workdir/trials.jsonl` atomically from the study; returns its path."""
     path = workdir / "trials.jsonl"
     atomic_write(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records(study)))
     return path
@@ -89,7 +106,7 @@ def write_trials_jsonl(study: optuna.Study, workdir: Path) -> Path:
 
 def _label(name: str) -> str:
     if name.startswith(LATENCY_PREFIX):
-        return f"predicted latency on {name[len(LATENCY_PREFIX):]} (ms)"
+        return f"predicted latency on {name[len(LATENCY_PREFIX) :]} (ms)"
     return {MIOU: "validation mIoU", "bytes": "model bytes (fp32)"}.get(name, name)
 
 
@@ -102,28 +119,34 @@ def _num(v: Any) -> str:
 
 
 def describe(arch: dict[str, Any] | None) -> str:
+    """A short arch label, e.g. `mobilenet_v3_large+mlp dw w1 512x512`; "?" for none."""
     if not arch:
         return "?"
     conv = "dw" if arch["conv_type"] == "depthwise" else f"g{arch['group_size']}"
-    return (f"{arch['encoder']}+{arch['decoder']} {conv} w{arch['width']:g} "
-            f"{'x'.join(map(str, arch['resolution']))}")
+    return (
+        f"{arch['encoder']}+{arch['decoder']} {conv} w{arch['width']:g} "
+        f"{'x'.join(map(str, arch['resolution']))}"
+    )
 
 
 def trial_line(t: FrozenTrial, spec: SearchSpec) -> str:
     """One line per finished trial, for the live display."""
     r = trial_record(t)
-    outcome = r["outcome"] + (f" (as #{r['reused_from']})" if r["reused_from"] is not None
-                              else "")
+    outcome = r["outcome"] + (f" (as #{r['reused_from']})" if r["reused_from"] is not None else "")
     scores = scores_of(t)
-    shown = [f"{k} {_num(scores.get(k))}" for k in dict.fromkeys((MIOU, *spec.objectives))
-             if k in scores]
+    shown = [
+        f"{k} {_num(scores.get(k))}" for k in dict.fromkeys((MIOU, *spec.objectives)) if k in scores
+    ]
     took = f" {r['duration_s']:.0f}s" if r["duration_s"] is not None else ""
     reason = f"  [{r['reason']}]" if r["reason"] and r["outcome"] != "complete" else ""
-    return (f"trial {t.number:3d} {outcome:<10s} {describe(r['arch']):<52s} "
-            f"{'  '.join(shown)}{took}{reason}")
+    return (
+        f"trial {t.number:3d} {outcome:<10s} {describe(r['arch']):<52s} "
+        f"{'  '.join(shown)}{took}{reason}"
+    )
 
 
 def record_scores(r: dict[str, Any]) -> dict[str, float]:
+    """Every scalar of a trials.jsonl record under objective names, like `scores_of`."""
     out = dict(r["costs"])
     out.update({LATENCY_PREFIX + k: v for k, v in r["latency_ms"].items()})
     if r["metrics"].get(MIOU) is not None:
@@ -131,8 +154,9 @@ def record_scores(r: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def summary_table(study: optuna.Study, spec: SearchSpec,
-                  front_numbers: set[int] = frozenset()) -> str:
+def summary_table(
+    study: optuna.Study, spec: SearchSpec, front_numbers: set[int] = frozenset()
+) -> str:
     """One row per trial (trials of stopped workers, retried later, are left to trials.jsonl);
     an ablation groups rows by the dimension varied, the baseline repeated in each group."""
     cols = list(dict.fromkeys((MIOU, *spec.objectives, "params")))
@@ -142,9 +166,14 @@ def summary_table(study: optuna.Study, spec: SearchSpec,
     def row(r: dict[str, Any], mark: str = "") -> list[str]:
         sc = record_scores(r)
         note = f"as #{r['reused_from']}" if r["reused_from"] is not None else r["reason"]
-        return [str(r["number"]), r["outcome"], describe(r["arch"]) + mark,
-                *[_num(sc.get(c)) for c in cols], "*" if r["number"] in front_numbers else "",
-                note[:70]]
+        return [
+            str(r["number"]),
+            r["outcome"],
+            describe(r["arch"]) + mark,
+            *[_num(sc.get(c)) for c in cols],
+            "*" if r["number"] in front_numbers else "",
+            note[:70],
+        ]
 
     body: list[list[str] | str] = []
     if spec.strategy == "ablation":
@@ -159,6 +188,10 @@ def summary_table(study: optuna.Study, spec: SearchSpec,
         body = [row(r) for r in recs]
     table = [head, *[r for r in body if isinstance(r, list)]]
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
-    lines = [r if isinstance(r, str) else "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-             for r in [head, *body]]
+    lines = [
+        r
+        if isinstance(r, str)
+        else "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip()
+        for r in [head, *body]
+    ]
     return "\n".join(lines)

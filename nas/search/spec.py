@@ -7,8 +7,9 @@ with a single value are not parameters); values are encoded as Optuna-storable s
 (`resolution` (64, 96) -> "64x96") and decoded back into an `Arch`.
 
 Fields of `config.search` (experiments/quickstart.py is the commented example):
-  study_name, strategy, space (a dict of dimension -> values, or a name in nas.space.presets.SPACES),
-  baseline (ablation centre: a preset name or an arch dict), num_trials, seed, objectives,
+  study_name, strategy, space (a dict of dimension -> values, or a name in
+  nas.space.presets.SPACES), baseline (ablation centre: a preset name or an arch dict),
+  num_trials, seed, objectives,
   latency_tables (target -> table path), build_missing_tables, max_latency_ms (target -> ms),
   max_params, max_bytes, train_infeasible, population_size, startup_trials, prune (enabled,
   min_trials, warmup_steps), heartbeat_interval, grace_period, max_retry, evaluator, winners
@@ -68,16 +69,22 @@ class SearchSpec:
 
     @property
     def directions(self) -> list[str]:
+        """Optuna's direction per objective: maximize val/miou, minimize the others."""
         return ["maximize" if o == MIOU else "minimize" for o in self.objectives]
 
     @property
     def maximize(self) -> list[bool]:
+        """Per objective, whether it is maximised (only val/miou is)."""
         return [o == MIOU for o in self.objectives]
 
     def fingerprint(self) -> dict[str, Any]:
         """What a continued study must agree on (num_trials may grow, budgets may change)."""
-        return {"strategy": self.strategy, "space": self.space.to_dict(),
-                "objectives": list(self.objectives), "baseline": self.baseline.to_dict()}
+        return {
+            "strategy": self.strategy,
+            "space": self.space.to_dict(),
+            "objectives": list(self.objectives),
+            "baseline": self.baseline.to_dict(),
+        }
 
 
 def _get(cfg: ConfigDict, name: str, default: Any) -> Any:
@@ -92,18 +99,23 @@ def _space(value: Any) -> Space:
     value = _plain(value)
     if isinstance(value, str):
         if value not in SPACES:
-            raise UserError(f"search.space: got {value!r}; allowed: a dimension -> values dict "
-                            f"or one of {', '.join(SPACES)}")
+            raise UserError(
+                f"search.space: got {value!r}; allowed: a dimension -> values dict "
+                f"or one of {', '.join(SPACES)}"
+            )
         return SPACES[value]
     if not isinstance(value, dict):
-        raise UserError(f"search.space: got {type(value).__name__}; allowed: a dimension -> "
-                        f"values dict or one of {', '.join(SPACES)}")
+        raise UserError(
+            f"search.space: got {type(value).__name__}; allowed: a dimension -> "
+            f"values dict or one of {', '.join(SPACES)}"
+        )
     try:
         return Space.from_dict(value)
     except (TypeError, ValueError) as e:
         msg = str(e)  # Space.validate already says "space.<dimension>: ..."
-        raise UserError(f"search.{msg}" if msg.startswith("space.") else
-                        f"search.space: {msg}") from None
+        raise UserError(
+            f"search.{msg}" if msg.startswith("space.") else f"search.space: {msg}"
+        ) from None
 
 
 def _baseline(value: Any, space: Space) -> Arch:
@@ -113,8 +125,10 @@ def _baseline(value: Any, space: Space) -> Arch:
     try:
         if isinstance(value, str):
             if value not in PRESETS:
-                raise UserError(f"search.baseline: got {value!r}; allowed: one of "
-                                f"{', '.join(PRESETS)} or an arch dict")
+                raise UserError(
+                    f"search.baseline: got {value!r}; allowed: one of "
+                    f"{', '.join(PRESETS)} or an arch dict"
+                )
             arch = PRESETS[value]
         else:
             arch = Arch.from_dict(dict(value))
@@ -124,18 +138,22 @@ def _baseline(value: Any, space: Space) -> Arch:
         raise UserError(f"search.baseline: {e}") from None
     for dim in space.searched():
         if getattr(arch, dim) not in space.values(dim):
-            raise UserError(f"search.baseline: {dim} {encode(dim, getattr(arch, dim))!r} is not "
-                            f"among search.space.{dim} values "
-                            f"{[encode(dim, v) for v in space.values(dim)]}; allowed: a baseline "
-                            "inside the space")
+            raise UserError(
+                f"search.baseline: {dim} {encode(dim, getattr(arch, dim))!r} is not "
+                f"among search.space.{dim} values "
+                f"{[encode(dim, v) for v in space.values(dim)]}; allowed: a baseline "
+                "inside the space"
+            )
     return arch
 
 
 def _objectives(value: Any, tables: dict[str, Path]) -> tuple[str, ...]:
     objectives = tuple(_plain(value) or ())
     if not objectives:
-        raise UserError("search.objectives: empty; allowed: one or more of val/miou, "
-                        "latency/<target>, params, bytes, macs")
+        raise UserError(
+            "search.objectives: empty; allowed: one or more of val/miou, "
+            "latency/<target>, params, bytes, macs"
+        )
     for o in objectives:
         _check_metric_name("search.objectives", o, tables)
     if len(set(objectives)) != len(objectives):
@@ -143,20 +161,24 @@ def _objectives(value: Any, tables: dict[str, Path]) -> tuple[str, ...]:
     return objectives
 
 
-def _check_metric_name(field: str, name: Any, tables: dict[str, Path],
-                       allow_miou: bool = True) -> None:
+def _check_metric_name(
+    field: str, name: Any, tables: dict[str, Path], allow_miou: bool = True
+) -> None:
     allowed = ("val/miou, " if allow_miou else "") + "latency/<target>, params, bytes, macs"
     if not isinstance(name, str):
         raise UserError(f"{field}: got {name!r}; allowed: {allowed}")
     if name.startswith(LATENCY_PREFIX):
-        target = name[len(LATENCY_PREFIX):]
+        target = name[len(LATENCY_PREFIX) :]
         if target not in LATENCY_TARGETS:
-            raise UserError(f"{field}: unknown latency target {target!r}; allowed: "
-                            f"{', '.join(LATENCY_TARGETS)}")
+            raise UserError(
+                f"{field}: unknown latency target {target!r}; allowed: {', '.join(LATENCY_TARGETS)}"
+            )
         if target not in tables:
-            raise UserError(f"{field}: {name} needs a latency table: set "
-                            f"search.latency_tables.{target} to a table path (configured "
-                            f"targets: {', '.join(tables) or 'none'})")
+            raise UserError(
+                f"{field}: {name} needs a latency table: set "
+                f"search.latency_tables.{target} to a table path (configured "
+                f"targets: {', '.join(tables) or 'none'})"
+            )
         return
     if name in COST_OBJECTIVES or (allow_miou and name == MIOU):
         return
@@ -167,8 +189,10 @@ def _tables(value: Any, workdir: Path) -> dict[str, Path]:
     tables = {}
     for target, path in (_plain(value) or {}).items():
         if target not in LATENCY_TARGETS:
-            raise UserError(f"search.latency_tables: unknown target {target!r}; allowed: "
-                            f"{', '.join(LATENCY_TARGETS)}")
+            raise UserError(
+                f"search.latency_tables: unknown target {target!r}; allowed: "
+                f"{', '.join(LATENCY_TARGETS)}"
+            )
         # '' means "a table of this sweep's own space, kept in the workdir".
         tables[target] = Path(path) if path else workdir / f"latency-{target}.json"
     return tables
@@ -205,8 +229,7 @@ def _num_trials(cfg: ConfigDict, strategy: str) -> int:
     low = 0 if strategy in ("grid", "ablation") else 1
     value = _get(cfg, "num_trials", 12)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        allowed = ("an integer >= 0 (0: every candidate)" if low == 0
-                   else "an integer >= 1")
+        allowed = "an integer >= 0 (0: every candidate)" if low == 0 else "an integer >= 1"
         raise UserError(f"search.num_trials: got {value!r}; allowed: {allowed}")
     return value
 
@@ -215,8 +238,9 @@ def spec_from_config(config: ConfigDict, workdir: Path) -> SearchSpec:
     """Checks `config.search`; UserError (one line naming field, value, allowed) otherwise."""
     cfg = config.get("search") if isinstance(config, ConfigDict) else None
     if cfg is None:
-        raise UserError("config: no `search` section; allowed: a config like "
-                        "experiments/quickstart.py")
+        raise UserError(
+            "config: no `search` section; allowed: a config like experiments/quickstart.py"
+        )
     strategy = _get(cfg, "strategy", "nsga2")
     if strategy not in STRATEGIES:
         raise UserError(f"search.strategy: got {strategy!r}; allowed: {', '.join(STRATEGIES)}")
@@ -228,17 +252,23 @@ def spec_from_config(config: ConfigDict, workdir: Path) -> SearchSpec:
     reference = {}
     for name, value in (_plain(_get(cfg, "reference_point", {})) or {}).items():
         if name not in objectives:
-            raise UserError(f"search.reference_point: got {name!r}; allowed: one of the "
-                            f"objectives {', '.join(objectives)}")
+            raise UserError(
+                f"search.reference_point: got {name!r}; allowed: one of the "
+                f"objectives {', '.join(objectives)}"
+            )
         reference[name] = float(value)
     name = _get(cfg, "study_name", "search")
     if not isinstance(name, str) or not name:
         raise UserError(f"search.study_name: got {name!r}; allowed: a non-empty string")
     return SearchSpec(
-        study_name=name, strategy=strategy, space=space,
+        study_name=name,
+        strategy=strategy,
+        space=space,
         baseline=_baseline(_get(cfg, "baseline", ""), space),
-        num_trials=_num_trials(cfg, strategy), seed=_int(cfg, "seed", 0, 0),
-        objectives=objectives, latency_tables=tables,
+        num_trials=_num_trials(cfg, strategy),
+        seed=_int(cfg, "seed", 0, 0),
+        objectives=objectives,
+        latency_tables=tables,
         build_missing_tables=bool(_get(cfg, "build_missing_tables", False)),
         constraints=_constraints(cfg, tables),
         train_infeasible=bool(_get(cfg, "train_infeasible", False)),

@@ -20,6 +20,7 @@ Which trials count (toward `num_trials`, in outputs): all except trials the driv
 workers, or another worker holds the same architecture) and FAILed trials that a later trial
 retries (their architecture is carried by the retry).
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -46,11 +47,13 @@ def resolve_url(storage: str | None, workdir: Path) -> str:
 
 
 def is_default_storage(url: str, workdir: Path) -> bool:
+    """Whether `url` is the workdir's own SQLite file (no `--storage` given)."""
     return url == resolve_url(None, workdir)
 
 
-def open_storage(url: str, *, heartbeat_interval: int, grace_period: int,
-                 max_retry: int, attempts: int = 3) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str, *, heartbeat_interval: int, grace_period: int, max_retry: int, attempts: int = 3
+) -> optuna.storages.BaseStorage:
     """An Optuna storage for `url`; UserError naming the URL when it cannot be opened.
 
     Workers started together on a fresh database race to create its tables (one of them gets
@@ -67,40 +70,52 @@ def open_storage(url: str, *, heartbeat_interval: int, grace_period: int,
     raise AssertionError("unreachable")
 
 
-def _open_storage(url: str, heartbeat_interval: int, grace_period: int,
-                  max_retry: int) -> optuna.storages.BaseStorage:
+def _open_storage(
+    url: str, heartbeat_interval: int, grace_period: int, max_retry: int
+) -> optuna.storages.BaseStorage:
     retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     try:
         if url.startswith(JOURNAL_PREFIX):
-            path = url[len(JOURNAL_PREFIX):]
+            path = url[len(JOURNAL_PREFIX) :]
             path = path[2:] if path.startswith("//") else path  # journal:///abs and journal:rel
             from optuna.storages.journal import (
                 JournalFileBackend,
                 JournalFileOpenLock,
                 JournalStorage,
             )
+
             return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
         if "://" not in url:
-            raise UserError(f"storage: got {url!r}; allowed: a database URL (sqlite:///PATH, "
-                            "postgresql://..., mysql://...) or journal:PATH")
+            raise UserError(
+                f"storage: got {url!r}; allowed: a database URL (sqlite:///PATH, "
+                "postgresql://..., mysql://...) or journal:PATH"
+            )
         sqlite = url.startswith("sqlite")
         if sqlite:
             _sqlite_wal(url)
             _sqlite_fast_commits()
         engine_kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
         return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period, heartbeat_stale_trial_callback=retry)
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period,
+            heartbeat_stale_trial_callback=retry,
+        )
     except UserError:
         raise
     except ImportError as e:
-        raise UserError(f"storage: cannot open {url!r}: its database driver is not installed "
-                        f"({e}); allowed: sqlite:///PATH, journal:PATH, or install the driver "
-                        "(e.g. psycopg2-binary for postgresql, pymysql for mysql+pymysql)") from None
+        raise UserError(
+            f"storage: cannot open {url!r}: its database driver is not installed "
+            f"({e}); allowed: sqlite:///PATH, journal:PATH, or install the driver "
+            "(e.g. psycopg2-binary for postgresql, pymysql for mysql+pymysql)"
+        ) from None
     except Exception as e:  # sqlalchemy.exc.*, OSError: an unreachable or unusable storage
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UserError(f"storage: cannot open {url!r} ({msg}); allowed: a reachable, writable "
-                        "database URL or journal:PATH") from None
+        raise UserError(
+            f"storage: cannot open {url!r} ({msg}); allowed: a reachable, writable "
+            "database URL or journal:PATH"
+        ) from None
 
 
 _SQLITE_HOOKED = False
@@ -150,8 +165,12 @@ def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
 def counted_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """The trials that stand for an architecture of this sweep (see the module docstring)."""
     retried = retried_numbers(trials)
-    return [t for t in trials if not t.user_attrs.get("skipped")
-            and not (t.state == TrialState.FAIL and t.number in retried)]
+    return [
+        t
+        for t in trials
+        if not t.user_attrs.get("skipped")
+        and not (t.state == TrialState.FAIL and t.number in retried)
+    ]
 
 
 def slots_taken(trials: list[FrozenTrial], before: int | None = None) -> int:

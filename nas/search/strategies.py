@@ -6,6 +6,7 @@ given per trial with `trial.set_constraint` (Optuna 5 deprecated `constraints_fu
 `random` and `ablation` enqueue their whole candidate list (`study.enqueue_trial`), so every
 worker and machine derives the same list and no candidate repeats.
 """
+
 from __future__ import annotations
 
 import random
@@ -34,8 +35,9 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
     """GridSampler whose `after_trial` does not call `study.stop()`, which raises outside
     `study.optimize`; the driver stops by counting the grid's points itself."""
 
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Any) -> None:
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any
+    ) -> None:
         return None
 
 
@@ -43,8 +45,10 @@ def make_sampler(spec: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:
     """The strategy's Optuna sampler. Constraints reach NSGA-II / TPE through
     `trial.set_constraint` (Optuna 5 deprecated the samplers' `constraints_func`)."""
     if spec.strategy == "grid":
-        space = {d: [dist.choices[i] for i in range(len(dist.choices))]
-                 for d, dist in distributions(spec.space).items()}
+        space = {
+            d: [dist.choices[i] for i in range(len(dist.choices))]
+            for d, dist in distributions(spec.space).items()
+        }
         return _AskTellGridSampler(space, seed=seed)
     if spec.strategy == "nsga2":
         return optuna.samplers.NSGAIISampler(population_size=spec.population_size, seed=seed)
@@ -54,21 +58,26 @@ def make_sampler(spec: SearchSpec, seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def open_study(spec: SearchSpec, storage: optuna.storages.BaseStorage,
-               seed: int) -> optuna.Study:
+def open_study(spec: SearchSpec, storage: optuna.storages.BaseStorage, seed: int) -> optuna.Study:
     """Creates or loads the study; refuses one created with another space or objectives."""
-    study = optuna.create_study(study_name=spec.study_name, storage=storage,
-                                directions=spec.directions,
-                                sampler=make_sampler(spec, seed), load_if_exists=True)
+    study = optuna.create_study(
+        study_name=spec.study_name,
+        storage=storage,
+        directions=spec.directions,
+        sampler=make_sampler(spec, seed),
+        load_if_exists=True,
+    )
     fingerprint = spec.fingerprint()
     stored = study.user_attrs.get("segnas")
     if stored is None:
         study.set_user_attr("segnas", fingerprint)
     elif stored != fingerprint:
         diff = [k for k in fingerprint if stored.get(k) != fingerprint[k]]
-        raise UserError(f"search: study {spec.study_name!r} in this storage was created with "
-                        f"another {', '.join(diff)}; allowed: the same search config, or a new "
-                        "search.study_name / workdir")
+        raise UserError(
+            f"search: study {spec.study_name!r} in this storage was created with "
+            f"another {', '.join(diff)}; allowed: the same search config, or a new "
+            "search.study_name / workdir"
+        )
     enqueue_missing(study, spec)
     return study
 
@@ -87,8 +96,10 @@ def listed_archs(spec: SearchSpec) -> list[Arch] | None:
         return None
     rng = random.Random(spec.seed)
     if 2 * n > spec.space.size():
-        return [arch_from_params(params_of(a, spec.space), spec)
-                for a in rng.sample(list(spec.space.grid()), n)]
+        return [
+            arch_from_params(params_of(a, spec.space), spec)
+            for a in rng.sample(list(spec.space.grid()), n)
+        ]
     archs: dict[str, Arch] = {}
     while len(archs) < n:
         a = arch_from_params(params_of(Arch.sample(spec.space, rng), spec.space), spec)
@@ -102,13 +113,15 @@ def enqueue_missing(study: optuna.Study, spec: SearchSpec) -> int:
     archs = listed_archs(spec)
     if archs is None:
         return 0
-    present = {t.user_attrs.get("arch_id")
-               for t in st.counted_trials(study.get_trials(deepcopy=False))}
+    present = {
+        t.user_attrs.get("arch_id") for t in st.counted_trials(study.get_trials(deepcopy=False))
+    }
     added = 0
     for arch in archs:
         if arch.id not in present:
-            study.enqueue_trial(params_of(arch, spec.space),
-                                user_attrs={"arch_id": arch.id, "arch": arch.to_dict()})
+            study.enqueue_trial(
+                params_of(arch, spec.space), user_attrs={"arch_id": arch.id, "arch": arch.to_dict()}
+            )
             added += 1
     return added
 
@@ -131,6 +144,7 @@ class MedianRule:
         self.stopped: tuple[int, float, float] | None = None
 
     def __call__(self, step: int, metrics: dict[str, Any]) -> bool:
+        """Record val/miou at `step`; True (stop) if below the median of completed trials."""
         if MIOU not in metrics:
             return False
         miou = float(metrics[MIOU])
@@ -138,10 +152,12 @@ class MedianRule:
         self.trial.set_user_attr("curve", self.curve)
         if not self.spec.prune or step < self.spec.prune_warmup_steps:
             return False
-        others = [t.user_attrs["curve"][str(int(step))]
-                  for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if str(int(step)) in (t.user_attrs.get("curve") or {})
-                  and "reused_from" not in t.user_attrs]  # one vote per architecture
+        others = [
+            t.user_attrs["curve"][str(int(step))]
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if str(int(step)) in (t.user_attrs.get("curve") or {})
+            and "reused_from" not in t.user_attrs
+        ]  # one vote per architecture
         if len(others) < self.spec.prune_min_trials:
             return False
         median = float(np.median(others))

@@ -21,7 +21,7 @@ from nas.search.spec import (
 def pick_winners(f: dict[str, Any], spec: SearchSpec) -> list[FrozenTrial]:
     """Up to `winners.max_count` Pareto members, spread evenly along the plot's x axis (so the
     cheapest, the most accurate and trade-offs between are all exported)."""
-    members = [t for t, on in zip(f["_trials"], f["_mask"]) if on]
+    members = [t for t, on in zip(f["_trials"], f["_mask"], strict=False) if on]
     k = spec.winners_max
     if k <= 0 or not members:
         return []
@@ -29,8 +29,11 @@ def pick_winners(f: dict[str, Any], spec: SearchSpec) -> list[FrozenTrial]:
     members.sort(key=lambda t: scores_of(t).get(x_name, math.inf))
     if len(members) <= k:
         return members
-    picks = sorted({round(i * (len(members) - 1) / (k - 1)) for i in range(k)}) if k > 1 else [
-        len(members) - 1]
+    picks = (
+        sorted({round(i * (len(members) - 1) / (k - 1)) for i in range(k)})
+        if k > 1
+        else [len(members) - 1]
+    )
     return [members[i] for i in picks]
 
 
@@ -46,22 +49,37 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
     for t in picks:
         arch_id = t.user_attrs["arch_id"]
         out = out_dir / f"{arch_id}.tflite"
-        entry: dict[str, Any] = {"number": t.number, "arch_id": arch_id, "tflite": str(out),
-                                 "values": dict(zip(spec.objectives, t.values))}
+        entry: dict[str, Any] = {
+            "number": t.number,
+            "arch_id": arch_id,
+            "tflite": str(out),
+            "values": dict(zip(spec.objectives, t.values, strict=False)),
+        }
         if out.exists() and out.with_suffix(".json").exists():
             report = json.loads(out.with_suffix(".json").read_text())
         else:
             try:
                 from nas.export.policy import export_candidate, load_run
+
                 arch, variables, data_cfg = load_run(workdir / t.user_attrs["trial_dir"])
-                report = export_candidate(arch, variables, out, quantize=spec.winners_quantize,
-                                          output=spec.winners_output, data_cfg=data_cfg)
+                report = export_candidate(
+                    arch,
+                    variables,
+                    out,
+                    quantize=spec.winners_quantize,
+                    output=spec.winners_output,
+                    data_cfg=data_cfg,
+                )
             except (UserError, ValueError, OSError, KeyError) as e:
                 entry["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
                 done.append(entry)
                 continue
-        entry.update(report=str(out.with_suffix(".json")), parity=report.get("parity"),
-                     latency_ms=report.get("latency_ms"), bytes=report.get("bytes"))
+        entry.update(
+            report=str(out.with_suffix(".json")),
+            parity=report.get("parity"),
+            latency_ms=report.get("latency_ms"),
+            bytes=report.get("bytes"),
+        )
         done.append(entry)
     atomic_write(out_dir / "winners.json", json.dumps(done, indent=2, sort_keys=True) + "\n")
     return done

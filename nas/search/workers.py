@@ -22,10 +22,12 @@ from nas.search.storage import retry_callback
 
 
 def worker_id() -> dict[str, Any]:
+    """This process as {"host": host name, "pid": pid}, as recorded on its trials."""
     return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host (another user's live process counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -59,7 +61,7 @@ class Heartbeat:
             if self._stop.wait(self._interval):
                 return
 
-    def __enter__(self) -> "Heartbeat":
+    def __enter__(self) -> Heartbeat:
         if self._interval:
             self._thread = threading.Thread(target=self._beat, daemon=True)
             self._thread.start()
@@ -79,8 +81,7 @@ def reap_dead_workers(study: optuna.Study) -> list[int]:
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        before = {t.number for t in study.get_trials(deepcopy=False,
-                                                     states=(TrialState.RUNNING,))}
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         optuna.storages.fail_stale_trials(study)
     me = worker_id()
     reaped = []
@@ -133,12 +134,13 @@ class FileLock:
         return True
 
     def release(self) -> None:
+        """Release the lock and close its file; a no-op when not held."""
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         self.acquire(wait=True)
         return self
 

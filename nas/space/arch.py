@@ -43,7 +43,13 @@ MAX_DEPTH = 4.0
 
 # The dimensions a Space may vary, in a fixed order (the order of Optuna params and tables).
 DIMENSIONS: tuple[str, ...] = (
-    "encoder", "decoder", "conv_type", "group_size", "width", "depth", "resolution",
+    "encoder",
+    "decoder",
+    "conv_type",
+    "group_size",
+    "width",
+    "depth",
+    "resolution",
     "output_stride",
 )
 
@@ -77,7 +83,7 @@ class Arch:
         if isinstance(self.resolution, list):
             object.__setattr__(self, "resolution", tuple(self.resolution))
 
-    def validate(self) -> "Arch":
+    def validate(self) -> Arch:
         """Raises ValueError naming the field, the value and what is allowed; returns self."""
         if self.encoder not in ENCODERS:
             raise _allowed("encoder", self.encoder, ", ".join(ENCODERS))
@@ -92,22 +98,28 @@ class Arch:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= top:
                 raise _allowed(name, v, f"a number in (0, {top}]")
         if type(self.output_stride) is not int or self.output_stride not in OUTPUT_STRIDES:
-            raise _allowed("output_stride", self.output_stride,
-                           ", ".join(map(str, OUTPUT_STRIDES)))
+            raise _allowed("output_stride", self.output_stride, ", ".join(map(str, OUTPUT_STRIDES)))
         res = self.resolution
-        if (not isinstance(res, tuple) or len(res) != 2
-                or any(type(r) is not int or r <= 0 for r in res)):
+        if (
+            not isinstance(res, tuple)
+            or len(res) != 2
+            or any(type(r) is not int or r <= 0 for r in res)
+        ):
             raise _allowed("resolution", res, "[height, width], two positive integers")
         # The classifier ends in global pooling and takes any size (EfficientNet-Lite2 is 260²).
         if self.decoder != "classifier" and any(r % self.output_stride for r in res):
-            raise _allowed("resolution", list(res), "height and width divisible by the "
-                           f"output stride {self.output_stride}")
+            raise _allowed(
+                "resolution",
+                list(res),
+                f"height and width divisible by the output stride {self.output_stride}",
+            )
         if type(self.num_classes) is not int or self.num_classes < 1:
             raise _allowed("num_classes", self.num_classes, "an integer >= 1")
         return self
 
     # -- serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON values: resolution a list, width and depth floats."""
         d = dataclasses.asdict(self)
         d["resolution"] = list(self.resolution)
         d["width"] = float(self.width)
@@ -119,7 +131,8 @@ class Arch:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Arch":
+    def from_dict(cls, d: dict[str, Any]) -> Arch:
+        """A validated Arch from a dict of its fields; ValueError on unknown or missing ones."""
         if not isinstance(d, dict):
             raise ValueError(f"arch: got {type(d).__name__}; allowed: a JSON object")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -128,17 +141,22 @@ class Arch:
             raise _allowed("arch", unknown[0], "fields " + ", ".join(sorted(names)))
         missing = [n for n in ("encoder", "decoder") if n not in d]
         if missing:
-            raise ValueError(f"{missing[0]}: missing; allowed: " +
-                             ", ".join(ENCODERS if missing[0] == "encoder" else DECODERS))
+            raise ValueError(
+                f"{missing[0]}: missing; allowed: "
+                + ", ".join(ENCODERS if missing[0] == "encoder" else DECODERS)
+            )
         return cls(**d).validate()
 
     @classmethod
-    def from_json(cls, text: str) -> "Arch":
+    def from_json(cls, text: str) -> Arch:
+        """A validated Arch from JSON text; ValueError if malformed or invalid."""
         try:
             d = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"arch JSON: malformed ({e.msg} at line {e.lineno} column "
-                             f"{e.colno}); allowed: a JSON object of Arch fields") from None
+            raise ValueError(
+                f"arch JSON: malformed ({e.msg} at line {e.lineno} column "
+                f"{e.colno}); allowed: a JSON object of Arch fields"
+            ) from None
         return cls.from_dict(d)
 
     @property
@@ -146,16 +164,17 @@ class Arch:
         """Stable 12-hex-digit id: sha256 of the canonical JSON."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:12]
 
-    def replace(self, **changes: Any) -> "Arch":
+    def replace(self, **changes: Any) -> Arch:
+        """A copy with `changes` applied, validated (ValueError if illegal)."""
         return dataclasses.replace(self, **changes).validate()
 
     # -- search moves (the space says which values exist) -------------------------------
     @classmethod
-    def sample(cls, space: "Space", rng: random.Random) -> "Arch":
+    def sample(cls, space: Space, rng: random.Random) -> Arch:
         """A uniformly random point of `space`."""
         return space.arch(**{d: rng.choice(space.values(d)) for d in space.searched()})
 
-    def mutate(self, space: "Space", rng: random.Random) -> "Arch":
+    def mutate(self, space: Space, rng: random.Random) -> Arch:
         """Changes one randomly chosen searched dimension to another value of the space."""
         dims = space.searched()
         if not dims:
@@ -163,7 +182,8 @@ class Arch:
         dim = rng.choice(dims)
         return rng.choice(self.neighbours(space, dim))
 
-    def neighbours(self, space: "Space", dimension: str) -> list["Arch"]:
-        """The one-at-a-time variants along `dimension` (an ablation table's rows), self excluded."""
+    def neighbours(self, space: Space, dimension: str) -> list[Arch]:
+        """The one-at-a-time variants along `dimension` (an ablation table's rows), self
+        excluded."""
         values = space.values(dimension)
         return [self.replace(**{dimension: v}) for v in values if v != getattr(self, dimension)]

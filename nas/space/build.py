@@ -9,6 +9,13 @@ from nas.space.arch import Arch
 def build_model(arch: Arch) -> Segmenter:
     """The Linen module for a validated `arch`."""
     arch.validate()
-    return Segmenter(encoder=arch.encoder, decoder=arch.decoder, num_classes=arch.num_classes,
-                     conv_type=arch.conv_type, group_size=arch.group_size, width=arch.width,
-                     depth=arch.depth, output_stride=arch.output_stride)
+    return Segmenter(
+        encoder=arch.encoder,
+        decoder=arch.decoder,
+        num_classes=arch.num_classes,
+        conv_type=arch.conv_type,
+        group_size=arch.group_size,
+        width=arch.width,
+        depth=arch.depth,
+        output_stride=arch.output_stride,
+    )

@@ -18,8 +18,16 @@ def space_config(space: Space) -> dict[str, Any]:
     """A space as a config value: tuples (not lists), so that ml_collections can override a
     dimension from the command line, e.g. --config.search.space.width='(0.5, 1.0)'."""
     d = space.to_dict()
-    return {k: (tuple(tuple(r) for r in v) if k == "resolution" else
-                tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
+    return {
+        k: (
+            tuple(tuple(r) for r in v)
+            if k == "resolution"
+            else tuple(v)
+            if isinstance(v, list)
+            else v
+        )
+        for k, v in d.items()
+    }
 
 
 def encode(dim: str, value: Any) -> str | int | float:
@@ -39,9 +47,10 @@ def decode(dim: str, value: Any) -> Any:
 
 def distributions(space: Space) -> dict[str, optuna.distributions.CategoricalDistribution]:
     """One categorical Optuna distribution per searched dimension."""
-    return {d: optuna.distributions.CategoricalDistribution([encode(d, v)
-                                                             for v in space.values(d)])
-            for d in space.searched()}
+    return {
+        d: optuna.distributions.CategoricalDistribution([encode(d, v) for v in space.values(d)])
+        for d in space.searched()
+    }
 
 
 def params_of(arch: Arch, space: Space) -> dict[str, Any]:

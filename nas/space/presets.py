@@ -1,8 +1,8 @@
 """Named points of the space (published models) and named spaces (what a search may pick).
 
-Presets are plain `Arch` values; tests pin their parameter counts against reference tables
-(shared notes: reference_architectures.md), so an encoder that drifts from its published
-definition fails loudly.
+Presets are plain `Arch` values; tests pin their parameter counts against the reference
+implementations' own counts (the README's preset table cites them), so an encoder that drifts
+from its published definition fails loudly.
 """
 
 from __future__ import annotations
@@ -10,29 +10,55 @@ from __future__ import annotations
 from nas.space.arch import Arch
 from nas.space.space import Space, resolutions
 
-_IMAGENET_RES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260,
-                 "efficientnet_lite3": 280, "efficientnet_lite4": 300}
+_IMAGENET_RES = {
+    "efficientnet_lite0": 224,
+    "efficientnet_lite1": 240,
+    "efficientnet_lite2": 260,
+    "efficientnet_lite3": 280,
+    "efficientnet_lite4": 300,
+}
 
 PRESETS: dict[str, Arch] = {
     # Seed 000's starting point: a MobileNetV3 U-Net at 256², bilinear decoder, depthwise convs.
-    "seed000_baseline": Arch(encoder="mobilenet_v3_large", decoder="bilinear",
-                             conv_type="depthwise", resolution=(256, 256), num_classes=2),
+    "seed000_baseline": Arch(
+        encoder="mobilenet_v3_large",
+        decoder="bilinear",
+        conv_type="depthwise",
+        resolution=(256, 256),
+        num_classes=2,
+    ),
     # Seed 000's starred choices (Table 1): EfficientNet-Lite at width 1.0, MLP decoder,
     # group convolutions, 512².
-    "seed000_final": Arch(encoder="efficientnet_lite0", decoder="mlp", conv_type="group",
-                          group_size=8, width=1.0, resolution=(512, 512), num_classes=2),
+    "seed000_final": Arch(
+        encoder="efficientnet_lite0",
+        decoder="mlp",
+        conv_type="group",
+        group_size=8,
+        width=1.0,
+        resolution=(512, 512),
+        num_classes=2,
+    ),
     # MobileNetV3 paper's segmentation head: last stage dilated (output stride 16), LR-ASPP
     # with 128 inter channels, Cityscapes' 19 classes at full 1024x2048.
-    "lraspp_mobilenet_v3_large": Arch(encoder="mobilenet_v3_large", decoder="lraspp",
-                                      output_stride=16, resolution=(1024, 2048),
-                                      num_classes=19),
-    "mobilenet_v3_large_imagenet": Arch(encoder="mobilenet_v3_large", decoder="classifier",
-                                        resolution=(224, 224), num_classes=1000),
-    "mobilenet_v3_small_imagenet": Arch(encoder="mobilenet_v3_small", decoder="classifier",
-                                        resolution=(224, 224), num_classes=1000),
-    **{f"{enc}_imagenet": Arch(encoder=enc, decoder="classifier", resolution=(r, r),
-                               num_classes=1000)
-       for enc, r in _IMAGENET_RES.items()},
+    "lraspp_mobilenet_v3_large": Arch(
+        encoder="mobilenet_v3_large",
+        decoder="lraspp",
+        output_stride=16,
+        resolution=(1024, 2048),
+        num_classes=19,
+    ),
+    "mobilenet_v3_large_imagenet": Arch(
+        encoder="mobilenet_v3_large", decoder="classifier", resolution=(224, 224), num_classes=1000
+    ),
+    "mobilenet_v3_small_imagenet": Arch(
+        encoder="mobilenet_v3_small", decoder="classifier", resolution=(224, 224), num_classes=1000
+    ),
+    **{
+        f"{enc}_imagenet": Arch(
+            encoder=enc, decoder="classifier", resolution=(r, r), num_classes=1000
+        )
+        for enc, r in _IMAGENET_RES.items()
+    },
 }
 
 # Published figures beside each preset, for the README table and tests. `None`: no figure.
@@ -47,18 +73,34 @@ SPACES: dict[str, Space] = {
     "seed000": Space(
         encoder=("mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_lite0"),
         decoder=("bilinear", "channel_attention", "mlp"),
-        conv_type=("depthwise", "group"), group_size=(8,),
-        width=(1.0, 1.5, 2.0), depth=(1.0,),
-        resolution=resolutions((256, 384, 512, 640)), output_stride=(32,), num_classes=2),
+        conv_type=("depthwise", "group"),
+        group_size=(8,),
+        width=(1.0, 1.5, 2.0),
+        depth=(1.0,),
+        resolution=resolutions((256, 384, 512, 640)),
+        output_stride=(32,),
+        num_classes=2,
+    ),
     # Every encoder and head segnas has, for latency tables that cover all of them.
     "full": Space(
-        encoder=("mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_lite0",
-                 "efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite3",
-                 "efficientnet_lite4"),
+        encoder=(
+            "mobilenet_v3_large",
+            "mobilenet_v3_small",
+            "efficientnet_lite0",
+            "efficientnet_lite1",
+            "efficientnet_lite2",
+            "efficientnet_lite3",
+            "efficientnet_lite4",
+        ),
         decoder=("bilinear", "channel_attention", "mlp", "lraspp"),
-        conv_type=("depthwise", "group"), group_size=(4, 8, 16),
-        width=(0.5, 0.75, 1.0, 1.5, 2.0), depth=(0.5, 1.0, 1.5),
-        resolution=resolutions((128, 256, 384, 512)), output_stride=(16, 32), num_classes=2),
+        conv_type=("depthwise", "group"),
+        group_size=(4, 8, 16),
+        width=(0.5, 0.75, 1.0, 1.5, 2.0),
+        depth=(0.5, 1.0, 1.5),
+        resolution=resolutions((128, 256, 384, 512)),
+        output_stride=(16, 32),
+        num_classes=2,
+    ),
 }
 
 
@@ -70,6 +112,7 @@ def preset(name: str) -> Arch:
 
 
 def space(name: str) -> Space:
+    """The space `name` of SPACES; ValueError naming the allowed names otherwise."""
     if name not in SPACES:
         raise ValueError(f"space: got {name!r}; allowed: {', '.join(SPACES)}")
     return SPACES[name]

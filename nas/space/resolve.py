@@ -22,11 +22,13 @@ def load_arch_file(path: Path) -> Arch:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise UserError(f"arch: file {str(path)!r} not found; allowed: a readable arch JSON "
-                        "file") from None
+        raise UserError(
+            f"arch: file {str(path)!r} not found; allowed: a readable arch JSON file"
+        ) from None
     except OSError as e:
-        raise UserError(f"arch: cannot read {str(path)!r} ({e.strerror}); allowed: a readable "
-                        "arch JSON file") from None
+        raise UserError(
+            f"arch: cannot read {str(path)!r} ({e.strerror}); allowed: a readable arch JSON file"
+        ) from None
     try:
         return Arch.from_json(text)
     except ValueError as e:
@@ -46,5 +48,7 @@ def resolve_arch_spec(spec: Any, field: str = "config.arch") -> Arch:
             return Arch.from_dict(d)
         except ValueError as e:
             raise UserError(f"{field}: {e}") from None
-    raise UserError(f"{field}: got {spec!r}; allowed: a preset name "
-                    f"({', '.join(PRESETS)}), a .json file or a dict of Arch fields")
+    raise UserError(
+        f"{field}: got {spec!r}; allowed: a preset name "
+        f"({', '.join(PRESETS)}), a .json file or a dict of Arch fields"
+    )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from nas.space.arch import CONV_TYPES, DIMENSIONS, ENCODERS, SEG_DECODERS, Arch, _allowed
 
@@ -36,6 +37,7 @@ class Space:
             object.__setattr__(self, d, tuple(vals))
 
     def values(self, dimension: str) -> tuple[Any, ...]:
+        """The values listed for `dimension`; ValueError if it is not a dimension."""
         if dimension not in DIMENSIONS:
             raise _allowed("dimension", dimension, ", ".join(DIMENSIONS))
         return getattr(self, dimension)
@@ -50,7 +52,7 @@ class Space:
         base.update(choices)
         return Arch(num_classes=self.num_classes, **base).validate()
 
-    def validate(self) -> "Space":
+    def validate(self) -> Space:
         """Every listed value must be legal for an Arch; raises ValueError naming it."""
         for d in DIMENSIONS:
             if not self.values(d):
@@ -64,22 +66,28 @@ class Space:
         return self
 
     def size(self) -> int:
+        """The number of archs in the full factorial grid (product of values per dimension)."""
         return math.prod(len(self.values(d)) for d in DIMENSIONS)
 
     def grid(self) -> Iterator[Arch]:
         """Every arch of the space (full factorial), in a deterministic order."""
         dims = self.searched()
         for combo in itertools.product(*(self.values(d) for d in dims)):
-            yield self.arch(**dict(zip(dims, combo)))
+            yield self.arch(**dict(zip(dims, combo, strict=False)))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: list(map(list, v)) if k == "resolution" else list(v)
-             for k, v in dataclasses.asdict(self).items() if k != "num_classes"}
+        """Plain JSON lists per dimension (resolutions as [h, w]), plus num_classes."""
+        d = {
+            k: list(map(list, v)) if k == "resolution" else list(v)
+            for k, v in dataclasses.asdict(self).items()
+            if k != "num_classes"
+        }
         d["num_classes"] = self.num_classes
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Space":
+    def from_dict(cls, d: dict[str, Any]) -> Space:
+        """A validated Space from a dict of its fields; ValueError on unknown fields."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:

@@ -29,11 +29,14 @@ from nas.space.arch import Arch
 CHECKPOINTS = "checkpoints"
 
 
-def manager(workdir: str | Path, keep: int = 3, read_only: bool = False
-            ) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
-                                           cleanup_tmp_directories=not read_only,
-                                           read_only=read_only)
+def manager(workdir: str | Path, keep: int = 3, read_only: bool = False) -> ocp.CheckpointManager:
+    """An Orbax manager of `workdir/checkpoints` keeping the newest `keep` steps."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep,
+        create=not read_only,
+        cleanup_tmp_directories=not read_only,
+        read_only=read_only,
+    )
     return ocp.CheckpointManager(Path(workdir).absolute() / CHECKPOINTS, options=options)
 
 
@@ -41,49 +44,67 @@ def save(mngr: ocp.CheckpointManager, step: int, state: Any, meta: dict[str, Any
     """Starts an asynchronous save of `state` and `meta` at `step` (no-op if it exists)."""
     if step in mngr.all_steps():
         return
-    mngr.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                            meta=ocp.args.JsonSave(meta)), force=True)
+    mngr.save(
+        step,
+        args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)),
+        force=True,
+    )
 
 
-def restore_latest(mngr: ocp.CheckpointManager, abstract_state: Any
-                   ) -> tuple[Any, dict[str, Any]] | None:
+def restore_latest(
+    mngr: ocp.CheckpointManager, abstract_state: Any
+) -> tuple[Any, dict[str, Any]] | None:
     """(state, meta) of the newest checkpoint, laid out like `abstract_state` (a pytree of
     `jax.ShapeDtypeStruct` with shardings); None when there is none."""
     step = mngr.latest_step()
     if step is None:
         return None
-    out = mngr.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+    out = mngr.restore(
+        step,
+        args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+        ),
+    )
     return out.state, dict(out.meta)
 
 
-def load_run(workdir: str | Path, step: int | None = None
-             ) -> tuple[Arch, dict[str, Any], dict[str, Any]]:
+def load_run(
+    workdir: str | Path, step: int | None = None
+) -> tuple[Arch, dict[str, Any], dict[str, Any]]:
     """(arch, variables {"params", "batch_stats"}, meta) of a training run's checkpoint.
 
     `step` defaults to the newest. UserError when the folder holds no readable checkpoint.
     """
     workdir = Path(workdir)
     if not (workdir / CHECKPOINTS).is_dir():
-        raise UserError(f"workdir: {str(workdir)!r} has no {CHECKPOINTS}/ folder; allowed: "
-                        "the --workdir of a `segnas train` run")
+        raise UserError(
+            f"workdir: {str(workdir)!r} has no {CHECKPOINTS}/ folder; allowed: "
+            "the --workdir of a `segnas train` run"
+        )
     mngr = manager(workdir, read_only=True)
     step = mngr.latest_step() if step is None else step
     if step is None or step not in mngr.all_steps():
-        raise UserError(f"workdir: no checkpoint{'' if step is None else f' at step {step}'} "
-                        f"in {str(workdir / CHECKPOINTS)!r}; allowed: steps "
-                        f"{list(mngr.all_steps())}")
+        raise UserError(
+            f"workdir: no checkpoint{'' if step is None else f' at step {step}'} "
+            f"in {str(workdir / CHECKPOINTS)!r}; allowed: steps "
+            f"{list(mngr.all_steps())}"
+        )
     try:
-        out = mngr.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        out = mngr.restore(
+            step,
+            args=ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()),
+        )
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"workdir: checkpoint {step} in {str(workdir)!r} is unreadable "
-                        f"({type(e).__name__}: {e}); allowed: a complete orbax checkpoint"
-                        ) from None
+        raise UserError(
+            f"workdir: checkpoint {step} in {str(workdir)!r} is unreadable "
+            f"({type(e).__name__}: {e}); allowed: a complete orbax checkpoint"
+        ) from None
     meta, state = dict(out.meta), out.state
     params = state["ema_params"] if meta.get("ema") else state["params"]
-    variables = {"params": jax.device_get(params),
-                 "batch_stats": jax.device_get(state["batch_stats"])}
+    variables = {
+        "params": jax.device_get(params),
+        "batch_stats": jax.device_get(state["batch_stats"]),
+    }
     return Arch.from_dict(meta["arch"]), variables, meta
 
 

@@ -24,8 +24,8 @@ import math
 import os
 import time
 import traceback
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -66,9 +66,14 @@ def _enable_compilation_cache() -> None:
         jax.config.update("jax_compilation_cache_dir", str(base / "segnas" / "jax"))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *,
-                       arch: Arch | None = None, writer_extra: Sequence[MetricWriter] = (),
-                       on_eval: OnEval | None = None) -> TrainResult:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    workdir: str | Path,
+    *,
+    arch: Arch | None = None,
+    writer_extra: Sequence[MetricWriter] = (),
+    on_eval: OnEval | None = None,
+) -> TrainResult:
     """Trains `arch` (default: `config.arch`) as `config` says, in `workdir` (resuming the
     run found there); see the module docstring for stopping rules and statuses.
 
@@ -84,25 +89,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
 
     info = pipeline.dataset_info(config.data)
     if info.is_video:
-        raise UserError(f"data.name: got {config.data.name!r}, a video dataset; allowed: an "
-                        "image dataset (video training is not in this trainer)")
+        raise UserError(
+            f"data.name: got {config.data.name!r}, a video dataset; allowed: an "
+            "image dataset (video training is not in this trainer)"
+        )
     arch = resolve_arch(config, arch, info.num_classes)
     arch_file = workdir / "arch.json"
     if arch_file.exists() and load_arch_file(arch_file) != arch:
-        raise UserError(f"workdir: {str(workdir)!r} holds a run of another arch "
-                        f"({load_arch_file(arch_file).id}, this one is {arch.id}); allowed: "
-                        "a new workdir, or the same arch to resume")
+        raise UserError(
+            f"workdir: {str(workdir)!r} holds a run of another arch "
+            f"({load_arch_file(arch_file).id}, this one is {arch.id}); allowed: "
+            "a new workdir, or the same arch to resume"
+        )
     plan = Plan.from_config(config.train)
     wandb_mode(config)
     loss = loss_spec(config.train.loss, info.num_classes, info.ignore_index)
     tx, schedule = make_optimizer(config.train, plan.steps)
     model, hw = build_model(arch), arch.resolution
     if loss.aux_weight > 0:
-        _, aux = jax.eval_shape(lambda x: model.init_with_output(jax.random.PRNGKey(0), x),
-                                jnp.zeros((1, *hw, 3)))[0]
+        _, aux = jax.eval_shape(
+            lambda x: model.init_with_output(jax.random.PRNGKey(0), x), jnp.zeros((1, *hw, 3))
+        )[0]
         if "coarse_logits" not in aux:
-            raise UserError(f"train.loss.aux_weight: got {loss.aux_weight}; allowed: 0 for "
-                            f"decoder {arch.decoder!r}, which predicts no coarse mask")
+            raise UserError(
+                f"train.loss.aux_weight: got {loss.aux_weight}; allowed: 0 for "
+                f"decoder {arch.decoder!r}, which predicts no coarse mask"
+            )
 
     status, message, step = "complete", "", 0
     last_train: dict[str, float] = {}
@@ -116,11 +128,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         train_step, eval_step = jit_steps(
             make_train_step(model, tx, loss, schedule, hw, plan.ema, plan.bn_momentum),
             make_eval_step(model, info.num_classes, hw, plan.ema > 0, info.ignore_index),
-            mesh)
-        init = jax.jit(lambda: create_train_state(model, tx, hw, plan.seed, plan.ema > 0),
-                       out_shardings=repl)
+            mesh,
+        )
+        init = jax.jit(
+            lambda: create_train_state(model, tx, hw, plan.seed, plan.ema > 0), out_shardings=repl
+        )
         abstract = jax.tree.map(
-            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=repl), jax.eval_shape(init))
+            lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=repl), jax.eval_shape(init)
+        )
         mngr = checkpoint.manager(workdir, plan.keep)
         restored = checkpoint.restore_latest(mngr, abstract)
         state, meta = restored if restored else (init(), {})
@@ -128,8 +143,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         if pi == 0:
             checkpoint.write_json(workdir / "config.json", config.to_dict())
             checkpoint.write_json(arch_file, arch.to_dict())
-        writers = (run_writers(config, workdir, arch, plan.steps, start_step, writer_extra)
-               if pi == 0 else MultiWriter(list(writer_extra)))  # host 0 reports
+        writers = (
+            run_writers(config, workdir, arch, plan.steps, start_step, writer_extra)
+            if pi == 0
+            else MultiWriter(list(writer_extra))
+        )  # host 0 reports
 
         t_loop = time.time()
 
@@ -138,22 +156,32 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
 
         def run_eval() -> dict[str, float]:
             cm = np.zeros((info.num_classes,) * 2, np.int64)
-            for b in pipeline.eval_batches(config.data, plan.eval_batch_size // pc,
-                                           process_index=pi, process_count=pc):
+            for b in pipeline.eval_batches(
+                config.data, plan.eval_batch_size // pc, process_index=pi, process_count=pc
+            ):
                 cm += np.asarray(jax.device_get(eval_step(state, global_batch(b, mesh))))
             summary = seg_metrics.summarize(cm, info.class_names)
             out = {f"val/{k}": v for k, v in summary.items()}
             return {**out, "train/elapsed_s": elapsed()}
 
         def save(step: int) -> None:
-            checkpoint.save(mngr, step, state, {"arch": arch.to_dict(), "elapsed_s": elapsed(),
-                                                "ema": plan.ema > 0})
+            checkpoint.save(
+                mngr,
+                step,
+                state,
+                {"arch": arch.to_dict(), "elapsed_s": elapsed(), "ema": plan.ema > 0},
+            )
 
         step = start_step
         if step < plan.steps:
-            batches = pipeline.train_batches(config.data, plan.batch_size // pc,
-                                             seed=plan.seed, start_step=start_step,
-                                             process_index=pi, process_count=pc)
+            batches = pipeline.train_batches(
+                config.data,
+                plan.batch_size // pc,
+                seed=plan.seed,
+                start_step=start_step,
+                process_index=pi,
+                process_count=pc,
+            )
             batch = global_batch(next(batches), mesh)
         t0 = time.time()
         while step < plan.steps:
@@ -170,10 +198,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             last_train = m
             if not (math.isfinite(m["train/loss"]) and math.isfinite(m["train/grad_norm"])):
                 status = "diverged"
-                message = (f"train/loss is {m['train/loss']} (grad norm "
-                           f"{m['train/grad_norm']}) at step {step}: the run diverged; lower "
-                           "train.lr or set train.grad_clip_norm (last checkpoint: step "
-                           f"{mngr.latest_step()})")
+                message = (
+                    f"train/loss is {m['train/loss']} (grad norm "
+                    f"{m['train/grad_norm']}) at step {step}: the run diverged; lower "
+                    "train.lr or set train.grad_clip_norm (last checkpoint: step "
+                    f"{mngr.latest_step()})"
+                )
                 writers.write(step, m)
                 break
             if step % plan.log_every == 0 or step == plan.steps:
@@ -187,8 +217,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
             if stop or step == plan.steps or (plan.eval_every and step % plan.eval_every == 0):
                 last_eval = run_eval()
                 writers.write(step, last_eval)
-                if on_eval is not None and not stop and step < plan.steps and \
-                        agree(bool(on_eval(step, last_eval))):
+                if (
+                    on_eval is not None
+                    and not stop
+                    and step < plan.steps
+                    and agree(bool(on_eval(step, last_eval)))
+                ):
                     stop, message = True, f"stopped by on_eval after step {step}"
             if stop or step == plan.steps or step % plan.checkpoint_every == 0:
                 save(step)
@@ -219,7 +253,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         metrics["train/images_per_s"] = plan.batch_size * steady_steps / steady_s
     result = TrainResult(status, step, metrics, time.time() - t_call, message)
     if pi == 0:
-        checkpoint.write_json(workdir / "result.json", {
-            **result.to_dict(), "metrics": {k: (v if math.isfinite(v) else None)
-                                            for k, v in metrics.items()}})
+        checkpoint.write_json(
+            workdir / "result.json",
+            {
+                **result.to_dict(),
+                "metrics": {k: (v if math.isfinite(v) else None) for k, v in metrics.items()},
+            },
+        )
     return result

@@ -26,7 +26,7 @@ nearest neighbour to its size).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -38,8 +38,9 @@ from nas.errors import UserError
 IGNORE_INDEX = 255
 
 
-def _flatten(logits: jax.Array, labels: jax.Array, ignore_index: int
-             ) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _flatten(
+    logits: jax.Array, labels: jax.Array, ignore_index: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(N, C) float32 logits, (N,) labels clipped into range, (N,) float32 validity."""
     c = logits.shape[-1]
     logits = logits.reshape(-1, c).astype(jnp.float32)
@@ -48,8 +49,9 @@ def _flatten(logits: jax.Array, labels: jax.Array, ignore_index: int
     return logits, jnp.where(valid, labels, 0), valid.astype(jnp.float32)
 
 
-def _pixel_weights(labels: jax.Array, valid: jax.Array,
-                   class_weights: jax.Array | None) -> jax.Array:
+def _pixel_weights(
+    labels: jax.Array, valid: jax.Array, class_weights: jax.Array | None
+) -> jax.Array:
     return valid if class_weights is None else valid * jnp.asarray(class_weights)[labels]
 
 
@@ -58,33 +60,45 @@ def _weighted_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
     return jnp.where(total > 0, (values * weights).sum() / jnp.maximum(total, 1e-12), 0.0)
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array, *,
-                  class_weights: jax.Array | None = None,
-                  ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def cross_entropy(
+    logits: jax.Array,
+    labels: jax.Array,
+    *,
+    class_weights: jax.Array | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> jax.Array:
+    """Softmax cross-entropy, (class-weighted) mean over valid pixels."""
     logits, labels, valid = _flatten(logits, labels, ignore_index)
     ce = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
     return _weighted_mean(ce, _pixel_weights(labels, valid, class_weights))
 
 
-def binary_cross_entropy(logits: jax.Array, labels: jax.Array, *,
-                         class_weights: jax.Array | None = None,
-                         ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def binary_cross_entropy(
+    logits: jax.Array,
+    labels: jax.Array,
+    *,
+    class_weights: jax.Array | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> jax.Array:
+    """One-vs-all sigmoid cross-entropy vs the one-hot label, mean over pixels, classes."""
     logits, labels, valid = _flatten(logits, labels, ignore_index)
     onehot = jax.nn.one_hot(labels, logits.shape[-1])
     bce = optax.sigmoid_binary_cross_entropy(logits, onehot).mean(-1)
     return _weighted_mean(bce, _pixel_weights(labels, valid, class_weights))
 
 
-def _class_mean(per_class: jax.Array, present: jax.Array,
-                class_weights: jax.Array | None) -> jax.Array:
+def _class_mean(
+    per_class: jax.Array, present: jax.Array, class_weights: jax.Array | None
+) -> jax.Array:
     w = present.astype(jnp.float32)
     if class_weights is not None:
         w = w * jnp.asarray(class_weights, jnp.float32)
     return _weighted_mean(per_class, w)
 
 
-def _soft_counts(logits: jax.Array, labels: jax.Array, ignore_index: int
-                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _soft_counts(
+    logits: jax.Array, labels: jax.Array, ignore_index: int
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Per class: soft intersection, soft prediction mass, label count (valid pixels only)."""
     logits, labels, valid = _flatten(logits, labels, ignore_index)
     probs = jax.nn.softmax(logits, -1) * valid[:, None]
@@ -92,9 +106,14 @@ def _soft_counts(logits: jax.Array, labels: jax.Array, ignore_index: int
     return (probs * onehot).sum(0), probs.sum(0), onehot.sum(0)
 
 
-def soft_jaccard(logits: jax.Array, labels: jax.Array, *,
-                 class_weights: jax.Array | None = None,
-                 ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def soft_jaccard(
+    logits: jax.Array,
+    labels: jax.Array,
+    *,
+    class_weights: jax.Array | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> jax.Array:
+    """1 - soft IoU per class (pixels summed over the batch), mean over present classes."""
     inter, pred, true = _soft_counts(logits, labels, ignore_index)
     present = true > 0
     # union >= label count >= 1 for present classes; absent ones are masked out of the mean.
@@ -102,8 +121,14 @@ def soft_jaccard(logits: jax.Array, labels: jax.Array, *,
     return _class_mean(1.0 - iou, present, class_weights)
 
 
-def dice(logits: jax.Array, labels: jax.Array, *, class_weights: jax.Array | None = None,
-         ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def dice(
+    logits: jax.Array,
+    labels: jax.Array,
+    *,
+    class_weights: jax.Array | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> jax.Array:
+    """1 - soft Dice per class (pixels summed over the batch), mean over present classes."""
     inter, pred, true = _soft_counts(logits, labels, ignore_index)
     present = true > 0
     score = 2.0 * inter / jnp.where(present, pred + true, 1.0)
@@ -119,9 +144,14 @@ def _lovasz_grad(fg_sorted: jax.Array) -> jax.Array:
     return jnp.concatenate([jaccard[:1], jaccard[1:] - jaccard[:-1]])
 
 
-def lovasz_softmax(logits: jax.Array, labels: jax.Array, *,
-                   class_weights: jax.Array | None = None,
-                   ignore_index: int = IGNORE_INDEX) -> jax.Array:
+def lovasz_softmax(
+    logits: jax.Array,
+    labels: jax.Array,
+    *,
+    class_weights: jax.Array | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> jax.Array:
+    """Lovasz-softmax loss over the batch as one pixel set, mean over present classes."""
     logits, labels, valid = _flatten(logits, labels, ignore_index)
     probs = jax.nn.softmax(logits, -1)
     is_valid = valid > 0
@@ -144,7 +174,10 @@ def lovasz_softmax(logits: jax.Array, labels: jax.Array, *,
 LossFn = Callable[..., jax.Array]
 # config name -> loss; the one table of losses a config may name.
 LOSSES: dict[str, LossFn] = {
-    "ce": cross_entropy, "lovasz": lovasz_softmax, "jaccard": soft_jaccard, "dice": dice,
+    "ce": cross_entropy,
+    "lovasz": lovasz_softmax,
+    "jaccard": soft_jaccard,
+    "dice": dice,
     "bce": binary_cross_entropy,
 }
 
@@ -158,14 +191,15 @@ class LossSpec:
     aux_weight: float = 0.0
     ignore_index: int = IGNORE_INDEX
 
-    def __call__(self, logits: jax.Array, labels: jax.Array
-                 ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def __call__(
+        self, logits: jax.Array, labels: jax.Array
+    ) -> tuple[jax.Array, dict[str, jax.Array]]:
         """(total, {name: unweighted value}) for the losses with a non-zero weight."""
-        cw = None if self.class_weights is None else jnp.asarray(self.class_weights,
-                                                                 jnp.float32)
-        parts = {name: LOSSES[name](logits, labels, class_weights=cw,
-                                    ignore_index=self.ignore_index)
-                 for name in self.weights}
+        cw = None if self.class_weights is None else jnp.asarray(self.class_weights, jnp.float32)
+        parts = {
+            name: LOSSES[name](logits, labels, class_weights=cw, ignore_index=self.ignore_index)
+            for name in self.weights
+        }
         total = sum(self.weights[name] * value for name, value in parts.items())
         return jnp.asarray(total, jnp.float32), parts
 
@@ -177,8 +211,9 @@ def downsample_mask(mask: jax.Array, hw: tuple[int, int]) -> jax.Array:
     return jax.image.resize(mask, (mask.shape[0], *hw), "nearest")
 
 
-def loss_spec(cfg: ml_collections.ConfigDict, num_classes: int,
-              ignore_index: int = IGNORE_INDEX) -> LossSpec:
+def loss_spec(
+    cfg: ml_collections.ConfigDict, num_classes: int, ignore_index: int = IGNORE_INDEX
+) -> LossSpec:
     """Parses `config.train.loss`: one weight per name in LOSSES, `class_weights` (empty =
     none, else one per class) and `aux_weight`; UserError naming the field otherwise."""
     known = set(LOSSES) | {"class_weights", "aux_weight"}
@@ -193,15 +228,16 @@ def loss_spec(cfg: ml_collections.ConfigDict, num_classes: int,
         if w > 0:
             weights[name] = float(w)
     if not weights:
-        raise UserError(f"train.loss: all weights are 0; allowed: at least one of "
-                        f"{', '.join(LOSSES)} > 0")
+        raise UserError(
+            f"train.loss: all weights are 0; allowed: at least one of {', '.join(LOSSES)} > 0"
+        )
     cw = tuple(cfg.get("class_weights", ()) or ())
-    if cw and (len(cw) != num_classes or any(not isinstance(v, (int, float)) or v < 0
-                                             for v in cw)):
-        raise UserError(f"train.loss.class_weights: got {list(cw)!r}; allowed: empty or "
-                        f"{num_classes} weights >= 0 (one per class)")
+    if cw and (len(cw) != num_classes or any(not isinstance(v, (int, float)) or v < 0 for v in cw)):
+        raise UserError(
+            f"train.loss.class_weights: got {list(cw)!r}; allowed: empty or "
+            f"{num_classes} weights >= 0 (one per class)"
+        )
     aux = cfg.get("aux_weight", 0.0)
     if isinstance(aux, bool) or not isinstance(aux, (int, float)) or not aux >= 0:
         raise UserError(f"train.loss.aux_weight: got {aux!r}; allowed: a weight >= 0")
-    return LossSpec(weights, tuple(float(v) for v in cw) if cw else None, float(aux),
-                    ignore_index)
+    return LossSpec(weights, tuple(float(v) for v in cw) if cw else None, float(aux), ignore_index)

@@ -30,8 +30,9 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "poly", "warmup_poly", "cosine", "slow_start")
 
 
-def _number(cfg: ml_collections.ConfigDict, name: str, low: float, allowed: str,
-            strict: bool = False) -> float:
+def _number(
+    cfg: ml_collections.ConfigDict, name: str, low: float, allowed: str, strict: bool = False
+) -> float:
     v = cfg.get(name)
     bad = isinstance(v, bool) or not isinstance(v, (int, float))
     if bad or not (v > low if strict else v >= low):
@@ -50,8 +51,10 @@ def learning_rate_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> 
     if name in ("constant", "poly"):  # no warmup phase: the field is not used
         warmup = 0
     if type(warmup) is not int or not 0 <= warmup < total_steps:
-        raise UserError(f"train.warmup_steps: got {warmup!r}; allowed: an integer in "
-                        f"[0, train.steps={total_steps})")
+        raise UserError(
+            f"train.warmup_steps: got {warmup!r}; allowed: an integer in "
+            f"[0, train.steps={total_steps})"
+        )
     rest = total_steps - warmup
     poly = optax.polynomial_schedule(lr, end, power, rest)
     if name == "constant":
@@ -61,8 +64,9 @@ def learning_rate_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> 
     if name == "warmup_poly":
         return optax.join_schedules([optax.linear_schedule(start, lr, warmup), poly], [warmup])
     if name == "cosine":
-        return optax.warmup_cosine_decay_schedule(start if warmup else lr, lr, warmup,
-                                                  total_steps, end)
+        return optax.warmup_cosine_decay_schedule(
+            start if warmup else lr, lr, warmup, total_steps, end
+        )
     if name == "slow_start":
         return optax.join_schedules([optax.constant_schedule(start), poly], [warmup])
     raise UserError(f"train.schedule: got {name!r}; allowed: {', '.join(SCHEDULES)}")
@@ -72,24 +76,29 @@ def _kernels(params: optax.Params) -> optax.Params:
     return jax.tree.map(lambda p: p.ndim > 1, params)
 
 
-def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int
-                   ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+def make_optimizer(
+    cfg: ml_collections.ConfigDict, total_steps: int
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """(optimizer, schedule) for `config.train`."""
     schedule = learning_rate_schedule(cfg, total_steps)
     wd = _number(cfg, "weight_decay", 0.0, "a weight decay >= 0")
     clip = _number(cfg, "grad_clip_norm", 0.0, "a norm >= 0 (0 = no clipping)")
     name = cfg.get("optimizer")
     if name == "adam":
-        tx = optax.chain(optax.add_decayed_weights(wd, _kernels), optax.scale_by_adam(),
-                         optax.scale_by_learning_rate(schedule))
+        tx = optax.chain(
+            optax.add_decayed_weights(wd, _kernels),
+            optax.scale_by_adam(),
+            optax.scale_by_learning_rate(schedule),
+        )
     elif name == "adamw":
         tx = optax.adamw(schedule, weight_decay=wd, mask=_kernels)
     elif name == "sgd":
         momentum = _number(cfg, "momentum", 0.0, "a momentum in [0, 1)")
         if momentum >= 1:
             raise UserError(f"train.momentum: got {momentum!r}; allowed: a momentum in [0, 1)")
-        tx = optax.chain(optax.add_decayed_weights(wd, _kernels),
-                         optax.sgd(schedule, momentum=momentum or None))
+        tx = optax.chain(
+            optax.add_decayed_weights(wd, _kernels), optax.sgd(schedule, momentum=momentum or None)
+        )
     else:
         raise UserError(f"train.optimizer: got {name!r}; allowed: {', '.join(OPTIMIZERS)}")
     if clip > 0:

@@ -17,8 +17,7 @@ from nas.space.arch import Arch
 from nas.space.resolve import resolve_arch_spec
 
 
-def resolve_arch(config: ml_collections.ConfigDict, arch: Arch | None, num_classes: int
-                 ) -> Arch:
+def resolve_arch(config: ml_collections.ConfigDict, arch: Arch | None, num_classes: int) -> Arch:
     """`arch`, else `config.arch`: a preset name, an arch JSON file, or a dict of Arch
     fields; its `num_classes` set to the dataset's."""
     if arch is None:
@@ -54,28 +53,41 @@ class Plan:
     seed: int
 
     @classmethod
-    def from_config(cls, t: ml_collections.ConfigDict) -> "Plan":
+    def from_config(cls, t: ml_collections.ConfigDict) -> Plan:
+        """The plan of `config.train`; UserError naming the first bad field."""
         n = jax.device_count()
         batch = _int(t, "batch_size", 1)
         eval_batch = t.get("eval_batch_size") or batch
         for name, b in (("batch_size", batch), ("eval_batch_size", eval_batch)):
             if b % n or b % jax.process_count():
-                raise UserError(f"train.{name}: got {b}; allowed: a multiple of the device "
-                                f"count {n} (the batch is split over devices)")
+                raise UserError(
+                    f"train.{name}: got {b}; allowed: a multiple of the device "
+                    f"count {n} (the batch is split over devices)"
+                )
         ema = t.get("ema", 0.0)
         if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
             raise UserError(f"train.ema: got {ema!r}; allowed: a decay in [0, 1) (0 = off)")
         bn = t.get("bn_momentum", BN_MOMENTUM)
         if isinstance(bn, bool) or not isinstance(bn, (int, float)) or not 0 < bn < 1:
-            raise UserError(f"train.bn_momentum: got {bn!r}; allowed: a momentum in (0, 1) "
-                            f"(the models' own: {BN_MOMENTUM})")
+            raise UserError(
+                f"train.bn_momentum: got {bn!r}; allowed: a momentum in (0, 1) "
+                f"(the models' own: {BN_MOMENTUM})"
+            )
         minutes = t.get("max_minutes", 0)
         if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes < 0:
-            raise UserError(f"train.max_minutes: got {minutes!r}; allowed: minutes >= 0 "
-                            "(0 = no limit)")
-        return cls(steps=_int(t, "steps", 1), batch_size=batch, eval_batch_size=eval_batch,
-                   eval_every=_int(t, "eval_every", 0),
-                   checkpoint_every=_int(t, "checkpoint_every", 1),
-                   log_every=_int(t, "log_every", 1), keep=_int(t, "keep_checkpoints", 1),
-                   max_seconds=60.0 * minutes, ema=float(ema), bn_momentum=float(bn),
-                   seed=_int(t, "seed", 0))
+            raise UserError(
+                f"train.max_minutes: got {minutes!r}; allowed: minutes >= 0 (0 = no limit)"
+            )
+        return cls(
+            steps=_int(t, "steps", 1),
+            batch_size=batch,
+            eval_batch_size=eval_batch,
+            eval_every=_int(t, "eval_every", 0),
+            checkpoint_every=_int(t, "checkpoint_every", 1),
+            log_every=_int(t, "log_every", 1),
+            keep=_int(t, "keep_checkpoints", 1),
+            max_seconds=60.0 * minutes,
+            ema=float(ema),
+            bn_momentum=float(bn),
+            seed=_int(t, "seed", 0),
+        )

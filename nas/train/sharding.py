@@ -14,7 +14,7 @@ is in the environment) each process reads its own share of every batch
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import ml_collections
@@ -28,20 +28,24 @@ def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     return Mesh(np.asarray(list(devices) if devices is not None else jax.devices()), ("data",))
 
 
-def jit_steps(train_step: Callable, eval_step: Callable, mesh: Mesh
-              ) -> tuple[Callable, Callable]:
+def jit_steps(train_step: Callable, eval_step: Callable, mesh: Mesh) -> tuple[Callable, Callable]:
     """Both steps jitted: batch sharded on "data", state replicated, train state donated."""
     repl, data = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
-    return (jax.jit(train_step, in_shardings=(repl, data), out_shardings=(repl, repl),
-                    donate_argnums=0),
-            jax.jit(eval_step, in_shardings=(repl, data), out_shardings=repl))
+    return (
+        jax.jit(
+            train_step, in_shardings=(repl, data), out_shardings=(repl, repl), donate_argnums=0
+        ),
+        jax.jit(eval_step, in_shardings=(repl, data), out_shardings=repl),
+    )
 
 
 def global_batch(batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     """This process's share of a batch -> global arrays sharded on "data"."""
     data = NamedSharding(mesh, P("data"))
-    return {k: jax.make_array_from_process_local_data(data, np.asarray(batch[k]))
-            for k in ("image", "mask")}
+    return {
+        k: jax.make_array_from_process_local_data(data, np.asarray(batch[k]))
+        for k in ("image", "mask")
+    }
 
 
 def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
@@ -52,12 +56,13 @@ def maybe_initialize_distributed(config: ml_collections.ConfigDict) -> None:
     JAX_PROCESS_ID. Must run before anything touches a device.
     """
     asked = bool(config.get("train", {}).get("distributed", False))
-    if not (asked or os.environ.get("JAX_COORDINATOR_ADDRESS")) or \
-            jax.distributed.is_initialized():
+    if not (asked or os.environ.get("JAX_COORDINATOR_ADDRESS")) or jax.distributed.is_initialized():
         return
-    env = {k: int(os.environ[v]) for k, v in (("num_processes", "JAX_NUM_PROCESSES"),
-                                              ("process_id", "JAX_PROCESS_ID"))
-           if v in os.environ}
+    env = {
+        k: int(os.environ[v])
+        for k, v in (("num_processes", "JAX_NUM_PROCESSES"), ("process_id", "JAX_PROCESS_ID"))
+        if v in os.environ
+    }
     jax.distributed.initialize(**env)
 
 
@@ -66,4 +71,5 @@ def agree(flag: bool) -> bool:
     if jax.process_count() == 1:
         return bool(flag)
     from jax.experimental import multihost_utils
+
     return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))

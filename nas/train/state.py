@@ -18,6 +18,8 @@ import optax
 from models.segmenter import Segmenter
 
 STATUSES = ("complete", "diverged", "failed")
+
+
 @flax.struct.dataclass
 class TrainState:
     """Everything a step reads and writes; checkpointed whole."""
@@ -42,16 +44,26 @@ class TrainResult:
     message: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as a plain dict (status, step, metrics, wall_time_s, message)."""
         return dataclasses.asdict(self)
 
 
-def create_train_state(model: Segmenter, tx: optax.GradientTransformation,
-                       hw: tuple[int, int], seed: int, ema: bool) -> TrainState:
+def create_train_state(
+    model: Segmenter, tx: optax.GradientTransformation, hw: tuple[int, int], seed: int, ema: bool
+) -> TrainState:
     """The initial state (pure: jit it with an out_sharding to place it)."""
     init_rng, dropout_rng, state_rng = jax.random.split(jax.random.PRNGKey(seed), 3)
-    variables = model.init({"params": init_rng, "dropout": dropout_rng},
-                           jnp.zeros((1, *hw, 3), jnp.float32), train=False)
+    variables = model.init(
+        {"params": init_rng, "dropout": dropout_rng},
+        jnp.zeros((1, *hw, 3), jnp.float32),
+        train=False,
+    )
     params = variables["params"]
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      batch_stats=variables.get("batch_stats", {}), opt_state=tx.init(params),
-                      ema_params=params if ema else None, rng=state_rng)
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        batch_stats=variables.get("batch_stats", {}),
+        opt_state=tx.init(params),
+        ema_params=params if ema else None,
+        rng=state_rng,
+    )

@@ -20,7 +20,7 @@ stats + (1 - m) / (1 - 0.99) * (new - stats), which is exactly a momentum-m upda
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +33,7 @@ from nas.train.losses import LossSpec, downsample_mask
 from nas.train.state import TrainState
 
 
-def fit_to(images: jax.Array, masks: jax.Array, hw: tuple[int, int]
-         ) -> tuple[jax.Array, jax.Array]:
+def fit_to(images: jax.Array, masks: jax.Array, hw: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
     """Images and masks at the model's input resolution (module docstring: Resolution)."""
     if tuple(images.shape[1:3]) != tuple(hw):
         images = jax.image.resize(images, (images.shape[0], *hw, images.shape[3]), "linear")
@@ -42,10 +41,15 @@ def fit_to(images: jax.Array, masks: jax.Array, hw: tuple[int, int]
     return images, masks
 
 
-def make_train_step(model: Segmenter, tx: optax.GradientTransformation, loss: LossSpec,
-                    schedule: optax.Schedule, hw: tuple[int, int], ema_decay: float = 0.0,
-                    bn_momentum: float = BN_MOMENTUM
-                    ) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+def make_train_step(
+    model: Segmenter,
+    tx: optax.GradientTransformation,
+    loss: LossSpec,
+    schedule: optax.Schedule,
+    hw: tuple[int, int],
+    ema_decay: float = 0.0,
+    bn_momentum: float = BN_MOMENTUM,
+) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     """The jit-able train step; `bn_momentum` rescales the statistics update (module
     docstring)."""
     # rescales the model's momentum-0.99 statistics update (module docstring)
@@ -57,8 +61,12 @@ def make_train_step(model: Segmenter, tx: optax.GradientTransformation, loss: Lo
 
         def loss_fn(params):
             (logits, aux), updates = model.apply(
-                {"params": params, "batch_stats": state.batch_stats}, images, train=True,
-                mutable=["batch_stats"], rngs={"dropout": rng})
+                {"params": params, "batch_stats": state.batch_stats},
+                images,
+                train=True,
+                mutable=["batch_stats"],
+                rngs={"dropout": rng},
+            )
             total, parts = loss(logits, masks)
             if loss.aux_weight > 0:
                 coarse = aux["coarse_logits"]
@@ -67,37 +75,50 @@ def make_train_step(model: Segmenter, tx: optax.GradientTransformation, loss: Lo
             return total, (parts, updates.get("batch_stats", {}))
 
         (total, (parts, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params)
+            state.params
+        )
         if bn_scale != 1.0:
-            batch_stats = jax.tree.map(lambda old, new: old + bn_scale * (new - old),
-                                       state.batch_stats, batch_stats)
+            batch_stats = jax.tree.map(
+                lambda old, new: old + bn_scale * (new - old), state.batch_stats, batch_stats
+            )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         ema_params = None
         if ema_decay > 0:
             t = state.step.astype(jnp.float32)
             d = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
-            ema_params = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p,
-                                      state.ema_params, params)
-        metrics = {"train/loss": total, "train/grad_norm": optax.global_norm(grads),
-                   "train/lr": schedule(state.step),
-                   **{f"train/loss_{k}": v for k, v in parts.items()}}
-        new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
-                                  opt_state=opt_state, ema_params=ema_params)
+            ema_params = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params, params)
+        metrics = {
+            "train/loss": total,
+            "train/grad_norm": optax.global_norm(grads),
+            "train/lr": schedule(state.step),
+            **{f"train/loss_{k}": v for k, v in parts.items()},
+        }
+        new_state = state.replace(
+            step=state.step + 1,
+            params=params,
+            batch_stats=batch_stats,
+            opt_state=opt_state,
+            ema_params=ema_params,
+        )
         return new_state, metrics
 
     return train_step
 
 
-def make_eval_step(model: Segmenter, num_classes: int, hw: tuple[int, int], use_ema: bool,
-                   ignore_index: int = 255) -> Callable[[TrainState, dict], jax.Array]:
+def make_eval_step(
+    model: Segmenter, num_classes: int, hw: tuple[int, int], use_ema: bool, ignore_index: int = 255
+) -> Callable[[TrainState, dict], jax.Array]:
     """(state, batch) -> (C, C) int32 confusion matrix of the batch (rows: ground truth)."""
+
     def eval_step(state: TrainState, batch: dict) -> jax.Array:
         images, masks = fit_to(batch["image"], batch["mask"], hw)
         params = state.ema_params if use_ema else state.params
-        logits, _ = model.apply({"params": params, "batch_stats": state.batch_stats}, images,
-                                train=False)
-        return seg_metrics.confusion_matrix_jax(jnp.argmax(logits, -1), masks, num_classes,
-                                                ignore_index)
+        logits, _ = model.apply(
+            {"params": params, "batch_stats": state.batch_stats}, images, train=False
+        )
+        return seg_metrics.confusion_matrix_jax(
+            jnp.argmax(logits, -1), masks, num_classes, ignore_index
+        )
 
     return eval_step
