@@ -46,10 +46,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data import ade20k, cityscapes, davis, ops, own, pets, toy_scenes
+from data import ade20k, cityscapes, davis, ops, own, pets, streaming, toy_scenes
 from nas.errors import UserError
 
-IGNORE_INDEX = 255
+IGNORE_INDEX = ops.IGNORE_INDEX
 # name (before "/") -> dataset module. A module provides NAMES (the full names it serves),
 # NUM_CLASSES, CLASS_NAMES, IS_VIDEO, TRAIN_SPLIT / EVAL_SPLIT, PREPROCESS_TRAIN / _EVAL
 # (defaults), DECODERS (tfds decoders, SkipDecoding for what `to_example` decodes itself),
@@ -231,13 +231,6 @@ def _raw_hw(builder: tfds.core.DatasetBuilder, module: ModuleType) -> tuple[int,
     return None
 
 
-def _split_size(builder: tfds.core.DatasetBuilder, split: str) -> int | None:
-    try:
-        return builder.info.splits[split].num_examples
-    except (KeyError, ValueError):
-        return None
-
-
 def dataset_info(data_cfg: ml_collections.ConfigDict) -> DatasetInfo:
     """Classes, ignore index, batch shapes and sizes of the dataset `data_cfg` names."""
     module = _module(data_cfg.name)
@@ -253,8 +246,8 @@ def dataset_info(data_cfg: ml_collections.ConfigDict) -> DatasetInfo:
         eval_image_shape=evaluation.output_hw(raw_hw),
         num_frames=num_frames,
         class_names=_class_names(module, builder),
-        train_size=_split_size(builder, data_cfg.train_split),
-        eval_size=_split_size(builder, data_cfg.eval_split),
+        train_size=streaming.split_size(builder, data_cfg.train_split),
+        eval_size=streaming.split_size(builder, data_cfg.eval_split),
     )
 
 
@@ -276,21 +269,6 @@ def _clip_frames(
     return builder.builder_config.num_frames if module is toy_scenes else None
 
 
-def _read(
-    builder: tfds.core.DatasetBuilder,
-    split: Any,
-    decoders: Any = None,
-    shuffle_files: bool = False,
-    read_config: tfds.ReadConfig | None = None,
-) -> tf.data.Dataset:
-    try:
-        return builder.as_dataset(
-            split=split, decoders=decoders, shuffle_files=shuffle_files, read_config=read_config
-        )
-    except ValueError as e:  # e.g. "Unknown split 'test'. Should be one of [...]"
-        raise UserError(f"data split: got {str(split)!r}: {e}") from None
-
-
 # --- the in-memory path --------------------------------------------------------------------
 
 _MATERIALISED: dict[tuple[str, str], dict[str, np.ndarray]] = {}
@@ -304,7 +282,7 @@ def _materialise(
     if key not in _MATERIALISED:
         if len(_MATERIALISED) >= 8:  # a search may touch many toy variants; keep a few
             _MATERIALISED.pop(next(iter(_MATERIALISED)))
-        ds = _read(builder, split, decoders=getattr(module, "DECODERS", None))
+        ds = streaming.read_split(builder, split, decoders=getattr(module, "DECODERS", None))
         ds = ds.map(module.to_example)
         try:
             n = int(ds.cardinality())
@@ -358,15 +336,6 @@ def _traced_batch_fn(
     return run
 
 
-def _finish(batch: dict[str, Any]) -> dict[str, np.ndarray]:
-    """numpy, mask int32 (255 = ignore), image float32."""
-    out = {k: np.asarray(v) for k, v in batch.items()}
-    out["mask"] = out["mask"].astype(np.int32)
-    if out["image"].dtype != np.float32:
-        out["image"] = out["image"].astype(np.float32)
-    return out
-
-
 def _in_memory(data_cfg: ml_collections.ConfigDict) -> bool:
     flag = data_cfg.get("in_memory")
     return _module(data_cfg.name) is toy_scenes if flag is None else bool(flag)
@@ -403,7 +372,7 @@ def train_batches(
     builder = _builder(data_cfg)
     chain = _chain(data_cfg, "preprocess_train")
     if not _in_memory(data_cfg):
-        return _stream_train(
+        return streaming.stream_train(
             data_cfg,
             builder,
             module,
@@ -447,7 +416,7 @@ def _memory_train(
         positions = np.arange(first, first + batch_size, dtype=np.int64)
         index = np.array([perm(int(j // n))[j % n] for j in positions])
         seeds = np.stack([np.full(batch_size, seed, np.int64), positions], axis=1)
-        yield _finish(run({k: v[index] for k, v in raw.items()}, tf.constant(seeds)))
+        yield streaming.finish(run({k: v[index] for k, v in raw.items()}, tf.constant(seeds)))
         step += 1
 
 
@@ -471,7 +440,9 @@ def eval_batches(
         return _memory_eval(
             _materialise(builder, split, module), chain, batch_size, process_index, process_count
         )
-    return _stream_eval(builder, module, split, chain, batch_size, process_index, process_count)
+    return streaming.stream_eval(
+        builder, module, split, chain, batch_size, process_index, process_count
+    )
 
 
 def _memory_eval(
@@ -490,106 +461,13 @@ def _memory_eval(
         index = share[b * batch_size : (b + 1) * batch_size]
         if len(index):
             seeds = np.stack([np.zeros(len(index), np.int64), index], axis=1)
-            template = _finish(run({k: v[index] for k, v in raw.items()}, tf.constant(seeds)))
-            yield _pad(template, batch_size)
+            template = streaming.finish(
+                run({k: v[index] for k, v in raw.items()}, tf.constant(seeds))
+            )
+            yield streaming.pad(template, batch_size)
         else:  # this process's share is used up; others still have a batch: pad a whole one
             if template is None:
-                template = _finish(
+                template = streaming.finish(
                     run({k: v[:1] for k, v in raw.items()}, tf.zeros([1, 2], tf.int64))
                 )
-            yield _pad({k: v[:0] for k, v in template.items()}, batch_size, template)
-
-
-def _pad(
-    batch: dict[str, np.ndarray], batch_size: int, template: dict[str, np.ndarray] | None = None
-) -> dict[str, np.ndarray]:
-    """Pad a (possibly empty) batch to batch_size: mask 255, labelled False, image zeros."""
-    template = template if template is not None else batch
-    missing = batch_size - len(batch["mask"])
-    if missing <= 0:
-        return batch
-    out = {}
-    for k, v in batch.items():
-        t = template[k]
-        fill = IGNORE_INDEX if k == "mask" else 0
-        out[k] = np.concatenate([v, np.full((missing,) + t.shape[1:], fill, t.dtype)], axis=0)
-    return out
-
-
-# --- the streaming path --------------------------------------------------------------------
-
-
-def _stream_train(
-    data_cfg: ml_collections.ConfigDict,
-    builder: tfds.core.DatasetBuilder,
-    module: ModuleType,
-    chain: ops.Chain,
-    batch_size: int,
-    seed: int,
-    start_step: int,
-    process_index: int,
-    process_count: int,
-) -> Iterator[dict[str, np.ndarray]]:
-    split = data_cfg.train_split
-    if process_count > 1:
-        split = tfds.even_splits(split, n=process_count)[process_index]
-    read = tfds.ReadConfig(shuffle_seed=seed, shuffle_reshuffle_each_iteration=True)
-    ds = _read(
-        builder,
-        split,
-        shuffle_files=True,
-        read_config=read,
-        decoders=getattr(module, "DECODERS", None),
-    )
-    ds = ds.shuffle(
-        data_cfg.get("shuffle_buffer", 1024), seed=seed, reshuffle_each_iteration=True
-    ).repeat()
-    # skip undecoded records: resuming costs reading, not decoding
-    ds = ds.enumerate().skip(start_step * batch_size)
-
-    def prepare(i: tf.Tensor, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-        example_seed = tf.stack([tf.constant(seed, tf.int64), i * process_count + process_index])
-        return chain(module.to_example(raw), example_seed)
-
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _iterate(ds.batch(batch_size, drop_remainder=True).prefetch(2), "preprocess_train")
-
-
-def _iterate(ds: tf.data.Dataset, field: str) -> Iterator[dict[str, np.ndarray]]:
-    """numpy batches; a shape clash inside tf.data becomes a one-line UserError."""
-    try:
-        for batch in tfds.as_numpy(ds):
-            yield _finish(batch)
-    except tf.errors.InvalidArgumentError as e:
-        raise UserError(
-            f"data.{field}: {e.message.splitlines()[0]}; allowed: a chain whose "
-            "examples share one size (end it with resize / random_crop / "
-            "center_crop)"
-        ) from None
-
-
-def _stream_eval(
-    builder: tfds.core.DatasetBuilder,
-    module: ModuleType,
-    split: str,
-    chain: ops.Chain,
-    batch_size: int,
-    process_index: int,
-    process_count: int,
-) -> Iterator[dict[str, np.ndarray]]:
-    size = _split_size(builder, split)
-    share = tfds.even_splits(split, n=process_count)[process_index] if process_count > 1 else split
-    ds = _read(builder, share, shuffle_files=False, decoders=getattr(module, "DECODERS", None))
-    ds = ds.enumerate().map(
-        lambda i, raw: chain(module.to_example(raw), tf.stack([tf.constant(0, tf.int64), i])),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
-    num_batches = math.ceil(math.ceil(size / process_count) / batch_size) if size else None
-    yielded, last = 0, None
-    for last in _iterate(ds.batch(batch_size).prefetch(2), "preprocess_eval"):
-        yield _pad(last, batch_size)
-        yielded += 1
-    while num_batches is not None and yielded < num_batches and last is not None:
-        yield _pad({k: v[:0] for k, v in last.items()}, batch_size, last)
-        yielded += 1
+            yield streaming.pad({k: v[:0] for k, v in template.items()}, batch_size, template)
