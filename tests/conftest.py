@@ -1,7 +1,7 @@
 """Project-wide test fixtures.
 
 `_no_downloads`: an accidental tfds download does not fail offline, it hangs on DNS retries
-for minutes (shared notes: data_offline.md section 4a), so every test runs with tfds'
+for minutes, so every test runs with tfds'
 download entry points replaced by one that raises at once. Tests that exercise a download
 builder on fake files patch `download_and_extract` themselves (their patch wins).
 """
@@ -14,8 +14,9 @@ import pytest
 
 
 def _refuse(*args: object, **kwargs: object) -> None:
-    raise RuntimeError("tests must not download: tfds tried to fetch "
-                       f"{args[1] if len(args) > 1 else kwargs!r}")
+    raise RuntimeError(
+        f"tests must not download: tfds tried to fetch {args[1] if len(args) > 1 else kwargs!r}"
+    )
 
 
 @pytest.fixture(autouse=True)

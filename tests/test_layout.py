@@ -81,8 +81,12 @@ def test_only_the_cli_parses_argv() -> None:
             continue
         text = p.read_text()
         names = imports_of(p)
-        if "argparse" in names or "sys.argv" in text or "absl.flags" in names and \
-                rel != "nas/config.py":
+        if (
+            "argparse" in names
+            or "sys.argv" in text
+            or "absl.flags" in names
+            and rel != "nas/config.py"
+        ):
             bad.append(rel)
     assert not bad, f"argv parsed outside nas/cli/: {bad}"
 
@@ -92,8 +96,9 @@ def _declared() -> set[str]:
     reqs = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         reqs += extra
-    return {r.split("==")[0].split(">")[0].split("[")[0].strip().lower().replace("_", "-")
-            for r in reqs}
+    return {
+        r.split("==")[0].split(">")[0].split("[")[0].strip().lower().replace("_", "-") for r in reqs
+    }
 
 
 def test_every_imported_package_is_declared() -> None:
@@ -109,14 +114,17 @@ def test_every_imported_package_is_declared() -> None:
             if top == "tensorflow":
                 owners.add("tensorflow-cpu")
             if not owners & declared:
-                missing.add(f"{top} ({sorted(owners) or 'not installed'}) in "
-                            f"{p.relative_to(ROOT)}")
+                missing.add(f"{top} ({sorted(owners) or 'not installed'}) in {p.relative_to(ROOT)}")
     assert not missing, "imported but not declared in pyproject.toml:\n" + "\n".join(
-        sorted(missing))
+        sorted(missing)
+    )
 
 
 @pytest.mark.parametrize("limit", [500])
 def test_no_source_file_over_the_limit(limit: int) -> None:
-    long = {str(p.relative_to(ROOT)): n for p in _sources()
-            if (n := len(p.read_text().splitlines())) > limit}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in _sources()
+        if (n := len(p.read_text().splitlines())) > limit
+    }
     assert not long, long

@@ -317,7 +317,14 @@ def main(argv: list[str]) -> int:
     """`segnas latency SUBCOMMAND ...`."""
     spec, overrides, rest = split_config_args(argv)
     # argparse sees --config again, for the subcommands' own rules (--config or --arch)
-    args = _parser().parse_args(rest + ([f"--config={spec}"] if spec is not None else []))
+    args, unknown = _parser().parse_known_args(
+        rest + ([f"--config={spec}"] if spec is not None else [])
+    )
+    if unknown:
+        raise UserError(
+            f"arguments: got {unknown[0]!r}; allowed: the options of `segnas latency "
+            f"{args.command} --help` (and --config.FIELD=VALUE with --config)"
+        )
     if overrides and spec is None:
         raise UserError(
             f"arguments: got {overrides[0]!r}; allowed: the options of `segnas "

@@ -65,8 +65,8 @@ every file to its block signature (or calibration arch).
    ```
 
    `run_all.sh` runs, for each file,
-   `benchmark_model --graph=FILE --num_threads={threads} --num_runs=50 --warmup_runs=10
-   --use_xnnpack=true` and keeps the tool's output (its `Graph: [...]` line names the file).
+   `benchmark_model --graph=FILE --num_threads={threads} --num_runs=50 --warmup_runs=10 --use_xnnpack=true`
+   and keeps the tool's output (its `Graph: [...]` line names the file).
    Keep the phone cool, charged and idle; on big.LITTLE phones pin to the big cores, e.g. prefix the
    tool with `taskset f0`.
 3. Import the output into a table on the host:
@@ -81,8 +81,7 @@ RUN_ALL = """#!/bin/sh
 # Usage: sh run_all.sh PATH/TO/benchmark_model   (run inside this directory, on the device)
 tool="${{1:-./benchmark_model}}"
 for f in *.tflite; do
-  "$tool" --graph="$f" --num_threads={threads} --num_runs=50 --warmup_runs=10 \\
-    --use_xnnpack=true 2>&1
+  "$tool" --graph="$f" --num_threads={threads} --num_runs=50 --warmup_runs=10 --use_xnnpack=true 2>&1
 done
 """
 

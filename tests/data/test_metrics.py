@@ -76,7 +76,7 @@ def test_jax_confusion_matches_numpy_under_jit():
 
 def _square(top: int, left: int, size: int = 4, shape: tuple[int, int] = (10, 10)):
     m = np.zeros(shape, np.uint8)
-    m[top:top + size, left:left + size] = 1
+    m[top : top + size, left : left + size] = 1
     return m
 
 

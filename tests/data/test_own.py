@@ -19,8 +19,8 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 def _mask(i: int) -> np.ndarray:
     m = np.zeros((12, 16), np.uint8)
-    m[2:8, 3 + i:9 + i] = 1 + i % 3   # classes 1..3
-    m[0, :] = 255                     # an ignored row
+    m[2:8, 3 + i : 9 + i] = 1 + i % 3  # classes 1..3
+    m[0, :] = 255  # an ignored row
     return m
 
 
@@ -56,8 +56,7 @@ def test_store_sparse_video(tmp_path):
         _save(clip / "frames" / f"{i:03d}.jpg", np.full((8, 10, 3), 50 * i))
     for i in (1, 3):
         _save(clip / "masks" / f"{i:03d}.png", np.full((8, 10), i % 2))
-    own.store_folder(tmp_path / "clips", "my_clips", tmp_path / "out", video=True,
-                     num_classes=2)
+    own.store_folder(tmp_path / "clips", "my_clips", tmp_path / "out", video=True, num_classes=2)
     cfg = pipeline.default_data_config("my_clips")
     cfg.data_dir = str(tmp_path / "out")
     cfg.eval_split = "train"
@@ -69,13 +68,21 @@ def test_store_sparse_video(tmp_path):
     np.testing.assert_array_equal(batch["mask"][0, :, 0, 0], [255, 1, 255, 1, 255])
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda r: None, "is not a folder"),
-    (lambda r: r.mkdir(), "has no split folders"),
-    (lambda r: (r / "train").mkdir(parents=True), "lacks images/ and masks/"),
-    (lambda r: (_save(r / "train" / "images" / "a.png", np.zeros((4, 4, 3))),
-                (r / "train" / "masks").mkdir()), "masks: no .*a.png"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda r: None, "is not a folder"),
+        (lambda r: r.mkdir(), "has no split folders"),
+        (lambda r: (r / "train").mkdir(parents=True), "lacks images/ and masks/"),
+        (
+            lambda r: (
+                _save(r / "train" / "images" / "a.png", np.zeros((4, 4, 3))),
+                (r / "train" / "masks").mkdir(),
+            ),
+            "masks: no .*a.png",
+        ),
+    ],
+)
 def test_store_folder_errors(tmp_path, make, message):
     make(tmp_path / "root")
     with pytest.raises(UserError, match=message):
@@ -89,15 +96,6 @@ def test_store_errors_video_and_classes(tmp_path):
     _image_folder(tmp_path / "mine")
     with pytest.raises(UserError, match="num_classes: got 300; allowed: 1..255"):
         own.store_folder(tmp_path / "mine", "x", tmp_path / "out", num_classes=300)
-
-
-def test_command_line(tmp_path, capsys):
-    _image_folder(tmp_path / "mine")
-    assert own.main([str(tmp_path / "mine"), "--name", "cli_seg", "--out",
-                     str(tmp_path / "out")]) == 0
-    assert "use data.name='cli_seg'" in capsys.readouterr().out
-    with pytest.raises(UserError, match="required: --name"):
-        own.main([str(tmp_path / "mine"), "--out", str(tmp_path / "out")])
 
 
 def test_differing_sizes_need_a_resize(tmp_path):

@@ -22,7 +22,7 @@ def _take(it, n: int) -> list[dict[str, np.ndarray]]:
 
 
 def _equal(a: list[dict], b: list[dict]) -> bool:
-    return all(np.array_equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
+    return all(np.array_equal(x[k], y[k]) for x, y in zip(a, b, strict=False) for k in x)
 
 
 def test_default_configs_parse_for_every_dataset():
@@ -41,10 +41,16 @@ def test_default_configs_parse_for_every_dataset():
 def test_dataset_info(toy_cfg):
     info = pipeline.dataset_info(toy_cfg)
     assert info == pipeline.DatasetInfo(
-        num_classes=5, ignore_index=255, image_shape=(32, 32), is_video=False,
-        eval_image_shape=(32, 32), num_frames=None,
+        num_classes=5,
+        ignore_index=255,
+        image_shape=(32, 32),
+        is_video=False,
+        eval_image_shape=(32, 32),
+        num_frames=None,
         class_names=("background", "disk", "square", "triangle", "ring"),
-        train_size=20, eval_size=7)
+        train_size=20,
+        eval_size=7,
+    )
     toy_cfg.preprocess_train = "random_scale | random_crop(24, 16) | normalize"
     assert pipeline.dataset_info(toy_cfg).image_shape == (24, 16)
 
@@ -58,8 +64,7 @@ def test_train_batches_walk_each_epoch_once_with_exact_pixels(toy_cfg):
     for epoch in (batches[:4], batches[4:]):
         masks = np.concatenate([x["mask"] for x in epoch])
         images = np.concatenate([x["image"] for x in epoch])
-        index = [int(np.flatnonzero([np.array_equal(m, r) for r in raw["mask"]])[0])
-                 for m in masks]
+        index = [int(np.flatnonzero([np.array_equal(m, r) for r in raw["mask"]])[0]) for m in masks]
         assert sorted(index) == list(range(20))
         np.testing.assert_allclose(images, raw["image"][index] / 127.5 - 1.0, atol=1e-6)
     assert not _equal(batches[:4], batches[4:])  # a fresh permutation per epoch
@@ -81,12 +86,20 @@ def test_train_batches_deterministic_resumable_seeded(toy_cfg):
 def test_process_shares_split_the_global_batch(toy_cfg):
     toy_cfg.preprocess_train = AUG
     whole = _take(pipeline.train_batches(toy_cfg, 6, seed=3, start_step=2), 2)
-    parts = [_take(pipeline.train_batches(toy_cfg, 3, seed=3, start_step=2, process_index=p,
-                                          process_count=2), 2) for p in (0, 1)]
+    parts = [
+        _take(
+            pipeline.train_batches(
+                toy_cfg, 3, seed=3, start_step=2, process_index=p, process_count=2
+            ),
+            2,
+        )
+        for p in (0, 1)
+    ]
     for k in range(2):
         for key in ("image", "mask"):
             np.testing.assert_array_equal(
-                whole[k][key], np.concatenate([parts[0][k][key], parts[1][k][key]]))
+                whole[k][key], np.concatenate([parts[0][k][key], parts[1][k][key]])
+            )
 
 
 def test_eval_batches_fixed_order_and_padding(toy_cfg):
@@ -103,16 +116,16 @@ def test_eval_batches_fixed_order_and_padding(toy_cfg):
 
 def test_eval_shares_have_equal_batch_counts(toy_cfg):
     raw = _raw(toy_cfg, "validation")
-    shares = [list(pipeline.eval_batches(toy_cfg, 3, process_index=p, process_count=2))
-              for p in (0, 1)]
+    shares = [
+        list(pipeline.eval_batches(toy_cfg, 3, process_index=p, process_count=2)) for p in (0, 1)
+    ]
     assert [len(s) for s in shares] == [2, 2]  # 4 and 3 examples, 3 per batch
     seen = []
     for share in shares:
         for b in share:
             for m in b["mask"]:
                 if not (m == 255).all():
-                    seen.append(int(np.flatnonzero([np.array_equal(m, r)
-                                                    for r in raw["mask"]])[0]))
+                    seen.append(int(np.flatnonzero([np.array_equal(m, r) for r in raw["mask"]])[0]))
     assert sorted(seen) == list(range(7))
     assert (shares[1][1]["mask"] == 255).all()  # process 1 ran out: a whole padding batch
 
@@ -129,8 +142,9 @@ def test_unknown_split(toy_cfg):
 def test_video_batches(toy_dir):
     cfg = pipeline.default_data_config("toy_scenes/video")
     cfg.data_dir = toy_dir
-    cfg.builder_kwargs.update(height=32, width=32, num_frames=4, train_size=6,
-                              validation_size=3, test_size=0)
+    cfg.builder_kwargs.update(
+        height=32, width=32, num_frames=4, train_size=6, validation_size=3, test_size=0
+    )
     info = pipeline.dataset_info(cfg)
     assert info.is_video and info.num_frames == 4 and info.num_classes == 5
     b = next(pipeline.train_batches(cfg, 2, seed=0))
@@ -153,37 +167,57 @@ def test_streaming_path_is_deterministic_and_resumable(toy_cfg):
     assert first[0]["image"].shape == (4, 32, 32, 3) and first[0]["mask"].dtype == np.int32
     batches = list(pipeline.eval_batches(toy_cfg, 3))
     assert len(batches) == 3 and (batches[-1]["mask"][1:] == 255).all()
-    shares = [list(pipeline.eval_batches(toy_cfg, 3, process_index=p, process_count=2))
-              for p in (0, 1)]
+    shares = [
+        list(pipeline.eval_batches(toy_cfg, 3, process_index=p, process_count=2)) for p in (0, 1)
+    ]
     assert [len(s) for s in shares] == [2, 2]
     assert sum(int((b["mask"] != 255).any(axis=(1, 2)).sum()) for s in shares for b in s) == 7
 
 
 def test_prepare_toy(toy_dir):
-    path = pipeline.prepare("toy_scenes/binary", data_dir=toy_dir,
-                            builder_kwargs={"height": 16, "width": 16, "train_size": 2,
-                                            "validation_size": 1, "test_size": 0})
+    path = pipeline.prepare(
+        "toy_scenes/binary",
+        data_dir=toy_dir,
+        builder_kwargs={
+            "height": 16,
+            "width": 16,
+            "train_size": 2,
+            "validation_size": 1,
+            "test_size": 0,
+        },
+    )
     assert "toy_scenes/binary_" in path and path.endswith("/1.1.0")
-    with pytest.raises(UserError, match="own folders are stored with data.own"):
+    with pytest.raises(UserError, match="own folders are stored with `segnas data store`"):
         pipeline.prepare("my_folder")
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"name": "toy_scenes/colour"}, "data.name: got 'toy_scenes/colour'; allowed: "
-                                    "toy_scenes/images, toy_scenes/binary"),
-    ({"name": "cityscapes/stereo_disparity"}, "allowed: cityscapes/semantic_segmentation"),
-    ({"name": "scene_parse150"}, "instance annotations .* allowed: 'ade20k'"),
-    ({"name": "no_such_set", "builder_kwargs": {}},
-     "neither a known dataset nor stored in data_dir=.*python -m data.own ROOT --name "
-     "no_such_set"),
-    ({"name": "ade20k", "builder_kwargs": {"height": 3}}, "only toy_scenes takes"),
-    ({"builder_kwargs": {"colour": 3}}, "data.builder_kwargs: toy_scenes builder_kwargs: got "
-                                        "'colour'"),
-    ({"builder_kwargs": {"height": 3}}, "data.builder_kwargs: toy_scenes height: got 3"),
-    ({"preprocess_train": "blur | normalize"}, "data.preprocess_train: preprocess op: got "
-                                               "'blur'"),
-    ({"preprocess_train": "random_scale | normalize"}, "output size varies per example"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"name": "toy_scenes/colour"},
+            "data.name: got 'toy_scenes/colour'; allowed: toy_scenes/images, toy_scenes/binary",
+        ),
+        ({"name": "cityscapes/stereo_disparity"}, "allowed: cityscapes/semantic_segmentation"),
+        ({"name": "scene_parse150"}, "instance annotations .* allowed: 'ade20k'"),
+        (
+            {"name": "no_such_set", "builder_kwargs": {}},
+            "neither a known dataset nor stored in data_dir=.*segnas data store ROOT --name "
+            "no_such_set",
+        ),
+        ({"name": "ade20k", "builder_kwargs": {"height": 3}}, "only toy_scenes takes"),
+        (
+            {"builder_kwargs": {"colour": 3}},
+            "data.builder_kwargs: toy_scenes builder_kwargs: got 'colour'",
+        ),
+        ({"builder_kwargs": {"height": 3}}, "data.builder_kwargs: toy_scenes height: got 3"),
+        (
+            {"preprocess_train": "blur | normalize"},
+            "data.preprocess_train: preprocess op: got 'blur'",
+        ),
+        ({"preprocess_train": "random_scale | normalize"}, "output size varies per example"),
+    ],
+)
 def test_config_errors(toy_cfg, changes, message):
     for k, v in changes.items():
         toy_cfg[k] = v
@@ -193,12 +227,15 @@ def test_config_errors(toy_cfg, changes, message):
     assert time.time() - t < 5
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"batch_size": 0}, "batch_size: got 0; allowed: >= 1"),
-    ({"process_index": 2, "process_count": 2}, "process_index: got 2 of 2"),
-    ({"process_index": 0, "process_count": 0}, "process_index: got 0 of 0"),
-    ({"start_step": -1}, "start_step: got -1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"batch_size": 0}, "batch_size: got 0; allowed: >= 1"),
+        ({"process_index": 2, "process_count": 2}, "process_index: got 2 of 2"),
+        ({"process_index": 0, "process_count": 0}, "process_index: got 0 of 0"),
+        ({"start_step": -1}, "start_step: got -1"),
+    ],
+)
 def test_argument_errors(toy_cfg, kwargs, message):
     kwargs = {"batch_size": 2, **kwargs}
     with pytest.raises(UserError, match=message):

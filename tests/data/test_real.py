@@ -1,8 +1,8 @@
 """Real dataset builders end to end on tiny fake raw files, and fast failures when missing.
 
-Each test writes a few files in the layout the tfds builder reads (shared notes:
-data_offline.md section 4c), prepares it with `data.pipeline.prepare` (download builders get
-`DownloadManager.download_and_extract` patched to return the local folders), then reads it
+Each test writes a few files in the layout the tfds builder reads (the manual download
+folders those builders document), prepares it with `data.pipeline.prepare` (download builders
+get `DownloadManager.download_and_extract` patched to return the local folders), then reads it
 through `data.pipeline` to check the label mapping.
 """
 
@@ -43,18 +43,17 @@ def _cfg(name: str, data_dir: Path, evaluation: str):
 
 def _fake_downloads(monkeypatch: pytest.MonkeyPatch, urls: dict[str, Path]) -> None:
     def download_and_extract(self, url_or_urls):
-        return tree.map_structure(lambda u: epath.Path(urls[u.rsplit("/", 1)[-1]]),
-                                  url_or_urls)
-    monkeypatch.setattr(tfds.download.DownloadManager, "download_and_extract",
-                        download_and_extract)
+        return tree.map_structure(lambda u: epath.Path(urls[u.rsplit("/", 1)[-1]]), url_or_urls)
+
+    monkeypatch.setattr(tfds.download.DownloadManager, "download_and_extract", download_and_extract)
 
 
 def test_cityscapes_label_ids_become_train_ids(tmp_path):
     raw = tmp_path / "raw"
-    labels = np.zeros((1024, 2048), np.uint8)      # 0 "unlabeled" -> 255
-    labels[:, :1024] = 7                            # road -> 0
-    labels[:512, 1024:] = 26                        # car -> 13
-    labels[:, 1500:1600] = 33                       # bicycle -> 18
+    labels = np.zeros((1024, 2048), np.uint8)  # 0 "unlabeled" -> 255
+    labels[:, :1024] = 7  # road -> 0
+    labels[:512, 1024:] = 26  # car -> 13
+    labels[:, 1500:1600] = 33  # bicycle -> 18
     image = np.zeros((1024, 2048, 3), np.uint8)
     image[:, :1024] = 200
     for split in ("train", "val", "test"):  # the builder reads all three
@@ -83,8 +82,8 @@ def test_cityscapes_label_ids_become_train_ids(tmp_path):
 def test_oxford_pets_trimap_to_foreground(tmp_path, monkeypatch):
     images, annotations = tmp_path / "images_dl", tmp_path / "annotations_dl"
     trimap = np.full((30, 40), 2, np.uint8)  # background
-    trimap[5:25, 5:30] = 3                    # border -> 255
-    trimap[8:22, 8:27] = 1                    # pet -> 1
+    trimap[5:25, 5:30] = 3  # border -> 255
+    trimap[8:22, 8:27] = 1  # pet -> 1
     for name, size in (("Abyssinian_1", (30, 40)), ("beagle_2", (36, 50))):
         img = Image.fromarray(np.full(size + (3,), 90, np.uint8))
         (images / "images").mkdir(parents=True, exist_ok=True)
@@ -174,21 +173,27 @@ def test_ade20k_without_files_says_where(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "README").write_text("nothing here")
     with pytest.raises(FileNotFoundError, match="neither ADEChallengeData2016.zip nor"):
-        pipeline.prepare("ade20k", data_dir=str(tmp_path / "tfds"),
-                         manual_dir=str(tmp_path / "empty"))
+        pipeline.prepare(
+            "ade20k", data_dir=str(tmp_path / "tfds"), manual_dir=str(tmp_path / "empty")
+        )
 
 
-@pytest.mark.parametrize("name, message", [
-    ("cityscapes/semantic_segmentation",
-     r"not prepared in data_dir=.*; download leftImg8bit_trainvaltest.zip and "
-     r"gtFine_trainvaltest.zip .* into a folder MANUAL, then run: python -c \"from "
-     r"data.pipeline import prepare; prepare\('cityscapes/semantic_segmentation', "
-     r"data_dir='.*', manual_dir='MANUAL'\)\""),
-    ("cityscapes/semantic_segmentation_extra", "gtCoarse.zip"),
-    ("ade20k", "download ADEChallengeData2016.zip .* prepare\\('ade20k'"),
-    ("oxford_iiit_pet", "images.tar.gz and annotations.tar.gz .* manual_dir='MANUAL'"),
-    ("davis/480p", "machine with internet access.*then copy DIR/davis into this data_dir"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        (
+            "cityscapes/semantic_segmentation",
+            r"not prepared in data_dir=.*; download leftImg8bit_trainvaltest.zip and "
+            r"gtFine_trainvaltest.zip .* into a folder MANUAL, then run: python -c \"from "
+            r"data.pipeline import prepare; prepare\('cityscapes/semantic_segmentation', "
+            r"data_dir='.*', manual_dir='MANUAL'\)\"",
+        ),
+        ("cityscapes/semantic_segmentation_extra", "gtCoarse.zip"),
+        ("ade20k", "download ADEChallengeData2016.zip .* prepare\\('ade20k'"),
+        ("oxford_iiit_pet", "images.tar.gz and annotations.tar.gz .* manual_dir='MANUAL'"),
+        ("davis/480p", "machine with internet access.*then copy DIR/davis into this data_dir"),
+    ],
+)
 def test_missing_dataset_fails_fast_with_instructions(tmp_path, name, message):
     cfg = pipeline.default_data_config(name)
     cfg.data_dir = str(tmp_path)

@@ -13,11 +13,19 @@ from data import toy_scenes as ts
 SMALL = {"height": 32, "width": 32}
 
 
-@pytest.mark.parametrize("shape, area", [
-    ("disk", np.pi), ("square", 1.6 ** 2), ("triangle", 3 * np.sqrt(3) / 4 * 1.25 ** 2),
-    ("ring", np.pi * (1 - 0.55 ** 2)), ("bar", 2 * 0.6), ("cross", 2 * 2 * 0.56 - 0.56 ** 2),
-    ("crescent", 1.45074),  # unit disk minus its lens with the disk (0.45, 0), radius 0.8
-    ("ell", 2 * 1.6 * 0.45 - 0.45 ** 2)])
+@pytest.mark.parametrize(
+    "shape, area",
+    [
+        ("disk", np.pi),
+        ("square", 1.6**2),
+        ("triangle", 3 * np.sqrt(3) / 4 * 1.25**2),
+        ("ring", np.pi * (1 - 0.55**2)),
+        ("bar", 2 * 0.6),
+        ("cross", 2 * 2 * 0.56 - 0.56**2),
+        ("crescent", 1.45074),  # unit disk minus its lens with the disk (0.45, 0), radius 0.8
+        ("ell", 2 * 1.6 * 0.45 - 0.45**2),
+    ],
+)
 def test_shape_areas(shape, area):
     g = np.linspace(-1.2, 1.2, 1201)
     x, y = np.meshgrid(g, g)
@@ -33,11 +41,13 @@ def test_shapes_stay_within_the_render_reach():
 
 
 def test_windowed_rendering_equals_whole_frame(monkeypatch):
-    cases = [(ts.config_for("images", {**SMALL, "num_classes": 9, "max_radius": 0.6}), 40),
-             (ts.config_for("video", {**SMALL, "num_frames": 5}), 15)]
+    cases = [
+        (ts.config_for("images", {**SMALL, "num_classes": 9, "max_radius": 0.6}), 40),
+        (ts.config_for("video", {**SMALL, "num_frames": 5}), 15),
+    ]
     windowed = [[ts.example(cfg, "train", i) for i in range(n)] for cfg, n in cases]
     monkeypatch.setattr(ts, "REACH", 1e4)  # a window larger than any frame
-    for (cfg, n), examples in zip(cases, windowed):
+    for (cfg, _n), examples in zip(cases, windowed, strict=False):
         for i, e in enumerate(examples):
             whole = ts.example(cfg, "train", i)
             for k in e:
@@ -54,8 +64,11 @@ def test_examples_are_deterministic_and_independent():
     a, b = ts.example(cfg, "train", 5), ts.example(cfg, "train", 5)
     np.testing.assert_array_equal(a["image"], b["image"])
     np.testing.assert_array_equal(a["segmentation_mask"], b["segmentation_mask"])
-    for other in (ts.example(cfg, "train", 6), ts.example(cfg, "validation", 5),
-                  ts.example(ts.config_for("images", {**SMALL, "seed": 1}), "train", 5)):
+    for other in (
+        ts.example(cfg, "train", 6),
+        ts.example(cfg, "validation", 5),
+        ts.example(ts.config_for("images", {**SMALL, "seed": 1}), "train", 5),
+    ):
         assert not np.array_equal(a["image"], other["image"])
     assert a["image"].shape == (32, 32, 3) and a["image"].dtype == np.uint8
     assert a["segmentation_mask"].shape == (32, 32, 1)
@@ -63,8 +76,14 @@ def test_examples_are_deterministic_and_independent():
 
 def test_label_values_per_config():
     def values(cfg, n=40):
-        return set(np.unique(np.concatenate([ts.example(cfg, "train", i)["segmentation_mask"]
-                                             .ravel() for i in range(n)])))
+        return set(
+            np.unique(
+                np.concatenate(
+                    [ts.example(cfg, "train", i)["segmentation_mask"].ravel() for i in range(n)]
+                )
+            )
+        )
+
     assert values(ts.config_for("images", SMALL)) == {0, 1, 2, 3, 4}
     assert values(ts.config_for("binary", SMALL)) == {0, 1}
     assert values(ts.config_for("images", {**SMALL, "num_classes": 9}), 80) == set(range(9))
@@ -101,28 +120,32 @@ def test_config_for_names_and_overrides(tmp_path):
     assert ts.config_for("images", {"height": 96, "width": 96}).name == a.name
     assert ts.config_for("video").labelled_frame == 5
     for name in ("images", "binary", "video"):  # tfds accepts the named configs as they are
-        builder = tfds.builder("toy_scenes", config=ts.config_for(name, {"seed": 0}),
-                               data_dir=str(tmp_path))
+        builder = tfds.builder(
+            "toy_scenes", config=ts.config_for(name, {"seed": 0}), data_dir=str(tmp_path)
+        )
         assert builder.builder_config.name == name and not builder.is_prepared()
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"kind": "audio"}, "kind: got 'audio'; allowed: images | video"),
-    ({"height": 96.5}, "height: got 96.5; allowed: a value of type int"),
-    ({"min_radius": "big"}, "min_radius: got 'big'; allowed: a value of type float"),
-    ({"seed": True}, "seed: got True; allowed: a value of type int"),
-    ({"labels": "colour"}, "labels: got 'colour'"),
-    ({"labels": "foreground"}, "num_classes: got 5; allowed: 2 with labels='foreground'"),
-    ({"num_classes": 10}, "num_classes: got 10; allowed: 2..9"),
-    ({"height": 8}, "height: got 8; allowed: 16..2048"),
-    ({"width": 4096}, "width: got 4096"),
-    ({"train_size": -1}, "train_size: got -1"),
-    ({"num_frames": 0}, "num_frames: got 0"),
-    ({"max_objects": 0}, "max_objects: got 0"),
-    ({"min_radius": 0.5, "max_radius": 0.2}, "min_radius: got 0.5"),
-    ({"seed": -1}, "seed: got -1"),
-    ({"colour": 1}, "builder_kwargs: got 'colour'; allowed: kind, labels, height"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"kind": "audio"}, "kind: got 'audio'; allowed: images | video"),
+        ({"height": 96.5}, "height: got 96.5; allowed: a value of type int"),
+        ({"min_radius": "big"}, "min_radius: got 'big'; allowed: a value of type float"),
+        ({"seed": True}, "seed: got True; allowed: a value of type int"),
+        ({"labels": "colour"}, "labels: got 'colour'"),
+        ({"labels": "foreground"}, "num_classes: got 5; allowed: 2 with labels='foreground'"),
+        ({"num_classes": 10}, "num_classes: got 10; allowed: 2..9"),
+        ({"height": 8}, "height: got 8; allowed: 16..2048"),
+        ({"width": 4096}, "width: got 4096"),
+        ({"train_size": -1}, "train_size: got -1"),
+        ({"num_frames": 0}, "num_frames: got 0"),
+        ({"max_objects": 0}, "max_objects: got 0"),
+        ({"min_radius": 0.5, "max_radius": 0.2}, "min_radius: got 0.5"),
+        ({"seed": -1}, "seed: got -1"),
+        ({"colour": 1}, "builder_kwargs: got 'colour'; allowed: kind, labels, height"),
+    ],
+)
 def test_config_errors(overrides, message):
     with pytest.raises(ValueError, match=message):
         ts.config_for("images", overrides)
@@ -136,8 +159,7 @@ def test_unknown_base_and_split():
 
 
 def test_builder_writes_exactly_the_generated_examples(tmp_path):
-    cfg = ts.config_for("images", {**SMALL, "train_size": 6, "validation_size": 3,
-                                   "test_size": 0})
+    cfg = ts.config_for("images", {**SMALL, "train_size": 6, "validation_size": 3, "test_size": 0})
     builder = tfds.builder("toy_scenes", config=cfg, data_dir=tmp_path)
     builder.download_and_prepare()
     assert set(builder.info.splits) == {"train", "validation"}
@@ -148,8 +170,7 @@ def test_builder_writes_exactly_the_generated_examples(tmp_path):
     # tfds orders examples by a hash of their key: match them by content
     for g in generated:
         assert sum(np.array_equal(g["image"], s) for s in stored["image"]) == 1
-    assert stored["image"].dtype == np.uint8 and stored["segmentation_mask"].shape == (6, 32,
-                                                                                     32, 1)
+    assert stored["image"].dtype == np.uint8 and stored["segmentation_mask"].shape == (6, 32, 32, 1)
 
 
 def test_video_clips_move_and_flag_one_frame():
@@ -157,8 +178,7 @@ def test_video_clips_move_and_flag_one_frame():
     entered_or_left, moved = 0, 0
     for i in range(30):
         e = ts.example(cfg, "train", i)
-        assert e["video"].shape == (6, 32, 32, 3) and e["segmentation_mask"].shape == (6, 32,
-                                                                                      32, 1)
+        assert e["video"].shape == (6, 32, 32, 3) and e["segmentation_mask"].shape == (6, 32, 32, 1)
         np.testing.assert_array_equal(e["labelled"], [False] * 4 + [True, False])
         masks = e["segmentation_mask"][..., 0]
         moved += not np.array_equal(masks[0], masks[-1])
@@ -169,8 +189,9 @@ def test_video_clips_move_and_flag_one_frame():
 
 
 def test_video_builder_features(tmp_path):
-    cfg = ts.config_for("video", {**SMALL, "num_frames": 4, "train_size": 2,
-                                  "validation_size": 1, "test_size": 1})
+    cfg = ts.config_for(
+        "video", {**SMALL, "num_frames": 4, "train_size": 2, "validation_size": 1, "test_size": 1}
+    )
     builder = tfds.builder("toy_scenes", config=cfg, data_dir=tmp_path)
     builder.download_and_prepare()
     ex = next(iter(tfds.as_numpy(builder.as_dataset(split="test"))))

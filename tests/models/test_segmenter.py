@@ -25,8 +25,13 @@ def _shapes(arch: Arch, batch: int = 2):
 @pytest.mark.parametrize("decoder", SEG_DECODERS)
 def test_output_shapes_every_encoder_decoder_three_resolutions(encoder, decoder):
     for res in RESOLUTIONS:
-        arch = Arch(encoder=encoder, decoder=decoder, resolution=res, num_classes=5,
-                    output_stride=16 if decoder == "lraspp" else 32)
+        arch = Arch(
+            encoder=encoder,
+            decoder=decoder,
+            resolution=res,
+            num_classes=5,
+            output_stride=16 if decoder == "lraspp" else 32,
+        )
         logits, aux = _shapes(arch)
         assert logits.shape == (2, *res, 5)
         h, w = res
@@ -40,8 +45,14 @@ def test_output_shapes_every_encoder_decoder_three_resolutions(encoder, decoder)
 
 
 def test_classifier_shape_and_feature_channels():
-    logits, aux = _shapes(Arch(encoder="mobilenet_v3_large", decoder="classifier",
-                               resolution=(224, 224), num_classes=1000))
+    logits, aux = _shapes(
+        Arch(
+            encoder="mobilenet_v3_large",
+            decoder="classifier",
+            resolution=(224, 224),
+            num_classes=1000,
+        )
+    )
     assert logits.shape == (2, 1000)
     assert aux["stride_32"].shape == (2, 7, 7, 960)
     _, aux = _shapes(Arch(encoder="efficientnet_lite0", decoder="mlp", resolution=(64, 64)))
@@ -49,8 +60,9 @@ def test_classifier_shape_and_feature_channels():
 
 
 def test_output_stride_16_dilates_instead_of_striding():
-    _, aux = _shapes(Arch(encoder="mobilenet_v3_large", decoder="lraspp", output_stride=16,
-                          resolution=(64, 96)))
+    _, aux = _shapes(
+        Arch(encoder="mobilenet_v3_large", decoder="lraspp", output_stride=16, resolution=(64, 96))
+    )
     assert aux["stride_16"].shape == (2, 4, 6, 960) and "stride_32" not in aux
     assert aux["stride_8"].shape == (2, 8, 12, 40)
 
@@ -83,7 +95,7 @@ def test_fifty_sampled_archs_build_and_run_forward():
         model = build_model(arch)
         x = jnp.asarray(np.random.default_rng(i).uniform(-1, 1, (1, *res, 3)), jnp.float32)
         variables = _random_variables(model, x, i)
-        logits = jax.jit(lambda v, x: model.apply(v, x)[0])(variables, x)
+        logits = jax.jit(lambda v, x: model.apply(v, x)[0])(variables, x)  # noqa: B023 (called here)
         assert logits.shape == (1, *res, 3), arch
         assert bool(jnp.all(jnp.isfinite(logits))), arch
         assert float(jnp.std(logits)) > 0, arch  # not a constant map
@@ -92,26 +104,39 @@ def test_fifty_sampled_archs_build_and_run_forward():
 
 @pytest.mark.parametrize("encoder", ["mobilenet_v3_small", "efficientnet_lite0"])
 def test_train_mode_updates_batch_stats(encoder):
-    arch = Arch(encoder=encoder, decoder="channel_attention", conv_type="group", group_size=4,
-                resolution=(64, 64), num_classes=3)
+    arch = Arch(
+        encoder=encoder,
+        decoder="channel_attention",
+        conv_type="group",
+        group_size=4,
+        resolution=(64, 64),
+        num_classes=3,
+    )
     model = build_model(arch)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 64, 64, 3)), jnp.float32)
     variables = _random_variables(model, x, 0)
     (logits, _), updates = jax.jit(
-        lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
+        lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"])
+    )(variables, x)
     assert logits.shape == (2, 64, 64, 3)
     before = jax.tree.leaves(variables["batch_stats"])
     after = jax.tree.leaves(updates["batch_stats"])
-    assert any(not np.allclose(a, b) for a, b in zip(before, after))
+    assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=False))
 
 
 def test_group_conv_changes_parameter_shapes():
     def spatial_kernel(conv_type):
-        arch = Arch(encoder="mobilenet_v3_small", decoder="mlp", conv_type=conv_type,
-                    group_size=8, resolution=(64, 64))
+        arch = Arch(
+            encoder="mobilenet_v3_small",
+            decoder="mlp",
+            conv_type=conv_type,
+            group_size=8,
+            resolution=(64, 64),
+        )
         model = build_model(arch)
         v = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((1, 64, 64, 3)))
         return v["params"]["encoder"]["block2"]["spatial"]["conv"]["kernel"].shape
+
     assert spatial_kernel("depthwise") == (3, 3, 1, 72)
     assert spatial_kernel("group") == (3, 3, 8, 72)
 

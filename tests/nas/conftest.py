@@ -31,8 +31,13 @@ BATCH = 8
 
 @pytest.fixture(scope="session")
 def tiny_arch() -> Arch:
-    return Arch(encoder="mobilenet_v3_small", decoder="bilinear", width=0.5,
-                resolution=(64, 64), num_classes=5)
+    return Arch(
+        encoder="mobilenet_v3_small",
+        decoder="bilinear",
+        width=0.5,
+        resolution=(64, 64),
+        num_classes=5,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +64,12 @@ def trained(tiny_arch, toy_data_cfg):
     opt_state = opt.init(params)
 
     def loss_fn(params, stats, batch):
-        (logits, _), new = model.apply({"params": params, "batch_stats": stats},
-                                       batch["image"], train=True, mutable=["batch_stats"])
+        (logits, _), new = model.apply(
+            {"params": params, "batch_stats": stats},
+            batch["image"],
+            train=True,
+            mutable=["batch_stats"],
+        )
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, batch["mask"]).mean()
         return loss, new["batch_stats"]
 
@@ -72,11 +81,18 @@ def trained(tiny_arch, toy_data_cfg):
     batches = train_batches(toy_data_cfg, BATCH, seed=0)
     first = next(batches)
     # Compile time dominates 60 tiny steps: skip XLA's backend optimisations.
-    step = jax.jit(step).lower(params, stats, opt_state, first).compile(
-        compiler_options={"xla_backend_optimization_level": 0,
-                          "xla_llvm_disable_expensive_passes": True})
+    step = (
+        jax.jit(step)
+        .lower(params, stats, opt_state, first)
+        .compile(
+            compiler_options={
+                "xla_backend_optimization_level": 0,
+                "xla_llvm_disable_expensive_passes": True,
+            }
+        )
+    )
     losses = []
-    for _, batch in zip(range(TRAIN_STEPS), itertools.chain([first], batches)):
+    for _, batch in zip(range(TRAIN_STEPS), itertools.chain([first], batches), strict=False):
         params, stats, opt_state, loss = step(params, stats, opt_state, batch)
         losses.append(float(loss))
     return {"params": params, "batch_stats": stats}, losses
@@ -91,9 +107,14 @@ def run_dir(tmp_path_factory, tiny_arch, toy_data_cfg, trained):
     workdir = tmp_path_factory.mktemp("run")
     variables, _ = trained
     mngr = checkpoint.manager(workdir)
-    state = {"step": np.int32(TRAIN_STEPS), "params": variables["params"],
-             "batch_stats": variables["batch_stats"], "opt_state": {}, "ema_params": None,
-             "rng": np.zeros(2, np.uint32)}
+    state = {
+        "step": np.int32(TRAIN_STEPS),
+        "params": variables["params"],
+        "batch_stats": variables["batch_stats"],
+        "opt_state": {},
+        "ema_params": None,
+        "rng": np.zeros(2, np.uint32),
+    }
     checkpoint.save(mngr, TRAIN_STEPS, state, {"arch": tiny_arch.to_dict(), "ema": False})
     mngr.wait_until_finished()
     checkpoint.write_json(workdir / "config.json", {"data": toy_data_cfg.to_dict()})

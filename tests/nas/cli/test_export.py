@@ -40,8 +40,9 @@ def test_arch_file_export_summary(tmp_path, capsys, toy_default, tiny_arch):
     arch_file.write_text(tiny_arch.to_json())
     out = tmp_path / "m.tflite"
     # int8 without a run: calibration comes from toy_scenes' training split.
-    code, stdout, _ = _run(["--arch", arch_file, "--out", out, "--output", "labels",
-                            "--quantize", "int8"], capsys)
+    code, stdout, _ = _run(
+        ["--arch", arch_file, "--out", out, "--output", "labels", "--quantize", "int8"], capsys
+    )
     assert code == 0 and out.exists()
     lines = dict(line.split(None, 1) for line in stdout.splitlines() if "  " in line)
     assert lines["written"].startswith(str(out))
@@ -51,24 +52,44 @@ def test_arch_file_export_summary(tmp_path, capsys, toy_default, tiny_arch):
     assert "ms median (LiteRT XNNPACK, 1 thread, 30 runs)" in stdout
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--preset", "seed000_final", "--out", "{d}/m.tflite", "--quantize", "int4"],
-     "--quantize: got 'int4'; allowed: none, fp16, dynamic_int8, int8"),
-    (["--preset", "seed000_final", "--out", "{d}/m.tflite", "--output", "mask"],
-     "--output: got 'mask'; allowed: logits, labels, probs"),
-    (["--preset", "seed000_final", "--out", "{d}/no/m.tflite"], "folder '{d}/no' does not exist"),
-    (["--preset", "seed000_final", "--out", "{d}/m.txt"], "allowed: a path ending in .tflite"),
-    (["--preset", "seed000_final", "--out", "/proc/m.tflite"], "folder '/proc' is not writable"),
-    (["--preset", "nope", "--out", "{d}/m.tflite"], "preset: got 'nope'; allowed: seed000_"),
-    (["--arch", "{d}/none.json", "--out", "{d}/m.tflite"], "arch: file '{d}/none.json' not found"),
-    (["--workdir", "{d}/none", "--out", "{d}/m.tflite"], "has no checkpoints/ folder"),
-    (["--workdir", "{d}", "--resolution", "32", "32", "--out", "{d}/m.tflite"],
-     "not allowed with --workdir"),
-    (["--preset", "seed000_final"], "the following arguments are required: --out"),
-    (["--preset", "a", "--arch", "b", "--out", "{d}/m.tflite"],
-     "argument --arch: not allowed with argument --preset"),
-    (["--out", "{d}/m.tflite"], "one of the arguments --preset --arch --workdir is required"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--preset", "seed000_final", "--out", "{d}/m.tflite", "--quantize", "int4"],
+            "--quantize: got 'int4'; allowed: none, fp16, dynamic_int8, int8",
+        ),
+        (
+            ["--preset", "seed000_final", "--out", "{d}/m.tflite", "--output", "mask"],
+            "--output: got 'mask'; allowed: logits, labels, probs",
+        ),
+        (
+            ["--preset", "seed000_final", "--out", "{d}/no/m.tflite"],
+            "folder '{d}/no' does not exist",
+        ),
+        (["--preset", "seed000_final", "--out", "{d}/m.txt"], "allowed: a path ending in .tflite"),
+        (
+            ["--preset", "seed000_final", "--out", "/proc/m.tflite"],
+            "folder '/proc' is not writable",
+        ),
+        (["--preset", "nope", "--out", "{d}/m.tflite"], "preset: got 'nope'; allowed: seed000_"),
+        (
+            ["--arch", "{d}/none.json", "--out", "{d}/m.tflite"],
+            "arch: file '{d}/none.json' not found",
+        ),
+        (["--workdir", "{d}/none", "--out", "{d}/m.tflite"], "has no checkpoints/ folder"),
+        (
+            ["--workdir", "{d}", "--resolution", "32", "32", "--out", "{d}/m.tflite"],
+            "not allowed with --workdir",
+        ),
+        (["--preset", "seed000_final"], "the following arguments are required: --out"),
+        (
+            ["--preset", "a", "--arch", "b", "--out", "{d}/m.tflite"],
+            "argument --arch: not allowed with argument --preset",
+        ),
+        (["--out", "{d}/m.tflite"], "one of the arguments --preset --arch --workdir is required"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     d = str(tmp_path)
     code, stdout, stderr = _run([a.format(d=d) for a in argv], capsys)
@@ -80,8 +101,9 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
 
 def _offset(monkeypatch) -> None:
     real = tflite.convert
-    monkeypatch.setattr(tflite, "convert", lambda fn, *a, **k: real(lambda x: fn(x) + 1e-3,
-                                                                     *a, **k))
+    monkeypatch.setattr(
+        tflite, "convert", lambda fn, *a, **k: real(lambda x: fn(x) + 1e-3, *a, **k)
+    )
 
 
 def test_parity_failure_exits_2(tmp_path, capsys, monkeypatch, run_dir):
@@ -93,8 +115,9 @@ def test_parity_failure_exits_2(tmp_path, capsys, monkeypatch, run_dir):
 
 def test_force_writes_with_loud_warning(tmp_path, capsys, monkeypatch, run_dir):
     _offset(monkeypatch)
-    code, stdout, stderr = _run(["--workdir", run_dir, "--out", tmp_path / "m.tflite",
-                                 "--force"], capsys)
+    code, stdout, stderr = _run(
+        ["--workdir", run_dir, "--out", tmp_path / "m.tflite", "--force"], capsys
+    )
     assert code == 0 and (tmp_path / "m.tflite").exists()
     assert "WARNING: --force: writing a model that FAILED the parity check" in stderr
     assert "parity             FAILED: max abs diff 0.001" in stdout
@@ -103,8 +126,9 @@ def test_force_writes_with_loud_warning(tmp_path, capsys, monkeypatch, run_dir):
 @pytest.mark.slow
 def test_preset_seed000_final_full_resolution(tmp_path, capsys, toy_default):
     """The issue's acceptance command: EfficientNet-Lite0 + MLP decoder, group convs, 512x512."""
-    code, stdout, _ = _run(["--preset", "seed000_final", "--out", tmp_path / "m.tflite",
-                            "--json"], capsys)
+    code, stdout, _ = _run(
+        ["--preset", "seed000_final", "--out", tmp_path / "m.tflite", "--json"], capsys
+    )
     assert code == 0
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["ops"]["RESIZE_BILINEAR"] >= 1 and report["input"]["shape"] == [1, 512, 512, 3]
@@ -125,8 +149,9 @@ def test_trainer_run_exports_int8(tmp_path, capsys):
     config.train.progress = False
     assert train_and_evaluate(config, tmp_path / "run").status == "complete"
     out = tmp_path / "int8.tflite"
-    code, stdout, _ = _run(["--workdir", tmp_path / "run", "--out", out, "--quantize", "int8",
-                            "--json"], capsys)
+    code, stdout, _ = _run(
+        ["--workdir", tmp_path / "run", "--out", out, "--quantize", "int8", "--json"], capsys
+    )
     assert code == 0
     report = json.loads(stdout.strip().splitlines()[-1])
     assert report["quantize"] == "int8" and report["parity"]["passed"] is None

@@ -28,14 +28,23 @@ def test_cost_json_contract(capsys):
 
 def test_cost_overrides_and_arch_file(capsys, tmp_path):
     f = tmp_path / "a.json"
-    f.write_text(json.dumps({"encoder": "mobilenet_v3_small", "decoder": "classifier",
-                             "resolution": [224, 224], "num_classes": 1000}))
+    f.write_text(
+        json.dumps(
+            {
+                "encoder": "mobilenet_v3_small",
+                "decoder": "classifier",
+                "resolution": [224, 224],
+                "num_classes": 1000,
+            }
+        )
+    )
     code, out, _ = run(capsys, "cost", "--arch", str(f), "--json")
     assert code == 0 and json.loads(out)["params"] == 2_542_856
     code, out, _ = run(capsys, "cost", "--arch", str(f), "--num-classes", "10", "--json")
     assert json.loads(out)["params"] == 2_542_856 - 1024 * 990 - 990
-    code, out, _ = run(capsys, "cost", "--preset", "seed000_baseline", "--resolution", "512",
-                       "512", "--json")
+    code, out, _ = run(
+        capsys, "cost", "--preset", "seed000_baseline", "--resolution", "512", "512", "--json"
+    )
     assert json.loads(out)["resolution"] == [512, 512]
 
 
@@ -51,18 +60,29 @@ def _write(tmp_path: Path, text: str) -> str:
     return str(f)
 
 
-@pytest.mark.parametrize("content,expected", [
-    ('{"encoder": "resnet50", "decoder": "mlp"}',
-     "encoder: got 'resnet50'; allowed: mobilenet_v3_large"),
-    ('{"encoder": "mobilenet_v3_large", "decoder": "mlp", "width": 0}',
-     "width: got 0; allowed: a number in (0, 4.0]"),
-    ('{"encoder": "mobilenet_v3_large", "decoder": "mlp", "width": -0.5}',
-     "width: got -0.5; allowed: a number in (0, 4.0]"),
-    ('{"encoder": "mobilenet_v3_large", "decoder": "mlp", "resolution": [250, 256]}',
-     "resolution: got [250, 256]; allowed: height and width divisible by the output stride 32"),
-    ('{"encoder": "mobilenet_v3_large", "decoder": "mlp",',
-     "arch JSON: malformed"),
-])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (
+            '{"encoder": "resnet50", "decoder": "mlp"}',
+            "encoder: got 'resnet50'; allowed: mobilenet_v3_large",
+        ),
+        (
+            '{"encoder": "mobilenet_v3_large", "decoder": "mlp", "width": 0}',
+            "width: got 0; allowed: a number in (0, 4.0]",
+        ),
+        (
+            '{"encoder": "mobilenet_v3_large", "decoder": "mlp", "width": -0.5}',
+            "width: got -0.5; allowed: a number in (0, 4.0]",
+        ),
+        (
+            '{"encoder": "mobilenet_v3_large", "decoder": "mlp", "resolution": [250, 256]}',
+            "resolution: got [250, 256]; allowed: height and width divisible by the output "
+            "stride 32",
+        ),
+        ('{"encoder": "mobilenet_v3_large", "decoder": "mlp",', "arch JSON: malformed"),
+    ],
+)
 def test_cost_bad_arch_files(capsys, tmp_path, content, expected):
     code, out, err = run(capsys, "cost", "--arch", _write(tmp_path, content))
     assert code == 2 and out == ""
@@ -95,7 +115,12 @@ def test_presets_lists_everything(capsys):
 def test_console_script_no_traceback_on_user_error(tmp_path):
     exe = Path(sys.executable).with_name("segnas")
     bad = _write(tmp_path, "not json")
-    p = subprocess.run([str(exe), "cost", "--arch", bad], capture_output=True, text=True,
-                       env={**os.environ, "JAX_PLATFORMS": "cpu"}, timeout=120)
+    p = subprocess.run(
+        [str(exe), "cost", "--arch", bad],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+        timeout=120,
+    )
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().startswith("segnas cost: error: arch JSON: malformed")

@@ -5,12 +5,12 @@ import os
 from pathlib import Path
 
 import pytest
-import search_fakes
 
 import nas.cost
 from nas.cli import main as cli
+from tests.nas.search import fakes
 
-CONFIG = str(Path(__file__).parent / "fake_search_config.py")
+CONFIG = str(Path(__file__).parents[1] / "search" / "fake_search_config.py")
 
 
 def run(capsys, *argv):
@@ -21,41 +21,65 @@ def run(capsys, *argv):
 
 @pytest.fixture(autouse=True)
 def fake_cost(monkeypatch):
-    monkeypatch.setattr(nas.cost, "cost", search_fakes.fake_cost)
+    monkeypatch.setattr(nas.cost, "cost", fakes.fake_cost)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("--config.search.strategy=bayes", "search.strategy: got 'bayes'; allowed: random, grid, "
-                                       "ablation, nsga2, tpe"),
-    ("--config.search.objectives=('val/miou','speed')", "search.objectives: got 'speed'; "
-                                                        "allowed: val/miou, latency/<target>"),
-    ("--config.search.objectives=('val/miou','latency/phone')", "search.objectives: unknown "
-                                                                "latency target 'phone'"),
-    ("--config.search.max_latency_ms={'litert-cpu':5.0}", "search.max_latency_ms: "
-                                                          "latency/litert-cpu needs a latency "
-                                                          "table"),
-    ("--config.search.evaluator=nowhere:train", "search.evaluator: cannot import "
-                                                "'nowhere:train'"),
-    ("--config.search.nope=1", "config: unknown field 'nope' in --config.search.nope=1; "
-                               "allowed: fields the config file defines"),
-    ("--config.search.num_trials=abc", "config: flag --config.search.num_trials=abc: invalid "
-                                       "literal for int()"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "--config.search.strategy=bayes",
+            "search.strategy: got 'bayes'; allowed: random, grid, ablation, nsga2, tpe",
+        ),
+        (
+            "--config.search.objectives=('val/miou','speed')",
+            "search.objectives: got 'speed'; allowed: val/miou, latency/<target>",
+        ),
+        (
+            "--config.search.objectives=('val/miou','latency/phone')",
+            "search.objectives: unknown latency target 'phone'",
+        ),
+        (
+            "--config.search.max_latency_ms={'litert-cpu':5.0}",
+            "search.max_latency_ms: latency/litert-cpu needs a latency table",
+        ),
+        (
+            "--config.search.evaluator=nowhere:train",
+            "search.evaluator: cannot import 'nowhere:train'",
+        ),
+        (
+            "--config.search.nope=1",
+            "--config override: unknown field nope; allowed: a field of the config",
+        ),
+        (
+            "--config.search.num_trials=abc",
+            "config: flag --config.search.num_trials=abc: invalid literal for int()",
+        ),
+    ],
+)
 def test_bad_config_values(capsys, tmp_path, override, message):
-    code, out, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path),
-                         override)
+    code, out, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path), override)
     assert code == 2 and out == ""
     assert err.startswith("segnas search: error: ") and message in err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_missing_latency_table_names_the_build_command(capsys, tmp_path):
-    code, _, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path),
-                       "--config.search.latency_tables={'litert-cpu':'/nowhere/t.json'}",
-                       "--config.search.objectives=('val/miou','latency/litert-cpu')")
+    code, _, err = run(
+        capsys,
+        "search",
+        "--config",
+        CONFIG,
+        "--workdir",
+        str(tmp_path),
+        "--config.search.latency_tables={'litert-cpu':'/nowhere/t.json'}",
+        "--config.search.objectives=('val/miou','latency/litert-cpu')",
+    )
     assert code == 2
-    assert ("search.latency_tables.litert-cpu: '/nowhere/t.json' not found; allowed: an "
-            "existing table (build one with `segnas latency build --target litert-cpu") in err
+    assert (
+        "search.latency_tables.litert-cpu: '/nowhere/t.json' not found; allowed: an "
+        "existing table (build one with `segnas latency build --target litert-cpu"
+    ) in err
 
 
 def test_unwritable_workdir(capsys, tmp_path):
@@ -63,40 +87,57 @@ def test_unwritable_workdir(capsys, tmp_path):
     blocker.write_text("")
     code, _, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(blocker / "w"))
     assert code == 2
-    assert err.strip() == (f"segnas search: error: workdir: cannot write '{blocker / 'w'}' "
-                           "(Not a directory); allowed: a writable directory")
+    assert err.strip() == (
+        f"segnas search: error: workdir: cannot write '{blocker / 'w'}' "
+        "(Not a directory); allowed: a writable directory"
+    )
 
 
-@pytest.mark.parametrize("url, message", [
-    ("sqlite:////nonexistent-dir/study.db", "storage: cannot open "
-                                            "'sqlite:////nonexistent-dir/study.db' ("),
-    ("postgresql://nobody@127.0.0.1:1/segnas", "storage: cannot open "
-                                               "'postgresql://nobody@127.0.0.1:1/segnas'"),
-    ("just-a-name", "storage: got 'just-a-name'; allowed: a database URL"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        (
+            "sqlite:////nonexistent-dir/study.db",
+            "storage: cannot open 'sqlite:////nonexistent-dir/study.db' (",
+        ),
+        (
+            "postgresql://nobody@127.0.0.1:1/segnas",
+            "storage: cannot open 'postgresql://nobody@127.0.0.1:1/segnas'",
+        ),
+        ("just-a-name", "storage: got 'just-a-name'; allowed: a database URL"),
+    ],
+)
 def test_unreachable_storage(capsys, tmp_path, url, message):
-    code, _, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path),
-                       "--storage", url)
+    code, _, err = run(
+        capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path), "--storage", url
+    )
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_arguments(capsys, tmp_path):
     code, _, err = run(capsys, "search", "--workdir", str(tmp_path))
     assert code == 2 and "--config: missing" in err
-    code, _, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path),
-                       "--workers", "0")
+    code, _, err = run(
+        capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path), "--workers", "0"
+    )
     assert code == 2 and "--workers / search.workers: got 0; allowed: an integer >= 1" in err
-    code, _, err = run(capsys, "search", "--config", "/nowhere/cfg.py", "--workdir",
-                       str(tmp_path))
-    assert code == 2 and err.startswith("segnas search: error: config: ")
+    code, _, err = run(capsys, "search", "--config", "/nowhere/cfg.py", "--workdir", str(tmp_path))
+    assert code == 2
+    assert err.startswith("segnas search: error: --config: file '/nowhere/cfg.py' not found")
     code, _, err = run(capsys, "pareto", "--workdir", str(tmp_path / "empty"))
     assert code == 2 and "search.json' not found" in err
 
 
-def test_search_then_pareto_rerenders(capsys, tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
-    code, out, err = run(capsys, "search", "--config", CONFIG, "--workdir", str(tmp_path),
-                         "--config.search.num_trials=3")
+def test_search_then_pareto_rerenders(capsys, tmp_path):
+    code, out, err = run(
+        capsys,
+        "search",
+        "--config",
+        CONFIG,
+        "--workdir",
+        str(tmp_path),
+        "--config.search.num_trials=3",
+    )
     assert code == 0, err
     assert "study 'fake': strategy random" in out and "Pareto front: " in out
     assert out.count("complete ") >= 3  # the per-trial lines (and the table)

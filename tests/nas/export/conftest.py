@@ -28,5 +28,7 @@ def toy_images(toy_data_cfg) -> dict[str, np.ndarray]:
     """8 validation images (parity) and 8 training images (int8 calibration)."""
     from nas.export.policy import dataset_images
 
-    return {"eval": np.stack(dataset_images(toy_data_cfg, 8, train=False)),
-            "train": np.stack(dataset_images(toy_data_cfg, 8, train=True))}
+    return {
+        "eval": np.stack(dataset_images(toy_data_cfg, 8, train=False)),
+        "train": np.stack(dataset_images(toy_data_cfg, 8, train=True)),
+    }

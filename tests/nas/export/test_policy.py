@@ -1,4 +1,5 @@
-"""nas.export: real exports of a briefly trained tiny model, parity, quantization, refusals."""
+"""nas.export.policy: real exports of a briefly trained tiny model, parity, quantization,
+refusals."""
 
 from __future__ import annotations
 
@@ -13,8 +14,16 @@ from nas.errors import UserError
 from nas.export import policy as export
 from nas.export import tflite
 
-SEG_OPS = {"ADD", "CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN", "MUL", "RELU",
-           "RESIZE_BILINEAR"}
+SEG_OPS = {
+    "ADD",
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "HARD_SWISH",
+    "MEAN",
+    "MUL",
+    "RELU",
+    "RESIZE_BILINEAR",
+}
 
 
 def _files(folder) -> list[str]:
@@ -54,19 +63,22 @@ def test_float_export_writes_model_and_report(tmp_path, tiny_arch, trained, toy_
     assert got.shape == (1, 64, 64, 5) and np.max(np.abs(got - want)) < 1e-4
 
 
-@pytest.mark.parametrize("output, op, dtype", [("labels", "ARG_MAX", np.int32),
-                                               ("probs", "SOFTMAX", np.float32)])
+@pytest.mark.parametrize(
+    "output, op, dtype", [("labels", "ARG_MAX", np.int32), ("probs", "SOFTMAX", np.float32)]
+)
 def test_labels_and_probs_outputs(tmp_path, tiny_arch, trained, toy_images, output, op, dtype):
     variables, _ = trained
     out = tmp_path / f"{output}.tflite"
-    report = export.export_candidate(tiny_arch, variables, out, output=output,
-                                     parity_inputs=toy_images["eval"])
+    report = export.export_candidate(
+        tiny_arch, variables, out, output=output, parity_inputs=toy_images["eval"]
+    )
     assert report["ops"][op] == 1 and report["output"] == output
     runner = tflite.Runner(out.read_bytes())
     assert list(runner.outputs) == [output]
     got = runner(image=toy_images["eval"][:1])[output]
-    assert got.dtype == dtype and got.shape == ((1, 64, 64) if output == "labels"
-                                                else (1, 64, 64, 5))
+    assert got.dtype == dtype and got.shape == (
+        (1, 64, 64) if output == "labels" else (1, 64, 64, 5)
+    )
     p = report["parity"]
     assert p["passed"] is True and p["argmax_agreement"] == 1.0 and p["compared"] == output
     if output == "labels":
@@ -78,22 +90,29 @@ def test_labels_and_probs_outputs(tmp_path, tiny_arch, trained, toy_images, outp
 
 # Bounds are ~3x the measured figures (fp16 4e-4, dynamic int8 9e-3, int8 0.16 on logits of
 # magnitude ~5, agreement 1.0): they catch a broken recipe or broken int8 I/O handling.
-@pytest.mark.parametrize("quantize, max_diff, in_dtype", [
-    ("fp16", 2e-3, np.float32), ("dynamic_int8", 0.05, np.float32), ("int8", 0.6, np.int8)])
-def test_quantized_exports_report_parity(tmp_path, tiny_arch, trained, toy_images, quantize,
-                                         max_diff, in_dtype):
+@pytest.mark.parametrize(
+    "quantize, max_diff, in_dtype",
+    [("fp16", 2e-3, np.float32), ("dynamic_int8", 0.05, np.float32), ("int8", 0.6, np.int8)],
+)
+def test_quantized_exports_report_parity(
+    tmp_path, tiny_arch, trained, toy_images, quantize, max_diff, in_dtype
+):
     variables, _ = trained
     float_bytes = export.convert_float(tiny_arch, variables, "logits", toy_images["eval"][:1])
-    report = export.export_candidate(tiny_arch, variables, tmp_path / "q.tflite",
-                                     quantize=quantize, parity_inputs=toy_images["eval"],
-                                     calibration_inputs=toy_images["train"])
+    report = export.export_candidate(
+        tiny_arch,
+        variables,
+        tmp_path / "q.tflite",
+        quantize=quantize,
+        parity_inputs=toy_images["eval"],
+        calibration_inputs=toy_images["train"],
+    )
     p = report["parity"]
     assert p["passed"] is None and p["thresholds"] is None and "float only" in p["note"]
     assert p["reference"] == "float JAX model" and p["n_inputs"] == 8
     assert 0 < p["max_abs_diff"] < max_diff and p["argmax_agreement"] >= 0.99
     assert report["bytes"] < 0.6 * len(float_bytes)
-    assert tflite.Runner((tmp_path / "q.tflite").read_bytes()).inputs["image"]["dtype"] == \
-        in_dtype
+    assert tflite.Runner((tmp_path / "q.tflite").read_bytes()).inputs["image"]["dtype"] == in_dtype
     if quantize == "fp16":
         assert report["ops"]["DEQUANTIZE"] > 0  # weights stored fp16, dequantized at load
 
@@ -110,63 +129,87 @@ def _offset_convert(monkeypatch, offset: float) -> None:
 
 def test_parity_failure_writes_nothing(tmp_path, monkeypatch, tiny_arch, trained, toy_images):
     _offset_convert(monkeypatch, 1e-3)
-    with pytest.raises(UserError, match=r"parity: max_abs_diff 0\.001.*allowed: max_abs_diff "
-                                        r"<= 0\.0001.*nothing written"):
-        export.export_candidate(tiny_arch, trained[0], tmp_path / "m.tflite",
-                                parity_inputs=toy_images["eval"])
+    with pytest.raises(
+        UserError,
+        match=r"parity: max_abs_diff 0\.001.*allowed: max_abs_diff "
+        r"<= 0\.0001.*nothing written",
+    ):
+        export.export_candidate(
+            tiny_arch, trained[0], tmp_path / "m.tflite", parity_inputs=toy_images["eval"]
+        )
     assert _files(tmp_path) == []
 
 
-def test_force_writes_failing_model_with_warning(tmp_path, monkeypatch, capsys, tiny_arch,
-                                                 trained, toy_images):
+def test_force_writes_failing_model_with_warning(
+    tmp_path, monkeypatch, capsys, tiny_arch, trained, toy_images
+):
     _offset_convert(monkeypatch, 1e-3)
-    report = export.export_candidate(tiny_arch, trained[0], tmp_path / "m.tflite", force=True,
-                                     parity_inputs=toy_images["eval"])
+    report = export.export_candidate(
+        tiny_arch, trained[0], tmp_path / "m.tflite", force=True, parity_inputs=toy_images["eval"]
+    )
     assert _files(tmp_path) == ["m.json", "m.tflite"]
     assert report["forced"] is True and report["parity"]["passed"] is False
     assert abs(report["parity"]["max_abs_diff"] - 1e-3) < 1e-5
     assert "WARNING: --force" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("builtin, custom, name", [
-    (schema.BuiltinOperator.CUSTOM, b"FlexErf", "CUSTOM:FlexErf"),
-    (schema.BuiltinOperator.STABLEHLO_CONVOLUTION, None, "STABLEHLO_CONVOLUTION")])
-def test_non_builtin_ops_refused_even_with_force(tmp_path, monkeypatch, tiny_arch, trained,
-                                                 toy_images, doctor, builtin, custom, name):
+@pytest.mark.parametrize(
+    "builtin, custom, name",
+    [
+        (schema.BuiltinOperator.CUSTOM, b"FlexErf", "CUSTOM:FlexErf"),
+        (schema.BuiltinOperator.STABLEHLO_CONVOLUTION, None, "STABLEHLO_CONVOLUTION"),
+    ],
+)
+def test_non_builtin_ops_refused_even_with_force(
+    tmp_path, monkeypatch, tiny_arch, trained, toy_images, doctor, builtin, custom, name
+):
     real = tflite.convert
-    monkeypatch.setattr(tflite, "convert",
-                        lambda *a, **k: doctor(real(*a, **k), builtin, custom))
+    monkeypatch.setattr(tflite, "convert", lambda *a, **k: doctor(real(*a, **k), builtin, custom))
     with pytest.raises(UserError, match=f"non-builtin ops {name}; allowed: TFLite builtin"):
-        export.export_candidate(tiny_arch, trained[0], tmp_path / "m.tflite", force=True,
-                                parity_inputs=toy_images["eval"])
+        export.export_candidate(
+            tiny_arch,
+            trained[0],
+            tmp_path / "m.tflite",
+            force=True,
+            parity_inputs=toy_images["eval"],
+        )
     assert _files(tmp_path) == []
 
 
-def test_missing_resize_bilinear_refused(tmp_path, monkeypatch, tiny_arch, trained,
-                                        toy_images):
+def test_missing_resize_bilinear_refused(tmp_path, monkeypatch, tiny_arch, trained, toy_images):
     """A segmentation model whose upsampling became matmuls (plain jax.image.resize)."""
     real = tflite.convert
 
     def convert(fn, args, ins, outs, signature="serving_default"):
-        return real(lambda x: jax.image.resize(x, (1, 128, 128, 3), "bilinear"), args, ins,
-                    outs, signature)
+        return real(
+            lambda x: jax.image.resize(x, (1, 128, 128, 3), "bilinear"), args, ins, outs, signature
+        )
 
     monkeypatch.setattr(tflite, "convert", convert)
     with pytest.raises(UserError, match="no RESIZE_BILINEAR in the converted model"):
-        export.export_candidate(tiny_arch, trained[0], tmp_path / "m.tflite",
-                                parity_inputs=toy_images["eval"])
+        export.export_candidate(
+            tiny_arch, trained[0], tmp_path / "m.tflite", parity_inputs=toy_images["eval"]
+        )
     assert _files(tmp_path) == []
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"quantize": "int4"}, "quantize: got 'int4'; allowed: none, fp16, dynamic_int8, int8"),
-    ({"output": "mask"}, "output: got 'mask'; allowed: logits, labels, probs"),
-    ({"parity_inputs": np.zeros((7, 64, 64, 3))}, "parity_inputs: got 7 images; allowed: >= 8"),
-    ({"parity_inputs": np.zeros((8, 64, 64, 1))}, r"parity_inputs: got an image of shape "
-                                                  r"\(64, 64, 1\)"),
-    ({"quantize": "int8", "calibration_inputs": np.zeros((4, 64, 64, 3))},
-     "calibration_inputs: got 4 images; allowed: >= 8"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"quantize": "int4"}, "quantize: got 'int4'; allowed: none, fp16, dynamic_int8, int8"),
+        ({"output": "mask"}, "output: got 'mask'; allowed: logits, labels, probs"),
+        ({"parity_inputs": np.zeros((7, 64, 64, 3))}, "parity_inputs: got 7 images; allowed: >= 8"),
+        (
+            {"parity_inputs": np.zeros((8, 64, 64, 1))},
+            r"parity_inputs: got an image of shape "
+            r"\(64, 64, 1\)",
+        ),
+        (
+            {"quantize": "int8", "calibration_inputs": np.zeros((4, 64, 64, 3))},
+            "calibration_inputs: got 4 images; allowed: >= 8",
+        ),
+    ],
+)
 def test_bad_arguments(tmp_path, tiny_arch, trained, kwargs, match):
     kwargs.setdefault("parity_inputs", np.zeros((8, 64, 64, 3), np.float32))
     with pytest.raises(UserError, match=match):
@@ -174,12 +217,15 @@ def test_bad_arguments(tmp_path, tiny_arch, trained, kwargs, match):
     assert _files(tmp_path) == []
 
 
-@pytest.mark.parametrize("out, match", [
-    ("missing/m.tflite", "folder .*missing' does not exist"),
-    ("m.json", r"out: got .*m\.json'; allowed: a path ending in \.tflite"),
-    ("dir.tflite", "is a directory"),
-    ("file/m.tflite", "folder .*file' does not exist"),
-])
+@pytest.mark.parametrize(
+    "out, match",
+    [
+        ("missing/m.tflite", "folder .*missing' does not exist"),
+        ("m.json", r"out: got .*m\.json'; allowed: a path ending in \.tflite"),
+        ("dir.tflite", "is a directory"),
+        ("file/m.tflite", "folder .*file' does not exist"),
+    ],
+)
 def test_bad_out_paths(tmp_path, out, match):
     (tmp_path / "dir.tflite").mkdir()
     (tmp_path / "file").write_text("")
@@ -206,8 +252,9 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch, tiny_arch, trained, 
 
     monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(UserError, match=r"cannot write .*m\.tflite' \(No space left on device"):
-        export.export_candidate(tiny_arch, trained[0], tmp_path / "m.tflite",
-                                parity_inputs=toy_images["eval"])
+        export.export_candidate(
+            tiny_arch, trained[0], tmp_path / "m.tflite", parity_inputs=toy_images["eval"]
+        )
     assert len(calls) == 2 and _files(tmp_path) == []
 
 
@@ -221,7 +268,7 @@ def test_images_are_resized_to_the_arch(tiny_arch):
 def test_load_run_round_trips(run_dir, tiny_arch, trained, toy_data_cfg):
     arch, variables, data_cfg = export.load_run(run_dir)
     assert arch == tiny_arch and data_cfg.to_dict() == toy_data_cfg.to_dict()
-    for a, b in zip(jax.tree.leaves(trained[0]), jax.tree.leaves(variables)):
+    for a, b in zip(jax.tree.leaves(trained[0]), jax.tree.leaves(variables), strict=False):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -256,22 +303,26 @@ def test_load_run_corrupt_checkpoint(tmp_path, run_dir):
 def _fake_eval(batches):
     def eval_batches(data_cfg, batch_size):
         yield from batches
+
     return eval_batches
 
 
 def test_dataset_images_skip_padding_and_flatten_clips(monkeypatch, toy_data_cfg):
     from data import pipeline
 
-    clips = {"image": np.arange(2 * 4 * 2 * 2 * 3, dtype=np.float32).reshape(2, 4, 2, 2, 3),
-             "mask": np.zeros((2, 4, 2, 2), np.int32)}
+    clips = {
+        "image": np.arange(2 * 4 * 2 * 2 * 3, dtype=np.float32).reshape(2, 4, 2, 2, 3),
+        "mask": np.zeros((2, 4, 2, 2), np.int32),
+    }
     monkeypatch.setattr(pipeline, "eval_batches", _fake_eval([clips]))
     got = export.dataset_images(toy_data_cfg, 8, train=False)
     np.testing.assert_array_equal(np.stack(got), clips["image"].reshape(8, 2, 2, 3))
 
-    padded = {"image": np.ones((8, 2, 2, 3), np.float32),
-              "mask": np.full((8, 2, 2), 255, np.int32)}
+    padded = {"image": np.ones((8, 2, 2, 3), np.float32), "mask": np.full((8, 2, 2), 255, np.int32)}
     padded["mask"][:3, 0, 0] = 1  # three real images, five rows of padding
     monkeypatch.setattr(pipeline, "eval_batches", _fake_eval([padded]))
-    with pytest.raises(UserError, match="data: split of 'toy_scenes/images' has 3 images; "
-                                        "allowed: >= 8 for the parity check"):
+    with pytest.raises(
+        UserError,
+        match="data: split of 'toy_scenes/images' has 3 images; allowed: >= 8 for the parity check",
+    ):
         export.dataset_images(toy_data_cfg, 8, train=False)

@@ -1,4 +1,4 @@
-"""nas.tflite: conversion without TensorFlow, op inspection, the runner and the timer."""
+"""nas.export.tflite: conversion without TensorFlow, op inspection, the runner and the timer."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ X = RNG.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)
 
 
 def _features(x):
-    y = jax.lax.conv_general_dilated(x, W, (1, 1), "SAME",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+        x, W, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     return upsample_bilinear(hard_swish(y), (16, 16))
 
 
@@ -33,8 +34,12 @@ def model() -> bytes:
 
 
 def test_convert_gives_builtin_ops_with_resize_bilinear(model):
-    assert tflite.op_counts(model) == {"ARG_MAX": 1, "CONV_2D": 1, "HARD_SWISH": 1,
-                                       "RESIZE_BILINEAR": 1}
+    assert tflite.op_counts(model) == {
+        "ARG_MAX": 1,
+        "CONV_2D": 1,
+        "HARD_SWISH": 1,
+        "RESIZE_BILINEAR": 1,
+    }
     assert tflite.non_builtin_ops(model) == []
 
 
@@ -54,20 +59,26 @@ def test_convert_single_output():
     assert list(out) == ["y"] and out["y"].shape == (1, 16, 16, 4)
 
 
-@pytest.mark.parametrize("inputs, outputs, field", [
-    (["a", "b"], ["features", "labels"], "input_names"),
-    (["image"], ["features"], "output_names"),
-])
+@pytest.mark.parametrize(
+    "inputs, outputs, field",
+    [
+        (["a", "b"], ["features", "labels"], "input_names"),
+        (["image"], ["features"], "output_names"),
+    ],
+)
 def test_convert_rejects_wrong_name_counts(inputs, outputs, field):
     with pytest.raises(ValueError, match=field):
         tflite.convert(_two_outputs, [X], inputs, outputs)
 
 
-@pytest.mark.parametrize("builtin, custom, name", [
-    (schema.BuiltinOperator.CUSTOM, b"FlexErf", "CUSTOM:FlexErf"),
-    (schema.BuiltinOperator.STABLEHLO_CONVOLUTION, None, "STABLEHLO_CONVOLUTION"),
-    (schema.BuiltinOperator.DELEGATE, None, "DELEGATE"),
-])
+@pytest.mark.parametrize(
+    "builtin, custom, name",
+    [
+        (schema.BuiltinOperator.CUSTOM, b"FlexErf", "CUSTOM:FlexErf"),
+        (schema.BuiltinOperator.STABLEHLO_CONVOLUTION, None, "STABLEHLO_CONVOLUTION"),
+        (schema.BuiltinOperator.DELEGATE, None, "DELEGATE"),
+    ],
+)
 def test_non_builtin_ops_are_named(model, doctor, builtin, custom, name):
     doctored = doctor(model, builtin, custom)
     assert tflite.non_builtin_ops(doctored) == [name]

@@ -18,8 +18,17 @@ def synthetic_table(arch: Arch = TINY, skip: int = 0, path=None) -> LatencyTable
     """A table whose i-th distinct signature of `arch` has median (i + 1) * 0.01 ms, the
     first `skip` signatures left out."""
     keys = list(dict.fromkeys(signatures(arch)))
-    entries = {k: {"median_ms": round((i + 1) * 0.01, 6), "p10_ms": 0.0, "p90_ms": 0.0,
-                   "mad_ms": 0.0, "n": 5} for i, k in enumerate(keys) if i >= skip}
+    entries = {
+        k: {
+            "median_ms": round((i + 1) * 0.01, 6),
+            "p10_ms": 0.0,
+            "p90_ms": 0.0,
+            "mad_ms": 0.0,
+            "n": 5,
+        }
+        for i, k in enumerate(keys)
+        if i >= skip
+    }
     return LatencyTable(here_env(), entries, path=path)
 
 

@@ -26,14 +26,16 @@ ARCHS = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _blocks(arch: Arch, output: str = "logits"):
     return decompose(arch, output)  # tracing takes ~1 s: once per arch for the whole file
 
 
 def _leaf_paths(arch: Arch) -> list[str]:
-    return [jax.tree_util.keystr(p, simple=True, separator="/")
-            for p, _ in jax.tree_util.tree_flatten_with_path(abstract_variables(arch))[0]]
+    return [
+        jax.tree_util.keystr(p, simple=True, separator="/")
+        for p, _ in jax.tree_util.tree_flatten_with_path(abstract_variables(arch))[0]
+    ]
 
 
 @pytest.fixture(scope="module", params=range(len(ARCHS)), ids=lambda i: ARCHS[i].encoder)
@@ -68,17 +70,34 @@ def test_block_macs_sum_to_the_cost_model(case):
 def test_baseline_block_list_is_pinned():
     blocks = _blocks(ARCHS[0])
     assert [b.path for b in blocks] == (
-        ["encoder/stem"] + [f"encoder/block{i}" for i in range(1, 16)]
-        + ["encoder/last_conv", "decoder/bottleneck", "decoder/stage16", "decoder/stage8",
-           "decoder/stage4", "decoder/classify", "decoder"])
+        ["encoder/stem"]
+        + [f"encoder/block{i}" for i in range(1, 16)]
+        + [
+            "encoder/last_conv",
+            "decoder/bottleneck",
+            "decoder/stage16",
+            "decoder/stage8",
+            "decoder/stage4",
+            "decoder/classify",
+            "decoder",
+        ]
+    )
     kinds = {b.path: b.kind for b in blocks}
     assert kinds["encoder/stem"] == "ConvBNAct"
     assert kinds["encoder/block4"] == "InvertedResidual"
     assert kinds["decoder"] == "Seed000Decoder"  # its own op: the output resize
     b4 = blocks[4]
-    assert b4.fields == {"expanded": 72, "out": 40, "kernel": 5, "stride": 2, "dilation": 1,
-                         "se_squeeze": 24, "act": "relu", "conv_type": "depthwise",
-                         "group_size": 8}
+    assert b4.fields == {
+        "expanded": 72,
+        "out": 40,
+        "kernel": 5,
+        "stride": 2,
+        "dilation": 1,
+        "se_squeeze": 24,
+        "act": "relu",
+        "conv_type": "depthwise",
+        "group_size": 8,
+    }
     assert b4.inputs == ((1, 16, 16, 24),) and b4.outputs == ((1, 8, 8, 40),)
     assert re.fullmatch(r"InvertedResidual@1x16x16x24#[0-9a-f]{10}", b4.key)
     resize = blocks[-1]
@@ -107,8 +126,9 @@ def test_labels_output_adds_an_argmax_block():
 def test_equal_keys_mean_equal_programs():
     # group_size does not change a depthwise block: same programs, same keys; with group
     # convolutions it does, so those keys differ.
-    a = Arch("mobilenet_v3_small", "bilinear", conv_type="depthwise", group_size=8,
-             resolution=(64, 64))
+    a = Arch(
+        "mobilenet_v3_small", "bilinear", conv_type="depthwise", group_size=8, resolution=(64, 64)
+    )
     same = [b.key for b in decompose(a)] == [b.key for b in decompose(a.replace(group_size=16))]
     assert same
     g8 = decompose(a.replace(conv_type="group", group_size=8))
@@ -131,9 +151,12 @@ def test_block_program_is_the_models_own_computation():
     # BatchNorm variances must stay positive.
     variables = jax.tree_util.tree_map_with_path(
         lambda p, s: (np.abs if str(p[-1]) == "['var']" else np.asarray)(
-            rng.standard_normal(s.shape).astype(np.float32)), abstract_variables(arch))
+            rng.standard_normal(s.shape).astype(np.float32)
+        ),
+        abstract_variables(arch),
+    )
     _, aux = jax.jit(model.apply)(variables, image)
-    leaves = dict(zip(_leaf_paths(arch), jax.tree.leaves(variables)))
+    leaves = dict(zip(_leaf_paths(arch), jax.tree.leaves(variables), strict=False))
     x = image
     for block in _blocks(arch)[:2]:  # stem, then block1: the last feature at stride 2
         run = jax.jit(jcore.jaxpr_as_fun(jcore.ClosedJaxpr(block.program, [])))

@@ -23,6 +23,7 @@ def test_measure_interleaves_single_calls():
         def timer() -> float:
             calls.append(name)
             return seconds
+
         return timer
 
     timers = {"tiny": fake("tiny", 1e-5), "big": fake("big", 5e-3), "mid": fake("mid", 1e-3)}
@@ -32,7 +33,7 @@ def test_measure_interleaves_single_calls():
     timed = calls[6:]
     assert len(timed) == 12
     # every round takes one sample of every program, in a shuffled order
-    rounds = [timed[3 * r:3 * r + 3] for r in range(4)]
+    rounds = [timed[3 * r : 3 * r + 3] for r in range(4)]
     assert all(sorted(r) == ["big", "mid", "tiny"] for r in rounds)
     assert len({tuple(r) for r in rounds}) > 1
 
@@ -51,8 +52,7 @@ def test_measure_rejects_bad_settings():
 
 
 def test_targets_and_clocks():
-    with pytest.raises(UserError, match="target: got 'tpu'; allowed: litert-cpu, jax-cpu, "
-                                        "jax-gpu"):
+    with pytest.raises(UserError, match="target: got 'tpu'; allowed: litert-cpu, jax-cpu, jax-gpu"):
         measure.check_target("tpu", 1)
     with pytest.raises(UserError, match="threads: got 0; allowed: an integer >= 1"):
         measure.check_target("litert-cpu", 0)
@@ -61,8 +61,9 @@ def test_targets_and_clocks():
     assert measure.clock_name("jax-cpu", 1) == "process-cpu"
     assert measure.clock_name("litert-cpu", 2) == "wall"
     assert measure.clock_name("jax-gpu", 1) == "wall"
-    assert measure.jax_cpu_flags(1) == ("--xla_cpu_multi_thread_eigen=false "
-                                        "intra_op_parallelism_threads=1")
+    assert measure.jax_cpu_flags(1) == (
+        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    )
 
 
 def test_jax_gpu_without_a_gpu_is_a_clear_error():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.nas.latency.helpers import TINY, synthetic_table, tiny_keys
 
 from nas.errors import UserError
 from nas.latency import load_table, missing_signatures, predict
 from nas.latency.predictor import block_sum, build_command, fit_calibration
+from tests.nas.latency.helpers import TINY, synthetic_table, tiny_keys
 
 
 def test_predict_is_the_calibrated_block_sum():
@@ -37,8 +37,10 @@ def test_missing_signatures_are_listed_with_the_command(tmp_path):
     msg = str(e.value)
     assert f"2 block signature(s) of arch {TINY.id} not measured: " in msg
     assert all(k in msg for k in missing) and "\n" not in msg
-    assert msg.endswith(f"measure them with: segnas latency build --target litert-cpu "
-                        f"--threads 1 --arch my_arch.json --out {tmp_path / 't.json'}")
+    assert msg.endswith(
+        f"measure them with: segnas latency build --target litert-cpu "
+        f"--threads 1 --arch my_arch.json --out {tmp_path / 't.json'}"
+    )
 
 
 def test_device_tables_point_to_export_bench():
@@ -60,8 +62,12 @@ def test_fit_calibration_recovers_a_line():
 
 
 def test_fit_calibration_single_point_and_errors():
-    assert fit_calibration([2.0], [3.0]) == {"scale": 1.5, "offset_ms": 0.0, "n": 1,
-                                             "max_abs_pct_residual": 0.0}
+    assert fit_calibration([2.0], [3.0]) == {
+        "scale": 1.5,
+        "offset_ms": 0.0,
+        "n": 1,
+        "max_abs_pct_residual": 0.0,
+    }
     with pytest.raises(UserError, match="got 0 block sums and 0 measurements"):
         fit_calibration([], [])
     with pytest.raises(UserError, match="got 2 block sums and 1 measurements"):

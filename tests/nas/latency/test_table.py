@@ -17,18 +17,38 @@ from nas.latency.table import (
     load_table,
 )
 
-ENV = {"target": "litert-cpu", "threads": 1, "clock": "thread-cpu", "device": "CPU X",
-       "cores": 2, "machine": "x86_64", "system": "Linux",
-       "runtime": {"ai-edge-litert": "2.3.0", "jax": "0.10.2", "segnas": "0.1.0"}}
-ENTRY = {"median_ms": 0.5, "p10_ms": 0.45, "p90_ms": 0.6, "mad_ms": 0.02, "n": 30,
-         "kind": "ConvBNAct", "fields": {"kernel": 3}, "inputs": [[1, 8, 8, 3]], "macs": 10}
+ENV = {
+    "target": "litert-cpu",
+    "threads": 1,
+    "clock": "thread-cpu",
+    "device": "CPU X",
+    "cores": 2,
+    "machine": "x86_64",
+    "system": "Linux",
+    "runtime": {"ai-edge-litert": "2.3.0", "jax": "0.10.2", "segnas": "0.1.0"},
+}
+ENTRY = {
+    "median_ms": 0.5,
+    "p10_ms": 0.45,
+    "p90_ms": 0.6,
+    "mad_ms": 0.02,
+    "n": 30,
+    "kind": "ConvBNAct",
+    "fields": {"kernel": 3},
+    "inputs": [[1, 8, 8, 3]],
+    "macs": 10,
+}
 
 
 def _table(**kw) -> LatencyTable:
-    return LatencyTable(dict(ENV), {"ConvBNAct@1x8x8x3#00": dict(ENTRY)},
-                        calibration={"scale": 1.1, "offset_ms": 0.2, "n": 3, "points": []},
-                        settings={"rounds": 30}, space={"encoder": ["mobilenet_v3_small"]},
-                        **kw)
+    return LatencyTable(
+        dict(ENV),
+        {"ConvBNAct@1x8x8x3#00": dict(ENTRY)},
+        calibration={"scale": 1.1, "offset_ms": 0.2, "n": 3, "points": []},
+        settings={"rounds": 30},
+        space={"encoder": ["mobilenet_v3_small"]},
+        **kw,
+    )
 
 
 def test_round_trip(tmp_path):
@@ -57,26 +77,48 @@ def test_failed_save_keeps_the_old_table(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "table: file .* not found; allowed: a table written by `segnas latency build`"),
-    ("{not json", r"malformed JSON \(Expecting property name enclosed in double quotes at "
-                  r"line 1 column 2\)"),
-    (b"\xff\xfe\x00garbage", r"cannot read .* \(UnicodeDecodeError\)"),
-    ("[1, 2]", "got a JSON list; allowed: a segnas latency table"),
-    ('{"schema": "other/2"}', "schema got 'other/2'; allowed: 'segnas.latency_table/1'"),
-    ('{"schema": "segnas.latency_table/1", "environment": 3, "entries": {}}',
-     "environment got 3; allowed: an object with target"),
-    ('{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, "entries": []}',
-     "entries got list; allowed"),
-    ('{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
-     '"entries": {"k": {"n": 3}}}', r"entries\['k'\].median_ms missing, negative or not a"),
-    ('{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
-     '"entries": {"k": {"median_ms": -1.0, "n": 3}}}', r"entries\['k'\].median_ms missing, neg"),
-    ('{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
-     '"entries": {"k": {"median_ms": true, "n": 3}}}', r"entries\['k'\].median_ms"),
-    ('{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
-     '"entries": {}, "calibration": {"scale": "big"}}', "calibration got .*; allowed: null"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "table: file .* not found; allowed: a table written by `segnas latency build`"),
+        (
+            "{not json",
+            r"malformed JSON \(Expecting property name enclosed in double quotes at "
+            r"line 1 column 2\)",
+        ),
+        (b"\xff\xfe\x00garbage", r"cannot read .* \(UnicodeDecodeError\)"),
+        ("[1, 2]", "got a JSON list; allowed: a segnas latency table"),
+        ('{"schema": "other/2"}', "schema got 'other/2'; allowed: 'segnas.latency_table/1'"),
+        (
+            '{"schema": "segnas.latency_table/1", "environment": 3, "entries": {}}',
+            "environment got 3; allowed: an object with target",
+        ),
+        (
+            '{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, "entries": []}',
+            "entries got list; allowed",
+        ),
+        (
+            '{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
+            '"entries": {"k": {"n": 3}}}',
+            r"entries\['k'\].median_ms missing, negative or not a",
+        ),
+        (
+            '{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
+            '"entries": {"k": {"median_ms": -1.0, "n": 3}}}',
+            r"entries\['k'\].median_ms missing, neg",
+        ),
+        (
+            '{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
+            '"entries": {"k": {"median_ms": true, "n": 3}}}',
+            r"entries\['k'\].median_ms",
+        ),
+        (
+            '{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
+            '"entries": {}, "calibration": {"scale": "big"}}',
+            "calibration got .*; allowed: null",
+        ),
+    ],
+)
 def test_bad_files_are_one_line_user_errors(tmp_path, content, message):
     path = tmp_path / "t.json"
     if isinstance(content, bytes):
@@ -105,10 +147,14 @@ def test_environment_of_this_machine():
 def test_foreign_environment_is_refused_unless_allowed():
     t = _table()
     other = {**ENV, "device": "Pixel 7", "runtime": {**ENV["runtime"], "jax": "0.11.0"}}
-    assert describe_difference(ENV, other) == ("device: 'CPU X' vs 'Pixel 7'; "
-                                               "runtime.jax: '0.10.2' vs '0.11.0'")
-    with pytest.raises(UserError, match="measured in another environment than this machine "
-                       r"\(device: 'CPU X' vs 'Pixel 7'; runtime.jax.*--allow-foreign"):
+    assert describe_difference(ENV, other) == (
+        "device: 'CPU X' vs 'Pixel 7'; runtime.jax: '0.10.2' vs '0.11.0'"
+    )
+    with pytest.raises(
+        UserError,
+        match="measured in another environment than this machine "
+        r"\(device: 'CPU X' vs 'Pixel 7'; runtime.jax.*--allow-foreign",
+    ):
         t.check_environment(other, "this machine", allow_foreign=False)
     t.check_environment(other, "this machine", allow_foreign=True)
     t.check_environment(dict(ENV), "this machine", allow_foreign=False)

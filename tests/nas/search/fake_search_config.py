@@ -1,7 +1,7 @@
-"""A search config for tests: tiny space, fake evaluator (tests/search/search_fakes.py).
+"""A search config for tests: tiny space, fake evaluator (tests/nas/search/fakes.py).
 
-segnas search --config tests/search/fake_search_config.py --workdir /tmp/x  (with
-PYTHONPATH=tests/search, so `search_fakes` imports)
+segnas search --config tests/nas/search/fake_search_config.py --workdir /tmp/x  (from the repo
+root, or with PYTHONPATH=<repo root>, so that `tests.nas.search.fakes` imports)
 """
 
 from ml_collections import ConfigDict
@@ -11,23 +11,45 @@ from nas.space.space import Space, resolutions
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-    space = Space(encoder=("mobilenet_v3_small", "mobilenet_v3_large"),
-                  decoder=("bilinear", "mlp", "channel_attention"),
-                  conv_type=("depthwise",), group_size=(8,), width=(0.5, 1.0), depth=(1.0,),
-                  resolution=resolutions((32, 64)), output_stride=(32,), num_classes=3)
-    return ConfigDict({
-        "train": {"steps": 6},
-        "fake": {"step_time": 0.02, "eval_every": 2, "diverge_decoder": "",
-                 "raise_decoder": ""},
-        "wandb": {"mode": "disabled", "project": "segnas-tests", "group": "", "name": ""},
-        "search": {
-            "study_name": "fake", "strategy": "random", "space": space_config(space),
-            "baseline": "", "num_trials": 8, "seed": 0,
-            "objectives": ("val/miou", "params"), "latency_tables": {},
-            "max_params": None, "max_bytes": None, "max_latency_ms": {},
-            "prune": {"enabled": False, "min_trials": 2, "warmup_steps": 0},
-            "heartbeat_interval": 5, "grace_period": 10, "max_retry": 2,
-            "evaluator": "search_fakes:fake_train",
-            "winners": {"max_count": 0, "quantize": "none", "output": "logits"},
-        },
-    })
+    space = Space(
+        encoder=("mobilenet_v3_small", "mobilenet_v3_large"),
+        decoder=("bilinear", "mlp", "channel_attention"),
+        conv_type=("depthwise",),
+        group_size=(8,),
+        width=(0.5, 1.0),
+        depth=(1.0,),
+        resolution=resolutions((32, 64)),
+        output_stride=(32,),
+        num_classes=3,
+    )
+    return ConfigDict(
+        {
+            "train": {"steps": 6},
+            "fake": {
+                "step_time": 0.02,
+                "eval_every": 2,
+                "diverge_decoder": "",
+                "raise_decoder": "",
+            },
+            "wandb": {"mode": "disabled", "project": "segnas-tests", "group": "", "name": ""},
+            "search": {
+                "study_name": "fake",
+                "strategy": "random",
+                "space": space_config(space),
+                "baseline": "",
+                "num_trials": 8,
+                "seed": 0,
+                "objectives": ("val/miou", "params"),
+                "latency_tables": {},
+                "max_params": None,
+                "max_bytes": None,
+                "max_latency_ms": {},
+                "prune": {"enabled": False, "min_trials": 2, "warmup_steps": 0},
+                "heartbeat_interval": 5,
+                "grace_period": 10,
+                "max_retry": 2,
+                "evaluator": "tests.nas.search.fakes:fake_train",
+                "winners": {"max_count": 0, "quantize": "none", "output": "logits"},
+            },
+        }
+    )

@@ -1,4 +1,5 @@
-"""Fakes for the search driver's tests: a trainer-shaped evaluator and a cost function.
+"""Fakes for the search driver's tests: a trainer-shaped evaluator, a cost function, and an
+in-process sweep with them (`run_sweep`).
 
 `fake_train` has the trainer's signature and behaviour that matters to the driver: it keeps a
 step checkpoint in its workdir (a re-run resumes from it), logs every step it trains to
@@ -15,6 +16,7 @@ import os
 import time
 from pathlib import Path
 
+from nas.search import driver, prepare, report
 from nas.search.driver import EvalResult
 from nas.space.arch import Arch
 
@@ -25,7 +27,7 @@ def fake_miou(arch: Arch) -> float:
 
 def fake_cost(arch: Arch) -> dict:
     h, w = arch.resolution
-    params = int(1_000_000 * arch.width ** 2) + (50_000 if arch.decoder == "mlp" else 0)
+    params = int(1_000_000 * arch.width**2) + (50_000 if arch.decoder == "mlp" else 0)
     macs = params * h * w // 64
     return {"params": params, "macs": macs, "bytes_fp32": 4 * params}
 
@@ -43,8 +45,7 @@ def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> EvalResult:
         while step < steps:
             time.sleep(f.step_time)
             if arch.decoder == f.diverge_decoder and step >= 1:
-                return EvalResult("diverged", step, {"train/loss": math.nan}, 0.0,
-                                  "loss is nan")
+                return EvalResult("diverged", step, {"train/loss": math.nan}, 0.0, "loss is nan")
             step += 1
             # checkpoint first, then log: a kill in between loses a log line, never repeats one
             tmp = workdir / "ckpt.json.tmp"
@@ -57,3 +58,12 @@ def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> EvalResult:
                 if on_eval(step, {"val/miou": miou}) and step < steps:
                     return EvalResult("complete", step, {"val/miou": miou}, 0.0, "stopped")
     return EvalResult("complete", step, {"val/miou": target, "val/pixel_acc": 0.9}, 0.0, "")
+
+
+def run_sweep(config, workdir, *, evaluate=fake_train, render=True):
+    """One in-process worker with the fake evaluator and cost, then the outputs."""
+    ctx = prepare.prepare(config, workdir, evaluate=evaluate, cost_fn=fake_cost)
+    driver.run_worker(ctx)
+    if render:
+        report.render(ctx.study, ctx.spec, ctx.workdir, winners=False, log=lambda *a: None)
+    return ctx

@@ -1,15 +1,12 @@
 """`segnas search` with the fake cost function (nas.cost traces a real model: seconds each),
-for tests that run the command in a subprocess: python tests/search/run_fake_search.py ARGS."""
+for tests that run the command in a subprocess, from the repo root:
+python -m tests.nas.search.run_fake_search ARGS."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+import nas.cost
+from nas.cli import main as cli
+from tests.nas.search import fakes
 
-import search_fakes  # noqa: E402
-
-import nas.cost  # noqa: E402
-from nas.cli import main as cli  # noqa: E402
-
-nas.cost.cost = search_fakes.fake_cost
+nas.cost.cost = fakes.fake_cost
 sys.exit(cli.main(["search", *sys.argv[1:]]))

@@ -8,9 +8,7 @@ import time
 import numpy as np
 import optuna
 import pytest
-from conftest import run_sweep
 from optuna.trial import TrialState
-from search_fakes import fake_cost, fake_miou, fake_train
 
 from nas.errors import UserError
 from nas.search import driver as search
@@ -18,10 +16,12 @@ from nas.search import front as pareto
 from nas.search import prepare, records, strategies
 from nas.search import workers as wk
 from nas.space.arch import Arch
+from tests.nas.search.fakes import fake_cost, fake_miou, fake_train, run_sweep
 
 # Tests call study.ask() by hand, outside the driver that silences this.
-pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage",
-                                        "ignore::optuna.exceptions.ExperimentalWarning")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Heartbeat of storage", "ignore::optuna.exceptions.ExperimentalWarning"
+)
 
 
 def read_records(workdir):
@@ -41,8 +41,11 @@ def test_random_sweep_records_every_trial_with_exact_values(config, tmp_path):
         arch = Arch.from_dict(r["arch"])
         assert arch.id == r["arch_id"]
         assert r["values"] == [fake_miou(arch), fake_cost(arch)["params"]]
-        assert r["costs"] == {"params": fake_cost(arch)["params"], "macs": fake_cost(arch)["macs"],
-                              "bytes": fake_cost(arch)["bytes_fp32"]}
+        assert r["costs"] == {
+            "params": fake_cost(arch)["params"],
+            "macs": fake_cost(arch)["macs"],
+            "bytes": fake_cost(arch)["bytes_fp32"],
+        }
         assert r["feasible"] is True and r["reason"] == "" and r["train"]["step"] == 6
         assert steps_logged(tmp_path, r["arch_id"]) == ["1", "2", "3", "4", "5", "6"]
     # pareto.json holds exactly the hand-checked non-dominated set of the records.
@@ -133,8 +136,11 @@ def test_ablation_table_groups_rows_by_dimension(config, tmp_path):
     config.search.num_trials = 0
     ctx = run_sweep(config, tmp_path)
     base = ctx.spec.baseline
-    expected = [base] + [a for d in ("encoder", "decoder", "width", "resolution")
-                         for a in base.neighbours(ctx.spec.space, d)]
+    expected = [base] + [
+        a
+        for d in ("encoder", "decoder", "width", "resolution")
+        for a in base.neighbours(ctx.spec.space, d)
+    ]
     assert [r["arch_id"] for r in read_records(tmp_path)] == [a.id for a in expected]
     table = records.summary_table(ctx.study, ctx.spec).splitlines()
     groups = [line for line in table if line.startswith("-- ")]
@@ -164,8 +170,11 @@ def test_median_rule_prunes_candidates_below_the_median(config, tmp_path):
     for t in pruned:
         step = int(t.user_attrs["reason"].split("pruned at step ")[1].split(":")[0])
         mine = t.user_attrs["curve"][str(step)]
-        earlier = [o.user_attrs["curve"][str(step)] for o in ctx.study.trials
-                   if o.state == TrialState.COMPLETE and o.number < t.number]
+        earlier = [
+            o.user_attrs["curve"][str(step)]
+            for o in ctx.study.trials
+            if o.state == TrialState.COMPLETE and o.number < t.number
+        ]
         assert len(earlier) >= 2 and mine < float(np.median(earlier))
         assert t.user_attrs["train"]["step"] == step < 6
         # The candidate's checkpoint stopped where it was pruned.
@@ -206,8 +215,9 @@ def test_heartbeat_stale_trial_of_another_host_is_retried(config, tmp_path):
     time.sleep(2.5)
     assert wk.reap_dead_workers(ctx.study) == [trial.number]
     waiting = ctx.study.get_trials(states=(TrialState.WAITING,))
-    assert [t.system_attrs["failed_trial"] for t in waiting if "failed_trial" in
-            t.system_attrs] == [trial.number]
+    assert [
+        t.system_attrs["failed_trial"] for t in waiting if "failed_trial" in t.system_attrs
+    ] == [trial.number]
 
 
 def test_interrupt_hands_the_trial_back(config, tmp_path):
@@ -235,8 +245,9 @@ def test_an_architecture_proposed_again_reuses_its_result(config, tmp_path):
     ctx = run_sweep(config, tmp_path, render=False)
     first = ctx.study.trials[0]
     steps_before = steps_logged(tmp_path, first.user_attrs["arch_id"])
-    ctx.study.sampler = optuna.samplers.PartialFixedSampler(first.params,
-                                                            optuna.samplers.RandomSampler())
+    ctx.study.sampler = optuna.samplers.PartialFixedSampler(
+        first.params, optuna.samplers.RandomSampler()
+    )
     again = search.run_trial(ctx, ctx.study.ask())
     assert again.state == TrialState.COMPLETE and again.values == first.values
     assert again.user_attrs["reused_from"] == first.number
@@ -247,8 +258,11 @@ def test_a_study_with_other_objectives_is_refused(config, tmp_path):
     config.search.num_trials = 1
     run_sweep(config, tmp_path, render=False)
     config.search.objectives = ("val/miou", "bytes")
-    with pytest.raises(UserError, match=r"study 'fake' in this storage was created with "
-                                         r"another objectives"):
+    with pytest.raises(
+        UserError,
+        match=r"study 'fake' in this storage was created with "
+        r"another objectives",
+    ):
         prepare.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
 
 
@@ -258,6 +272,7 @@ def test_unwritable_workdir_and_unreachable_storage(config, tmp_path):
     with pytest.raises(UserError, match=r"workdir: cannot write .*file/sub"):
         prepare.prepare(config, blocker / "sub", evaluate=fake_train)
     with pytest.raises(UserError, match=r"storage: cannot open 'sqlite:////nonexistent-dir/x.db'"):
-        prepare.prepare(config, tmp_path / "w", storage="sqlite:////nonexistent-dir/x.db",
-                       evaluate=fake_train)
+        prepare.prepare(
+            config, tmp_path / "w", storage="sqlite:////nonexistent-dir/x.db", evaluate=fake_train
+        )
     assert not os.path.exists("/nonexistent-dir")

@@ -14,6 +14,7 @@ from nas.train.loop import train_and_evaluate
 @pytest.mark.slow
 def test_nan_candidate_fails_the_sweep_goes_on_and_the_winner_exports(tmp_path):
     from experiments.quickstart import get_config
+
     config = get_config("smoke")
     config.wandb.mode = "disabled"
     config.search.objectives = ("val/miou", "params")  # no latency table to build
@@ -30,11 +31,16 @@ def test_nan_candidate_fails_the_sweep_goes_on_and_the_winner_exports(tmp_path):
     ctx = prepare.prepare(config, tmp_path, evaluate=evaluate)
     assert search.run_worker(ctx) == 2
     out = report.render(ctx.study, ctx.spec, ctx.workdir, log=lambda *a: None)
-    recs = {r["arch_id"]: r for r in
-            map(json.loads, (tmp_path / "trials.jsonl").read_text().splitlines())}
+    recs = {
+        r["arch_id"]: r
+        for r in map(json.loads, (tmp_path / "trials.jsonl").read_text().splitlines())
+    }
     bad = recs.pop(diverging[0])
-    assert (bad["state"], bad["outcome"], bad["train"]["status"]) == ("failed", "diverged",
-                                                                     "diverged")
+    assert (bad["state"], bad["outcome"], bad["train"]["status"]) == (
+        "failed",
+        "diverged",
+        "diverged",
+    )
     assert bad["reason"].startswith(f"diverged at step {bad['train']['step']}: train/loss is ")
     (good,) = recs.values()
     assert good["state"] == "complete" and 0.0 <= good["metrics"]["val/miou"] <= 1.0
@@ -42,6 +48,6 @@ def test_nan_candidate_fails_the_sweep_goes_on_and_the_winner_exports(tmp_path):
     # The only feasible complete candidate is the front; it is exported with parity passed.
     (winner,) = out["winners"]
     assert winner["arch_id"] == good["arch_id"] and "error" not in winner
-    report = json.loads((tmp_path / "winners" / f"{good['arch_id']}.json").read_text())
-    assert report["parity"]["passed"] is True and report["parity"]["max_abs_diff"] <= 1e-4
-    assert (tmp_path / "winners" / f"{good['arch_id']}.tflite").stat().st_size == report["bytes"]
+    saved = json.loads((tmp_path / "winners" / f"{good['arch_id']}.json").read_text())
+    assert saved["parity"]["passed"] is True and saved["parity"]["max_abs_diff"] <= 1e-4
+    assert (tmp_path / "winners" / f"{good['arch_id']}.tflite").stat().st_size == saved["bytes"]

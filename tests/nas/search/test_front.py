@@ -1,4 +1,5 @@
-"""nas/pareto.py on hand-made points with hand-computed fronts and hypervolumes."""
+"""nas.search.front (and the report's plots) on hand-made points with hand-computed fronts and
+hypervolumes."""
 
 import numpy as np
 import pytest
@@ -8,19 +9,22 @@ from nas.search import report
 
 # (mIoU: maximise, latency ms: minimise). C is dominated by A (worse on both), D by B (same
 # latency, lower mIoU); A, B and E trade off.
-MIXED = np.array([[0.8, 10.0],   # A
-                  [0.6, 5.0],    # B
-                  [0.7, 12.0],   # C
-                  [0.5, 5.0],    # D
-                  [0.9, 20.0]])  # E
+MIXED = np.array(
+    [
+        [0.8, 10.0],  # A
+        [0.6, 5.0],  # B
+        [0.7, 12.0],  # C
+        [0.5, 5.0],  # D
+        [0.9, 20.0],
+    ]
+)  # E
 MAX_MIN = [True, False]
 
 
 def test_non_dominated_mixed_directions():
     assert pareto.non_dominated(MIXED, MAX_MIN).tolist() == [True, True, False, False, True]
     # Flipping the directions flips who wins: now low mIoU and high latency are good.
-    assert pareto.non_dominated(MIXED, [False, True]).tolist() == [False, False, True, True,
-                                                                   True]
+    assert pareto.non_dominated(MIXED, [False, True]).tolist() == [False, False, True, True, True]
 
 
 def test_dominates_and_ties():
@@ -50,14 +54,16 @@ def test_hypervolume_3d_hand_computed():
     pts = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]])
     assert pareto.hypervolume(pts, [False] * 3, [1, 1, 1]) == pytest.approx(0.5)
     assert pareto.hypervolume_history(pts, [False] * 3, [1, 1, 1]) == pytest.approx(
-        [0.25, 0.375, 0.5])
+        [0.25, 0.375, 0.5]
+    )
     # The same set with the first objective maximised as 1 - x (reference 0) is the same volume.
     mixed = pts.copy()
     mixed[:, 0] = 1 - mixed[:, 0]
     assert pareto.hypervolume(mixed, [True, False, False], [0, 1, 1]) == pytest.approx(0.5)
     # A single box and a point that only touches the reference.
-    assert pareto.hypervolume(np.array([[0.2, 0.4, 0.5]]), [False] * 3,
-                              [1, 1, 1]) == pytest.approx(0.8 * 0.6 * 0.5)
+    assert pareto.hypervolume(np.array([[0.2, 0.4, 0.5]]), [False] * 3, [1, 1, 1]) == pytest.approx(
+        0.8 * 0.6 * 0.5
+    )
 
 
 def test_hypervolume_matches_optunas_wfg_on_random_sets():
@@ -85,12 +91,10 @@ def test_front_staircase():
 def test_plots_are_written(tmp_path):
     mask = pareto.non_dominated(MIXED, MAX_MIN)
     kw = dict(x_label="latency (ms)", y_label="mIoU", x_max=False, y_max=True, title="t")
-    report.plot_png(tmp_path / "p.png", MIXED[:, 1], MIXED[:, 0], mask, labels=list("ABCDE"),
-                    **kw)
+    report.plot_png(tmp_path / "p.png", MIXED[:, 1], MIXED[:, 0], mask, labels=list("ABCDE"), **kw)
     assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    report.plot_html(tmp_path / "p.html", MIXED[:, 1], MIXED[:, 0], mask, hover=list("ABCDE"),
-                     **kw)
+    report.plot_html(tmp_path / "p.html", MIXED[:, 1], MIXED[:, 0], mask, hover=list("ABCDE"), **kw)
     html = (tmp_path / "p.html").read_text()
     # Self-contained: plotly.js is inlined, no script is fetched from the network.
-    assert "<script src=\"http" not in html and len(html) > 1_000_000
+    assert '<script src="http' not in html and len(html) > 1_000_000
     assert "Pareto front" in html

@@ -21,33 +21,68 @@ def spec(config, **search):
     return spec_from_config(config, W)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("strategy", "bayes", r"search.strategy: got 'bayes'; allowed: random, grid, ablation, "
-                          r"nsga2, tpe"),
-    ("objectives", ("val/miou", "accuracy"), r"search.objectives: got 'accuracy'; allowed: "
-                                             r"val/miou, latency/<target>, params"),
-    ("objectives", ("val/miou", "latency/npu9"), r"unknown latency target 'npu9'; allowed: "
-                                                 r"litert-cpu, jax-cpu, jax-gpu"),
-    ("objectives", ("val/miou", "latency/litert-cpu"), r"search.objectives: latency/litert-cpu "
-                                                       r"needs a latency table: set "
-                                                       r"search.latency_tables.litert-cpu"),
-    ("objectives", (), r"search.objectives: empty"),
-    ("objectives", ("params", "params"), r"each at most once"),
-    ("max_latency_ms", {"litert-cpu": 10.0}, r"search.max_latency_ms: latency/litert-cpu needs "
-                                             r"a latency table"),
-    ("max_latency_ms", {"gpu": 10.0}, r"unknown latency target 'gpu'"),
-    ("latency_tables", {"tpu-v9": "t.json"}, r"search.latency_tables: unknown target 'tpu-v9'"),
-    ("max_params", -5.0, r"search.max_params: got -5.0; allowed: a number > 0"),
-    ("num_trials", 0, r"search.num_trials: got 0; allowed: an integer >= 1"),
-    ("space", "tiny", r"search.space: got 'tiny'; allowed: a dimension -> values dict or one "
-                      r"of seed000, full"),
-    ("space", {"encoder": ["resnet9"]}, r"search.space.encoder: got 'resnet9'; allowed: mobilenet_v3_large"),
-    ("baseline", "no_such_preset", r"search.baseline: got 'no_such_preset'"),
-    ("baseline", "seed000_baseline", r"search.baseline: resolution '256x256' is not among "
-                                     r"search.space.resolution values \['32x32', '64x64'\]"),
-    ("reference_point", {"latency/x": 1.0}, r"search.reference_point: got 'latency/x'"),
-    ("study_name", "", r"search.study_name: got ''"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "strategy",
+            "bayes",
+            r"search.strategy: got 'bayes'; allowed: random, grid, ablation, "
+            r"nsga2, tpe",
+        ),
+        (
+            "objectives",
+            ("val/miou", "accuracy"),
+            r"search.objectives: got 'accuracy'; allowed: "
+            r"val/miou, latency/<target>, params",
+        ),
+        (
+            "objectives",
+            ("val/miou", "latency/npu9"),
+            r"unknown latency target 'npu9'; allowed: "
+            r"litert-cpu, jax-cpu, jax-gpu",
+        ),
+        (
+            "objectives",
+            ("val/miou", "latency/litert-cpu"),
+            r"search.objectives: latency/litert-cpu "
+            r"needs a latency table: set "
+            r"search.latency_tables.litert-cpu",
+        ),
+        ("objectives", (), r"search.objectives: empty"),
+        ("objectives", ("params", "params"), r"each at most once"),
+        (
+            "max_latency_ms",
+            {"litert-cpu": 10.0},
+            r"search.max_latency_ms: latency/litert-cpu needs "
+            r"a latency table",
+        ),
+        ("max_latency_ms", {"gpu": 10.0}, r"unknown latency target 'gpu'"),
+        ("latency_tables", {"tpu-v9": "t.json"}, r"search.latency_tables: unknown target 'tpu-v9'"),
+        ("max_params", -5.0, r"search.max_params: got -5.0; allowed: a number > 0"),
+        ("num_trials", 0, r"search.num_trials: got 0; allowed: an integer >= 1"),
+        (
+            "space",
+            "tiny",
+            r"search.space: got 'tiny'; allowed: a dimension -> values dict or one "
+            r"of seed000, full",
+        ),
+        (
+            "space",
+            {"encoder": ["resnet9"]},
+            r"search.space.encoder: got 'resnet9'; allowed: mobilenet_v3_large",
+        ),
+        ("baseline", "no_such_preset", r"search.baseline: got 'no_such_preset'"),
+        (
+            "baseline",
+            "seed000_baseline",
+            r"search.baseline: resolution '256x256' is not among "
+            r"search.space.resolution values \['32x32', '64x64'\]",
+        ),
+        ("reference_point", {"latency/x": 1.0}, r"search.reference_point: got 'latency/x'"),
+        ("study_name", "", r"search.study_name: got ''"),
+    ],
+)
 def test_bad_search_fields(config, field, value, message):
     with pytest.raises(UserError, match=message):
         spec(config, **{field: value})
@@ -55,14 +90,19 @@ def test_bad_search_fields(config, field, value, message):
 
 def test_no_search_section():
     from ml_collections import ConfigDict
+
     with pytest.raises(UserError, match=r"config: no `search` section"):
         spec_from_config(ConfigDict({"train": {}}), W)
 
 
 def test_valid_spec(config):
-    s = spec(config, objectives=("val/miou", "latency/litert-cpu", "bytes"),
-             latency_tables={"litert-cpu": ""}, max_latency_ms={"litert-cpu": 5.0},
-             max_params=2e6)
+    s = spec(
+        config,
+        objectives=("val/miou", "latency/litert-cpu", "bytes"),
+        latency_tables={"litert-cpu": ""},
+        max_latency_ms={"litert-cpu": 5.0},
+        max_params=2e6,
+    )
     assert s.directions == ["maximize", "minimize", "minimize"]
     assert s.latency_tables == {"litert-cpu": W / "latency-litert-cpu.json"}
     assert s.constraints == {"latency/litert-cpu": 5.0, "params": 2e6}
@@ -85,6 +125,7 @@ def test_ablation_reproduces_seed000_table1_rows():
     """Seed 000 Table 1: around the final model, conv type 2, width 3, decoder 3 and
     resolution 4 rows, the starred final model shared by all four groups: 1 + 1 + 2 + 2 + 3."""
     import importlib
+
     table1 = importlib.import_module("experiments.seed000_table1").get_config()
     s = spec_from_config(table1, W)
     archs = ablation_archs(s)
@@ -99,10 +140,13 @@ def test_ablation_reproduces_seed000_table1_rows():
     assert all(sum(a.to_dict()[k] != v for k, v in base.items()) == 1 for a in archs[1:])
 
 
-@pytest.mark.parametrize("name, arg, n", [("quickstart", None, 12), ("quickstart", "smoke", 3),
-                                          ("seed000_table1", "smoke", 9)])
+@pytest.mark.parametrize(
+    "name, arg, n",
+    [("quickstart", None, 12), ("quickstart", "smoke", 3), ("seed000_table1", "smoke", 9)],
+)
 def test_experiment_configs_are_valid_searches(name, arg, n):
     import importlib
+
     config = importlib.import_module(f"experiments.{name}").get_config(arg)
     s = spec_from_config(config, W)
     assert planned_trials(s) == n

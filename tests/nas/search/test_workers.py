@@ -1,7 +1,8 @@
 """Several worker processes on one storage, and a search killed (SIGKILL) and resumed.
 
-The commands run in subprocesses through tests/search/run_fake_search.py: `segnas search`
-with the fake evaluator and cost, so each candidate takes a fraction of a second.
+The commands run in subprocesses as `python -m tests.nas.search.run_fake_search` from the repo
+root: `segnas search` with the fake evaluator and cost, so each candidate takes a fraction of a
+second.
 """
 
 import json
@@ -17,10 +18,15 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-REPO = HERE.parent.parent
-RUNNER = [sys.executable, str(HERE / "run_fake_search.py"), "--config",
-          str(HERE / "fake_search_config.py")]
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+REPO = HERE.parents[2]
+RUNNER = [
+    sys.executable,
+    "-m",
+    "tests.nas.search.run_fake_search",
+    "--config",
+    str(HERE / "fake_search_config.py"),
+]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def counted(workdir):
@@ -34,14 +40,23 @@ def assert_each_arch_trained_once(workdir, recs, steps=6):
         # Steps are checkpointed before they are logged: a kill can drop a line, never repeat one.
         assert len(logged) == len(set(logged)), f"{r['arch_id']} trained a step twice"
         assert json.loads((workdir / "trials" / r["arch_id"] / "ckpt.json").read_text()) == {
-            "step": steps}
+            "step": steps
+        }
 
 
 def test_two_workers_on_one_storage_finish_an_8_trial_study(tmp_path):
     cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.1"]
-    procs = [subprocess.Popen([*cmd, "--worker-index", str(k)], env=ENV, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for k in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--worker-index", str(k)],
+            env=ENV,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k in (1, 2)
+    ]
     outs = [p.communicate(timeout=120)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     recs = counted(tmp_path)
@@ -56,16 +71,23 @@ def test_two_workers_on_one_storage_finish_an_8_trial_study(tmp_path):
 @pytest.mark.slow
 def test_workers_flag_runs_child_processes(tmp_path):
     # The children are `python -m nas.cli search`: real nas.cost (seconds per candidate).
-    r = subprocess.run([*RUNNER, "--workdir", str(tmp_path), "--workers", "2",
-                        "--config.search.num_trials=4"], env=ENV, cwd=REPO,
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [*RUNNER, "--workdir", str(tmp_path), "--workers", "2", "--config.search.num_trials=4"],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "started 2 workers" in r.stdout and "Pareto front" in r.stdout
     recs = counted(tmp_path)
     assert len(recs) == 4 and len({r["arch_id"] for r in recs}) == 4
     assert {r["state"] for r in recs} == {"complete"}
-    assert sorted((tmp_path / "logs").iterdir()) == [tmp_path / "logs" / "worker-1.log",
-                                                    tmp_path / "logs" / "worker-2.log"]
+    assert sorted((tmp_path / "logs").iterdir()) == [
+        tmp_path / "logs" / "worker-1.log",
+        tmp_path / "logs" / "worker-2.log",
+    ]
 
 
 def _complete(workdir):
@@ -92,8 +114,14 @@ def test_sigkill_at_five_random_moments_then_resume(tmp_path):
     before = 0
     for _ in range(5):
         logged = _steps_logged(tmp_path)
-        p = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(
+            cmd,
+            env=ENV,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.time() + 120
         while _steps_logged(tmp_path) == logged and time.time() < deadline:
             time.sleep(0.05)
@@ -115,16 +143,19 @@ def test_sigkill_at_five_random_moments_then_resume(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_hands_the_trial_back_and_the_rerun_finishes(tmp_path):
     cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.3"]
-    p = subprocess.Popen(cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     while _complete(tmp_path) < 1 and time.time() < deadline:  # mid-sweep
         time.sleep(0.2)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err[-2000:]
-    assert err.strip().endswith("interrupted: the running trial was handed back (its checkpoint "
-                                "is kept); run the same command again to continue")
+    assert err.strip().endswith(
+        "interrupted: the running trial was handed back (its checkpoint "
+        "is kept); run the same command again to continue"
+    )
     assert "Traceback" not in err
     before = _complete(tmp_path)
     assert 0 < before < 8

@@ -29,26 +29,29 @@ def test_id_is_stable_and_content_addressed():
     assert Arch(**{**BASE.to_dict(), "width": 1}).id == BASE.id  # int 1 == float 1.0
 
 
-@pytest.mark.parametrize("field,value,allowed", [
-    ("encoder", "resnet50", "mobilenet_v3_large"),
-    ("decoder", "fpn", "lraspp"),
-    ("conv_type", "regular", "depthwise, group"),
-    ("group_size", 3, "2, 4, 8, 16, 32"),
-    ("group_size", 8.0, "2, 4, 8, 16, 32"),
-    ("width", 0.0, "(0, 4.0]"),
-    ("width", -1.0, "(0, 4.0]"),
-    ("width", 4.5, "(0, 4.0]"),
-    ("width", True, "(0, 4.0]"),
-    ("width", "1.0", "(0, 4.0]"),
-    ("depth", 0, "(0, 4.0]"),
-    ("output_stride", 8, "16, 32"),
-    ("resolution", (256,), "two positive integers"),
-    ("resolution", (256, -32), "two positive integers"),
-    ("resolution", (256.0, 256), "two positive integers"),
-    ("resolution", (250, 256), "divisible by the output stride 32"),
-    ("num_classes", 0, "integer >= 1"),
-    ("num_classes", 2.0, "integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "field,value,allowed",
+    [
+        ("encoder", "resnet50", "mobilenet_v3_large"),
+        ("decoder", "fpn", "lraspp"),
+        ("conv_type", "regular", "depthwise, group"),
+        ("group_size", 3, "2, 4, 8, 16, 32"),
+        ("group_size", 8.0, "2, 4, 8, 16, 32"),
+        ("width", 0.0, "(0, 4.0]"),
+        ("width", -1.0, "(0, 4.0]"),
+        ("width", 4.5, "(0, 4.0]"),
+        ("width", True, "(0, 4.0]"),
+        ("width", "1.0", "(0, 4.0]"),
+        ("depth", 0, "(0, 4.0]"),
+        ("output_stride", 8, "16, 32"),
+        ("resolution", (256,), "two positive integers"),
+        ("resolution", (256, -32), "two positive integers"),
+        ("resolution", (256.0, 256), "two positive integers"),
+        ("resolution", (250, 256), "divisible by the output stride 32"),
+        ("num_classes", 0, "integer >= 1"),
+        ("num_classes", 2.0, "integer >= 1"),
+    ],
+)
 def test_every_validation_branch_names_field_value_and_allowed(field, value, allowed):
     with pytest.raises(ValueError) as e:
         Arch(**{**BASE.to_dict(), field: value}).validate()
@@ -109,20 +112,25 @@ def test_mutate_changes_exactly_one_dimension():
 
 
 def test_mutate_needs_a_searched_dimension():
-    fixed = Space(encoder=("mobilenet_v3_small",), decoder=("mlp",), conv_type=("depthwise",),
-                  width=(1.0,), resolution=((64, 64),))
+    fixed = Space(
+        encoder=("mobilenet_v3_small",),
+        decoder=("mlp",),
+        conv_type=("depthwise",),
+        width=(1.0,),
+        resolution=((64, 64),),
+    )
     with pytest.raises(ValueError, match="nothing to mutate"):
         fixed.arch().mutate(fixed, random.Random(0))
 
 
 def test_neighbours_are_the_ablation_rows():
     sp = SPACES["seed000"]
-    base = sp.arch(encoder="efficientnet_lite0", decoder="mlp", conv_type="group",
-                   resolution=(512, 512))
+    base = sp.arch(
+        encoder="efficientnet_lite0", decoder="mlp", conv_type="group", resolution=(512, 512)
+    )
     rows = base.neighbours(sp, "resolution")
     assert [r.resolution for r in rows] == [(256, 256), (384, 384), (640, 640)]
     assert all(r.replace(resolution=(512, 512)) == base for r in rows)
     assert [r.width for r in base.neighbours(sp, "width")] == [1.5, 2.0]
     with pytest.raises(ValueError, match=r"^dimension: got 'colour'; allowed: encoder"):
         base.neighbours(sp, "colour")
-

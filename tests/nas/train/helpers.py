@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def subprocess_env(jax_cache: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": str(jax_cache),
-           "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+    env = {
+        **os.environ,
+        "JAX_COMPILATION_CACHE_DIR": str(jax_cache),
+        "PYTHONPATH": str(ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        **extra,
+    }
     env.pop("XLA_FLAGS", None) if "XLA_FLAGS" not in extra else None
     return env
 
@@ -28,6 +33,5 @@ class Tiny(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict]:
         h = nn.Conv(4, (3, 3), name="conv")(x)
         h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, name="bn")(h))
-        coarse = nn.Conv(self.num_classes, (1, 1), name="coarse")(
-            nn.avg_pool(h, (2, 2), (2, 2)))
+        coarse = nn.Conv(self.num_classes, (1, 1), name="coarse")(nn.avg_pool(h, (2, 2), (2, 2)))
         return nn.Conv(self.num_classes, (1, 1), name="head")(h), {"coarse_logits": coarse}

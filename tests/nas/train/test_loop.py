@@ -40,8 +40,7 @@ def test_smoke_run_outputs_and_rerun(smoke: ml_collections.ConfigDict, tmp_path:
     m = result.metrics
     assert 0.0 <= m["val/miou"] <= 1.0 and math.isfinite(m["train/loss"])
     assert m["train/images_per_s"] > 0 and "train/compile_s" not in m  # last step: steady
-    assert {f"val/iou/{n}" for n in ("background", "disk", "square", "triangle", "ring")} \
-        <= set(m)
+    assert {f"val/iou/{n}" for n in ("background", "disk", "square", "triangle", "ring")} <= set(m)
 
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows if "train/loss" in r] == list(range(1, 9))
@@ -52,8 +51,9 @@ def test_smoke_run_outputs_and_rerun(smoke: ml_collections.ConfigDict, tmp_path:
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["status"] == "complete" and saved["step"] == 8
     assert saved["metrics"]["val/miou"] == pytest.approx(m["val/miou"])
-    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()
-                  if p.name.isdigit()) == [4, 6, 8]  # every 2 steps, keep 3
+    assert sorted(
+        int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()
+    ) == [4, 6, 8]  # every 2 steps, keep 3
     arch = Arch.from_json((tmp_path / "arch.json").read_text())
     assert arch.num_classes == 5 and arch.resolution == (32, 32)
     assert json.loads((tmp_path / "config.json").read_text())["train"]["steps"] == 8
@@ -84,7 +84,8 @@ def test_nan_loss_ends_with_status_diverged(smoke, tmp_path, monkeypatch):
     assert result.status == "diverged" and result.step == 3
     assert result.message == (
         "train/loss is nan (grad norm nan) at step 3: the run diverged; lower train.lr or set "
-        "train.grad_clip_norm (last checkpoint: step 2)")
+        "train.grad_clip_norm (last checkpoint: step 2)"
+    )
     assert math.isnan(result.metrics["train/loss"]) and "val/miou" not in result.metrics
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["status"] == "diverged" and saved["metrics"]["train/loss"] is None
@@ -94,8 +95,11 @@ def test_nan_loss_ends_with_status_diverged(smoke, tmp_path, monkeypatch):
 
 def test_on_eval_true_stops_early_and_max_minutes_caps_time(smoke, tmp_path):
     seen = []
-    result = train_and_evaluate(smoke, tmp_path / "pruned",
-                                on_eval=lambda step, m: seen.append((step, m["val/miou"])) or True)
+    result = train_and_evaluate(
+        smoke,
+        tmp_path / "pruned",
+        on_eval=lambda step, m: seen.append((step, m["val/miou"])) or True,
+    )
     assert result.status == "complete" and result.step == 4
     assert result.message == "stopped by on_eval after step 4"
     assert [s for s, _ in seen] == [4] and seen[0][1] == result.metrics["val/miou"]
@@ -123,23 +127,32 @@ def test_exception_during_training_ends_with_status_failed(smoke, tmp_path, monk
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda c: c.__delitem__("arch") or setattr(c, "arch", "no_such_preset"),
-     "config.arch: got 'no_such_preset'"),
-    (lambda c: c.arch.update(width=9.0), r"config.arch: width: got 9.0"),
-    (lambda c: c.arch.update(decoder="lraspp") or c.train.loss.update(aux_weight=0.4),
-     "train.loss.aux_weight: got 0.4; allowed: 0 for decoder 'lraspp'"),
-    (lambda c: c.wandb.update(mode="cloud"), "wandb.mode: got 'cloud'"),
-    (lambda c: c.train.update(batch_size=0), "train.batch_size: got 0"),
-    (lambda c: c.train.update(steps=0), "train.steps: got 0"),
-    (lambda c: c.train.update(ema=1.0), r"train.ema: got 1.0; allowed: a decay in \[0, 1\)"),
-    (lambda c: c.train.update(max_minutes=-1.0), "train.max_minutes: got -1.0"),
-    (lambda c: c.train.update(bn_momentum=1.0),
-     r"train.bn_momentum: got 1.0; allowed: a momentum in \(0, 1\)"),
-    (lambda c: c.train.update(checkpoint_every=0), "train.checkpoint_every: got 0"),
-    (lambda c: c.train.update(optimizer="lamb"), "train.optimizer: got 'lamb'"),
-    (lambda c: c.train.loss.update(ce=0.0), "train.loss: all weights are 0"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (
+            lambda c: c.__delitem__("arch") or setattr(c, "arch", "no_such_preset"),
+            "config.arch: got 'no_such_preset'",
+        ),
+        (lambda c: c.arch.update(width=9.0), r"config.arch: width: got 9.0"),
+        (
+            lambda c: c.arch.update(decoder="lraspp") or c.train.loss.update(aux_weight=0.4),
+            "train.loss.aux_weight: got 0.4; allowed: 0 for decoder 'lraspp'",
+        ),
+        (lambda c: c.wandb.update(mode="cloud"), "wandb.mode: got 'cloud'"),
+        (lambda c: c.train.update(batch_size=0), "train.batch_size: got 0"),
+        (lambda c: c.train.update(steps=0), "train.steps: got 0"),
+        (lambda c: c.train.update(ema=1.0), r"train.ema: got 1.0; allowed: a decay in \[0, 1\)"),
+        (lambda c: c.train.update(max_minutes=-1.0), "train.max_minutes: got -1.0"),
+        (
+            lambda c: c.train.update(bn_momentum=1.0),
+            r"train.bn_momentum: got 1.0; allowed: a momentum in \(0, 1\)",
+        ),
+        (lambda c: c.train.update(checkpoint_every=0), "train.checkpoint_every: got 0"),
+        (lambda c: c.train.update(optimizer="lamb"), "train.optimizer: got 'lamb'"),
+        (lambda c: c.train.loss.update(ce=0.0), "train.loss: all weights are 0"),
+    ],
+)
 def test_bad_config_raises_user_error_before_training(smoke, tmp_path, change, match):
     change(smoke)
     with pytest.raises(UserError, match=match):
@@ -148,8 +161,11 @@ def test_bad_config_raises_user_error_before_training(smoke, tmp_path, change, m
 
 
 def test_a_workdir_of_another_arch_is_refused(smoke, tmp_path):
-    (tmp_path / "arch.json").write_text(Arch(encoder="mobilenet_v3_large", decoder="mlp",
-                                             resolution=(32, 32), num_classes=5).to_json())
+    (tmp_path / "arch.json").write_text(
+        Arch(
+            encoder="mobilenet_v3_large", decoder="mlp", resolution=(32, 32), num_classes=5
+        ).to_json()
+    )
     with pytest.raises(UserError, match="holds a run of another arch"):
         train_and_evaluate(smoke, tmp_path)
 
@@ -159,8 +175,9 @@ def test_video_datasets_are_refused(smoke, tmp_path):
 
     smoke.data = default_data_config("toy_scenes/video")
     smoke.data.data_dir = "/nonexistent-not-used"
-    smoke.data.builder_kwargs.update(train_size=4, validation_size=2, test_size=2, height=32,
-                                     width=32, num_frames=2)
+    smoke.data.builder_kwargs.update(
+        train_size=4, validation_size=2, test_size=2, height=32, width=32, num_frames=2
+    )
     smoke.data.data_dir = str(tmp_path / "tfds")
     with pytest.raises(UserError, match="a video dataset; allowed: an image dataset"):
         train_and_evaluate(smoke, tmp_path / "run")

@@ -34,15 +34,16 @@ LABELS = jnp.asarray([1, 0, 1])
 
 def with_ignored(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Adds a 4th pixel labelled 255 with a confident wrong prediction: must change nothing."""
-    return (jnp.concatenate([logits, jnp.asarray([[9.0, -9.0]])]),
-            jnp.concatenate([labels, jnp.asarray([255])]))
+    return (
+        jnp.concatenate([logits, jnp.asarray([[9.0, -9.0]])]),
+        jnp.concatenate([labels, jnp.asarray([255])]),
+    )
 
 
 def test_cross_entropy_ignores_255_and_averages_valid_pixels():
     expected = -(math.log(0.9) + math.log(0.6) + math.log(0.2)) / 3
     assert float(cross_entropy(LOGITS, LABELS)) == pytest.approx(expected, rel=1e-6)
-    assert float(cross_entropy(*with_ignored(LOGITS, LABELS))) == pytest.approx(expected,
-                                                                                 rel=1e-6)
+    assert float(cross_entropy(*with_ignored(LOGITS, LABELS))) == pytest.approx(expected, rel=1e-6)
 
 
 def test_cross_entropy_class_weights_give_a_weighted_mean():
@@ -57,12 +58,16 @@ def test_every_loss_is_zero_when_every_pixel_is_ignored():
     for name, fn in LOSSES.items():
         value = fn(LOGITS, labels)
         assert float(value) == 0.0, name
-        assert np.all(np.isfinite(jax.grad(lambda x: fn(x, labels))(LOGITS))), name
+        grad = jax.grad(lambda x: fn(x, labels))(LOGITS)  # noqa: B023 (called here)
+        assert np.all(np.isfinite(grad)), name
 
 
 def test_binary_cross_entropy_one_vs_all():
     x = np.asarray(LOGITS)
-    sig = lambda v: 1 / (1 + np.exp(-v))
+
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+
     onehot = np.array([[0, 1], [1, 0], [0, 1]])
     per_pixel = -(onehot * np.log(sig(x)) + (1 - onehot) * np.log(1 - sig(x))).mean(-1)
     got = binary_cross_entropy(*with_ignored(LOGITS, LABELS))
@@ -75,8 +80,7 @@ def test_lovasz_softmax_hand_computed():
     # class 0: errors (0.1, 0.4, 0.8), fg (0, 1, 0) -> sorted fg (0, 1, 0); Jaccard
     # (1/2, 1, 1) -> gradient (1/2, 1/2, 0); loss 0.4 + 0.2 = 0.6. Mean: 0.55.
     assert float(lovasz_softmax(LOGITS, LABELS)) == pytest.approx(0.55, abs=1e-6)
-    assert float(lovasz_softmax(*with_ignored(LOGITS, LABELS))) == pytest.approx(0.55,
-                                                                                 abs=1e-6)
+    assert float(lovasz_softmax(*with_ignored(LOGITS, LABELS))) == pytest.approx(0.55, abs=1e-6)
     weighted = lovasz_softmax(LOGITS, LABELS, class_weights=jnp.asarray([1.0, 3.0]))
     assert float(weighted) == pytest.approx((0.6 + 3 * 0.5) / 4, abs=1e-6)
 
@@ -92,10 +96,12 @@ def test_lovasz_at_hard_predictions_equals_one_minus_iou():
     labels = rng.integers(0, 3, (2, 5, 7))
     pred = rng.integers(0, 3, (2, 5, 7))
     logits = jnp.asarray(np.eye(3)[pred] * 60.0 - 30.0, jnp.float32)  # one-hot softmax
-    ious = [((labels == c) & (pred == c)).sum() / ((labels == c) | (pred == c)).sum()
-            for c in range(3)]
+    ious = [
+        ((labels == c) & (pred == c)).sum() / ((labels == c) | (pred == c)).sum() for c in range(3)
+    ]
     assert float(lovasz_softmax(logits, jnp.asarray(labels))) == pytest.approx(
-        1 - np.mean(ious), abs=1e-5)
+        1 - np.mean(ious), abs=1e-5
+    )
 
 
 def test_soft_jaccard_and_dice_hand_computed():
@@ -108,9 +114,11 @@ def test_soft_jaccard_and_dice_hand_computed():
     assert float(dice(*args)) == pytest.approx(1 - dsc.mean(), abs=1e-6)
     w = jnp.asarray([1.0, 3.0])
     assert float(soft_jaccard(*args, class_weights=w)) == pytest.approx(
-        1 - (iou[0] + 3 * iou[1]) / 4, abs=1e-6)
+        1 - (iou[0] + 3 * iou[1]) / 4, abs=1e-6
+    )
     assert float(dice(*args, class_weights=w)) == pytest.approx(
-        1 - (dsc[0] + 3 * dsc[1]) / 4, abs=1e-6)
+        1 - (dsc[0] + 3 * dsc[1]) / 4, abs=1e-6
+    )
 
 
 def test_losses_take_image_shaped_batches():
@@ -118,12 +126,14 @@ def test_losses_take_image_shaped_batches():
     labels = jnp.broadcast_to(LABELS[None, :, None], (2, 3, 1))
     assert float(lovasz_softmax(logits, labels)) == pytest.approx(0.55, abs=1e-6)
     assert float(cross_entropy(logits, labels)) == pytest.approx(
-        float(cross_entropy(LOGITS, LABELS)), rel=1e-6)
+        float(cross_entropy(LOGITS, LABELS)), rel=1e-6
+    )
 
 
 def test_loss_spec_weighted_sum_seed002_ratio():
-    cfg = ml_collections.ConfigDict(dict(ce=4.0, lovasz=1.0, jaccard=0.0, dice=0.0, bce=0.0,
-                                         class_weights=(), aux_weight=0.4))
+    cfg = ml_collections.ConfigDict(
+        dict(ce=4.0, lovasz=1.0, jaccard=0.0, dice=0.0, bce=0.0, class_weights=(), aux_weight=0.4)
+    )
     spec = loss_spec(cfg, num_classes=2)
     assert spec == LossSpec({"ce": 4.0, "lovasz": 1.0}, None, 0.4)
     total, parts = spec(LOGITS, LABELS)
@@ -135,18 +145,22 @@ def test_loss_spec_class_weights_reach_the_losses():
     cfg = ml_collections.ConfigDict(dict(ce=1.0, class_weights=(1.0, 3.0)))
     total, _ = loss_spec(cfg, num_classes=2)(LOGITS, LABELS)
     assert float(total) == pytest.approx(
-        float(cross_entropy(LOGITS, LABELS, class_weights=jnp.asarray([1.0, 3.0]))))
+        float(cross_entropy(LOGITS, LABELS, class_weights=jnp.asarray([1.0, 3.0])))
+    )
 
 
-@pytest.mark.parametrize("fields, match", [
-    (dict(ce=1.0, focal=1.0), "train.loss.focal: unknown"),
-    (dict(ce=-1.0), r"train.loss.ce: got -1.0; allowed: a weight >= 0"),
-    (dict(ce="1"), r"train.loss.ce: got '1'"),
-    (dict(ce=0.0), "all weights are 0"),
-    (dict(ce=1.0, class_weights=(1.0,)), r"class_weights: got \[1.0\]; allowed: empty or 2"),
-    (dict(ce=1.0, class_weights=(1.0, -2.0)), "class_weights"),
-    (dict(ce=1.0, aux_weight=-0.1), "train.loss.aux_weight: got -0.1"),
-])
+@pytest.mark.parametrize(
+    "fields, match",
+    [
+        (dict(ce=1.0, focal=1.0), "train.loss.focal: unknown"),
+        (dict(ce=-1.0), r"train.loss.ce: got -1.0; allowed: a weight >= 0"),
+        (dict(ce="1"), r"train.loss.ce: got '1'"),
+        (dict(ce=0.0), "all weights are 0"),
+        (dict(ce=1.0, class_weights=(1.0,)), r"class_weights: got \[1.0\]; allowed: empty or 2"),
+        (dict(ce=1.0, class_weights=(1.0, -2.0)), "class_weights"),
+        (dict(ce=1.0, aux_weight=-0.1), "train.loss.aux_weight: got -0.1"),
+    ],
+)
 def test_loss_spec_errors_name_the_field(fields, match):
     with pytest.raises(UserError, match=match):
         loss_spec(ml_collections.ConfigDict(fields), num_classes=2)

@@ -16,23 +16,39 @@ from nas.train.optim import learning_rate_schedule, make_optimizer
 
 
 def cfg(**overrides) -> ml_collections.ConfigDict:
-    base = dict(optimizer="adam", lr=1.0, schedule="constant", warmup_steps=0, warmup_lr=0.0,
-                end_lr=0.0, power=1.0, momentum=0.9, weight_decay=0.0, grad_clip_norm=0.0)
+    base = dict(
+        optimizer="adam",
+        lr=1.0,
+        schedule="constant",
+        warmup_steps=0,
+        warmup_lr=0.0,
+        end_lr=0.0,
+        power=1.0,
+        momentum=0.9,
+        weight_decay=0.0,
+        grad_clip_norm=0.0,
+    )
     return ml_collections.ConfigDict({**base, **overrides})
 
 
-@pytest.mark.parametrize("overrides, expected", [
-    (dict(schedule="constant"), {0: 1.0, 5: 1.0, 10: 1.0}),
-    (dict(schedule="poly"), {0: 1.0, 5: 0.5, 10: 0.0}),
-    (dict(schedule="poly", power=0.9, end_lr=0.1), {5: 0.1 + 0.9 * 0.5 ** 0.9, 10: 0.1}),
-    (dict(schedule="warmup_poly", warmup_steps=2),
-     {0: 0.0, 1: 0.5, 2: 1.0, 6: 0.5, 10: 0.0}),
-    (dict(schedule="cosine"), {0: 1.0, 5: 0.5, 10: 0.0}),
-    (dict(schedule="cosine", warmup_steps=2, warmup_lr=0.2), {0: 0.2, 1: 0.6, 2: 1.0,
-                                                              6: 0.5, 10: 0.0}),
-    (dict(schedule="slow_start", warmup_steps=3, warmup_lr=0.1),
-     {0: 0.1, 2: 0.1, 3: 1.0, 6: 4 / 7, 10: 0.0}),
-])
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (dict(schedule="constant"), {0: 1.0, 5: 1.0, 10: 1.0}),
+        (dict(schedule="poly"), {0: 1.0, 5: 0.5, 10: 0.0}),
+        (dict(schedule="poly", power=0.9, end_lr=0.1), {5: 0.1 + 0.9 * 0.5**0.9, 10: 0.1}),
+        (dict(schedule="warmup_poly", warmup_steps=2), {0: 0.0, 1: 0.5, 2: 1.0, 6: 0.5, 10: 0.0}),
+        (dict(schedule="cosine"), {0: 1.0, 5: 0.5, 10: 0.0}),
+        (
+            dict(schedule="cosine", warmup_steps=2, warmup_lr=0.2),
+            {0: 0.2, 1: 0.6, 2: 1.0, 6: 0.5, 10: 0.0},
+        ),
+        (
+            dict(schedule="slow_start", warmup_steps=3, warmup_lr=0.1),
+            {0: 0.1, 2: 0.1, 3: 1.0, 6: 4 / 7, 10: 0.0},
+        ),
+    ],
+)
 def test_schedules_at_pinned_steps(overrides, expected):
     schedule = learning_rate_schedule(cfg(**overrides), total_steps=10)
     for step, value in expected.items():
@@ -72,21 +88,27 @@ def test_sgd_momentum_and_clipping():
     np.testing.assert_allclose(out["bias"], 1.0 - 0.5 * 3.0 / norm, rtol=1e-6)
 
 
-@pytest.mark.parametrize("overrides, match", [
-    (dict(schedule="step"), "train.schedule: got 'step'; allowed: constant, poly"),
-    (dict(lr=0.0), "train.lr: got 0.0; allowed: a learning rate > 0"),
-    (dict(lr="fast"), "train.lr: got 'fast'"),
-    (dict(power=0), "train.power: got 0"),
-    (dict(end_lr=-1.0), "train.end_lr: got -1.0"),
-    (dict(warmup_lr=-1.0), "train.warmup_lr: got -1.0"),
-    (dict(warmup_steps=10, schedule="warmup_poly"), r"warmup_steps: got 10; allowed: an "
-                                                    r"integer in \[0, train.steps=10\)"),
-    (dict(warmup_steps=1.5, schedule="cosine"), "train.warmup_steps: got 1.5"),
-    (dict(optimizer="lamb"), "train.optimizer: got 'lamb'; allowed: adam, adamw, sgd"),
-    (dict(optimizer="sgd", momentum=1.0), r"train.momentum: got 1.0; allowed: a momentum in"),
-    (dict(weight_decay=-1e-4), "train.weight_decay: got -0.0001"),
-    (dict(grad_clip_norm=-1), "train.grad_clip_norm: got -1"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (dict(schedule="step"), "train.schedule: got 'step'; allowed: constant, poly"),
+        (dict(lr=0.0), "train.lr: got 0.0; allowed: a learning rate > 0"),
+        (dict(lr="fast"), "train.lr: got 'fast'"),
+        (dict(power=0), "train.power: got 0"),
+        (dict(end_lr=-1.0), "train.end_lr: got -1.0"),
+        (dict(warmup_lr=-1.0), "train.warmup_lr: got -1.0"),
+        (
+            dict(warmup_steps=10, schedule="warmup_poly"),
+            r"warmup_steps: got 10; allowed: an "
+            r"integer in \[0, train.steps=10\)",
+        ),
+        (dict(warmup_steps=1.5, schedule="cosine"), "train.warmup_steps: got 1.5"),
+        (dict(optimizer="lamb"), "train.optimizer: got 'lamb'; allowed: adam, adamw, sgd"),
+        (dict(optimizer="sgd", momentum=1.0), r"train.momentum: got 1.0; allowed: a momentum in"),
+        (dict(weight_decay=-1e-4), "train.weight_decay: got -0.0001"),
+        (dict(grad_clip_norm=-1), "train.grad_clip_norm: got -1"),
+    ],
+)
 def test_bad_values_name_the_field(overrides, match):
     with pytest.raises(UserError, match=match):
         make_optimizer(cfg(**overrides), total_steps=10)

@@ -25,7 +25,10 @@ from nas.errors import UserError
 from nas.train.losses import LossSpec
 from nas.space.arch import Arch
 from nas.space.build import build_model
-from nas.train.loop import _Plan, create_train_state, global_batch, jit_steps, make_eval_step, make_mesh, make_train_step
+from nas.train.plan import Plan
+from nas.train.sharding import global_batch, jit_steps, make_mesh
+from nas.train.state import create_train_state
+from nas.train.steps import make_eval_step, make_train_step
 
 assert jax.device_count() == 8, jax.devices()
 arch = Arch(encoder="mobilenet_v3_small", decoder="bilinear", resolution=(32, 32), num_classes=5)
@@ -56,7 +59,7 @@ diff = lambda a, b: max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
                         for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 scale = lambda a: max(float(np.max(np.abs(np.asarray(x)))) for x in jax.tree.leaves(a))
 try:
-    _Plan.from_config(ml_collections.ConfigDict(dict(
+    Plan.from_config(ml_collections.ConfigDict(dict(
         batch_size=4, steps=1, eval_every=0, checkpoint_every=1, log_every=1,
         keep_checkpoints=1, seed=0)))
     plan_error = None
@@ -79,8 +82,9 @@ print(json.dumps(dict(
 @pytest.mark.slow
 def test_one_step_on_8_devices_equals_one_device(jax_cache):
     env = subprocess_env(jax_cache, XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["shards"] == [1, 8]  # the batch really is split over 8 devices
@@ -90,5 +94,7 @@ def test_one_step_on_8_devices_equals_one_device(jax_cache):
     assert r["params"] < 1e-5 * max(1.0, r["params_scale"])  # ...identically on 1 and 8
     assert r["batch_stats"] < 1e-4 and r["ema"] < 1e-5
     assert r["cm_equal"] and r["cm_total"] == 8 * 32 * 32 - 5 * 32
-    assert r["plan_error"] == ("train.batch_size: got 4; allowed: a multiple of the device "
-                               "count 8 (the batch is split over devices)")
+    assert r["plan_error"] == (
+        "train.batch_size: got 4; allowed: a multiple of the device "
+        "count 8 (the batch is split over devices)"
+    )

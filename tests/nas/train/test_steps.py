@@ -9,9 +9,9 @@ import numpy as np
 import optax
 import pytest
 
-from nas.train.loop import _fit, create_train_state, make_eval_step, make_train_step
 from nas.train.losses import LossSpec
-
+from nas.train.state import create_train_state
+from nas.train.steps import fit_to, make_eval_step, make_train_step
 from tests.nas.train.helpers import Tiny
 
 HW = (8, 8)
@@ -26,7 +26,7 @@ def batch(seed: int = 0, n: int = 4) -> dict[str, jax.Array]:
     return {"image": jnp.asarray(image), "mask": jnp.asarray(mask)}
 
 
-def setup(loss=LossSpec({"ce": 1.0}), ema=0.0, lr=0.05):
+def setup(loss=LossSpec({"ce": 1.0}), ema=0.0, lr=0.05):  # noqa: B008 (a frozen value)
     model, tx = Tiny(), optax.adam(lr)
     state = create_train_state(model, tx, HW, seed=0, ema=ema > 0)
     step = jax.jit(make_train_step(model, tx, loss, optax.constant_schedule(lr), HW, ema))
@@ -58,12 +58,12 @@ def test_ema_uses_warmed_up_decay():
     new, _ = step(state, batch())
     # step 0: decay min(0.5, 1 / 10) = 0.1
     expected = jax.tree.map(lambda e, p: 0.1 * e + 0.9 * p, init, new.params)
-    for a, b in zip(jax.tree.leaves(new.ema_params), jax.tree.leaves(expected)):
+    for a, b in zip(jax.tree.leaves(new.ema_params), jax.tree.leaves(expected), strict=False):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     late = new.replace(step=jnp.asarray(100, jnp.int32))  # decay min(0.5, 101 / 110) = 0.5
     after, _ = step(late, batch(1))
     expected = jax.tree.map(lambda e, p: 0.5 * e + 0.5 * p, new.ema_params, after.params)
-    for a, b in zip(jax.tree.leaves(after.ema_params), jax.tree.leaves(expected)):
+    for a, b in zip(jax.tree.leaves(after.ema_params), jax.tree.leaves(expected), strict=False):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     _, off, _ = setup(ema=0.0)
     assert off.ema_params is None
@@ -72,19 +72,31 @@ def test_ema_uses_warmed_up_decay():
 def test_bn_momentum_rescales_the_statistics_update():
     model, state, default = setup()  # the models' own momentum: the update is left as is
     tx = optax.adam(0.05)
-    slow = jax.jit(make_train_step(model, tx, LossSpec({"ce": 1.0}),
-                                   optax.constant_schedule(0.05), HW, 0.0, bn_momentum=0.9))
+    slow = jax.jit(
+        make_train_step(
+            model,
+            tx,
+            LossSpec({"ce": 1.0}),
+            optax.constant_schedule(0.05),
+            HW,
+            0.0,
+            bn_momentum=0.9,
+        )
+    )
     b = batch()
     a, _ = default(state, b)
     c, _ = slow(state, b)
     # momentum 0.9 instead of 0.99: each statistic moves (1 - 0.9) / (1 - 0.99) = 10x as far
     for key in ("mean", "var"):
         old = state.batch_stats["bn"][key]
-        np.testing.assert_allclose(c.batch_stats["bn"][key] - old,
-                                   10.0 * (a.batch_stats["bn"][key] - old), rtol=1e-4,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            c.batch_stats["bn"][key] - old,
+            10.0 * (a.batch_stats["bn"][key] - old),
+            rtol=1e-4,
+            atol=1e-6,
+        )
         assert float(jnp.abs(a.batch_stats["bn"][key] - old).max()) > 1e-3
-    for p, q in zip(jax.tree.leaves(a.params), jax.tree.leaves(c.params)):
+    for p, q in zip(jax.tree.leaves(a.params), jax.tree.leaves(c.params), strict=False):
         np.testing.assert_array_equal(p, q)  # the parameters' update does not depend on it
 
 
@@ -92,7 +104,8 @@ def test_aux_loss_on_the_coarse_mask_is_added_with_its_weight():
     _, state, step = setup(loss=LossSpec({"ce": 1.0}, aux_weight=0.5))
     _, m = step(state, batch())
     assert float(m["train/loss"]) == pytest.approx(
-        float(m["train/loss_ce"]) + 0.5 * float(m["train/loss_aux"]), rel=1e-6)
+        float(m["train/loss_ce"]) + 0.5 * float(m["train/loss_aux"]), rel=1e-6
+    )
     _, m_off = setup()[2](state, batch())
     assert float(m_off["train/loss"]) == pytest.approx(float(m["train/loss_ce"]), rel=1e-6)
 
@@ -106,19 +119,22 @@ def test_eval_step_counts_valid_pixels_and_uses_ema_params():
     np.testing.assert_array_equal(np.asarray(cm).sum(1), rows)
     # EMA params whose head always answers class 2: every pixel lands in column 2
     head = state.ema_params["head"]
-    forced = {**state.ema_params, "head": {"kernel": jnp.zeros_like(head["kernel"]),
-                                           "bias": jnp.asarray([0.0, 0.0, 1.0])}}
+    forced = {
+        **state.ema_params,
+        "head": {"kernel": jnp.zeros_like(head["kernel"]), "bias": jnp.asarray([0.0, 0.0, 1.0])},
+    }
     cm_ema = jax.jit(make_eval_step(model, 3, HW, use_ema=True))(
-        state.replace(ema_params=forced), b)
+        state.replace(ema_params=forced), b
+    )
     np.testing.assert_array_equal(np.asarray(cm_ema)[:, 2], rows)
 
 
 def test_batches_are_resized_to_the_arch_resolution():
     images = jnp.arange(2 * 4 * 4 * 3, dtype=jnp.float32).reshape(2, 4, 4, 3)
     masks = jnp.arange(32).reshape(2, 4, 4)
-    same = _fit(images, masks, (4, 4))
+    same = fit_to(images, masks, (4, 4))
     assert same[0] is images and same[1] is masks
-    small_images, small_masks = _fit(images, masks, (2, 2))
+    small_images, small_masks = fit_to(images, masks, (2, 2))
     assert small_images.shape == (2, 2, 2, 3)
     # nearest neighbour at pixel centres: rows and columns 1 and 3
     np.testing.assert_array_equal(np.asarray(small_masks[0]), [[5, 7], [13, 15]])

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from wandb.proto import wandb_internal_pb2
@@ -31,11 +31,11 @@ def records(path: Path) -> Iterator[wandb_internal_pb2.Record]:
         if left < 7:  # block trailer
             pos += left
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
         if kind == 0:  # zero padding up to the block end
             pos += left
             continue
-        payload += data[pos + 7:pos + 7 + length]
+        payload += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
@@ -48,8 +48,12 @@ def history(path: Path) -> list[dict]:
     rows = []
     for r in records(path):
         if r.WhichOneof("record_type") == "history":
-            rows.append({(i.key or "/".join(i.nested_key)): json.loads(i.value_json)
-                         for i in r.history.item})
+            rows.append(
+                {
+                    (i.key or "/".join(i.nested_key)): json.loads(i.value_json)
+                    for i in r.history.item
+                }
+            )
     return rows
 
 
@@ -72,8 +76,11 @@ def test_offline_wandb_run_holds_the_metrics(smoke, tmp_path, monkeypatch):
     assert len(val) == 1 and val[0]["_step"] == 4
     assert val[0]["val/miou"] == pytest.approx(result.metrics["val/miou"])
 
-    run = next(r.run for r in records(run_dirs[0] / f"run-{run_id}.wandb")
-               if r.WhichOneof("record_type") == "run")
+    run = next(
+        r.run
+        for r in records(run_dirs[0] / f"run-{run_id}.wandb")
+        if r.WhichOneof("record_type") == "run"
+    )
     assert (run.project, run.run_group, run.display_name) == ("segnas-test", "g1", "smoke")
     config = {i.key: json.loads(i.value_json) for i in run.config.update}
     assert config["arch_id"] == Arch.from_json((tmp_path / "arch.json").read_text()).id
