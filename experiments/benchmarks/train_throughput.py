@@ -18,42 +18,45 @@ there would resume and distort the figures) and prints:
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
 import time
 
-from absl import flags
-from ml_collections import config_flags
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)  # runs from a checkout without installing segnas too
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from nas.config import load_config  # noqa: E402
+from nas.errors import UserError  # noqa: E402
 
-FLAGS = flags.FlagValues()
-config_flags.DEFINE_config_file(
-    "config",
-    os.path.join(ROOT, "experiments", "toy_train.py"),
-    "experiment config file[:arg]",
-    flag_values=FLAGS,
-    lock_config=True,
-    sys_argv=sys.argv,
-)
-flags.DEFINE_string(
-    "workdir", None, "run folder (default: a new temporary folder)", flag_values=FLAGS
-)
-flags.DEFINE_float("target", 0.60, "val/miou to reach", flag_values=FLAGS)
-flags.DEFINE_bool(
-    "stop_at_target", False, "stop training once the target is reached", flag_values=FLAGS
-)
+
+def _args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--config",
+        default=os.path.join(ROOT, "experiments", "toy_train.py"),
+        help="experiment config file[:arg]; override fields with --config.a.b=v",
+    )
+    p.add_argument("--workdir", help="run folder (default: a new temporary folder)")
+    p.add_argument("--target", type=float, default=0.60, help="val/miou to reach")
+    p.add_argument(
+        "--stop_at_target", action="store_true", help="stop training once the target is reached"
+    )
+    args, rest = p.parse_known_args(argv)
+    bad = [a for a in rest if not a.startswith("--config.")]
+    if bad:
+        p.error(f"unrecognized arguments: {' '.join(bad)}")
+    return args, rest
 
 
 def main(argv: list[str]) -> int:
     """Train once and print throughput and time to `--target`; exit code 0 if reached, else 1."""
-    FLAGS(argv)
+    args, overrides = _args(argv)
     from nas.train.loop import train_and_evaluate
 
-    config = FLAGS.config
-    workdir = FLAGS.workdir or tempfile.mkdtemp(prefix="segnas_bench_")
+    config = load_config(args.config, overrides)
+    workdir = args.workdir or tempfile.mkdtemp(prefix="segnas_bench_")
     if os.path.isdir(os.path.join(workdir, "checkpoints")):
         print(f"error: {workdir} already holds a run; use a new --workdir", file=sys.stderr)
         return 2
@@ -63,7 +66,7 @@ def main(argv: list[str]) -> int:
 
     def on_eval(step: int, metrics: dict) -> bool:
         evals.append((step, time.time() - t0, metrics["train/elapsed_s"], metrics["val/miou"]))
-        return FLAGS.stop_at_target and metrics["val/miou"] >= FLAGS.target
+        return args.stop_at_target and metrics["val/miou"] >= args.target
 
     result = train_and_evaluate(config, workdir, on_eval=on_eval)
     m = result.metrics
@@ -76,7 +79,7 @@ def main(argv: list[str]) -> int:
                 m.get("val/miou", float("nan")),
             )
         )
-    hit = next((e for e in evals if e[3] >= FLAGS.target), None)
+    hit = next((e for e in evals if e[3] >= args.target), None)
     batch = config.train.batch_size
     arch = config.arch.to_dict() if hasattr(config.arch, "to_dict") else config.arch
     print(f"config      {config.data.name}, arch {arch}, {config.train.steps} steps")
@@ -94,17 +97,21 @@ def main(argv: list[str]) -> int:
     )
     if hit:
         print(
-            f"target      val/miou {hit[3]:.3f} >= {FLAGS.target} at step {hit[0]}: "
+            f"target      val/miou {hit[3]:.3f} >= {args.target} at step {hit[0]}: "
             f"{hit[1]:.1f} s wall ({hit[1] / 60:.2f} min), {hit[2]:.1f} s in the training "
             "loop"
         )
     else:
         print(
-            f"target      val/miou {FLAGS.target} not reached (best {max(e[3] for e in evals):.3f})"
+            f"target      val/miou {args.target} not reached (best {max(e[3] for e in evals):.3f})"
         )
     print(f"total       {result.wall_time_s:.1f} s; workdir {workdir}")
     return 0 if hit else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except UserError as e:  # a bad config or override: one line, exit code 2
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
