@@ -25,9 +25,9 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from data.ops import Example
+from data.sources import Source
 
 NUM_CLASSES = 150
-IS_VIDEO = False
 CLASS_NAMES = (
     "wall",
     "building",
@@ -180,20 +180,11 @@ CLASS_NAMES = (
     "clock",
     "flag",
 )
-TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = (
-    "random_scale(0.5, 2.0, 0.25) | random_crop(512, 512) | random_flip | "
-    "photometric | normalize(-1, 1)"
-)
-PREPROCESS_EVAL = "resize(512, 512) | normalize(-1, 1)"
-DECODERS = {"image": tfds.decode.SkipDecoding(), "segmentation_mask": tfds.decode.SkipDecoding()}
 ZIP = "ADEChallengeData2016.zip"
-MANUAL = True
 GET = {
     "ade20k": f"download {ZIP} from http://sceneparsing.csail.mit.edu (or its extracted "
     "ADEChallengeData2016/ folder)"
 }
-NAMES = tuple(GET)
 SCENE_PARSE150_MESSAGE = (
     "data.name: got 'scene_parse150', whose tfds builder holds ADE20K's instance annotations "
     "(3-channel, ~100 thing classes), not the 150-class semantic maps; allowed: 'ade20k' "
@@ -217,6 +208,25 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
         label = tf.io.decode_png(label, channels=1)
     mask = tf.gather(tf.constant(label_table()), tf.cast(label[..., 0], tf.int32))
     return {"image": image, "mask": mask}
+
+
+SOURCE = Source(
+    names=tuple(GET),
+    to_example=to_example,
+    classes=CLASS_NAMES,
+    preprocess_train=(
+        "random_scale(0.5, 2.0, 0.25) | random_crop(512, 512) | random_flip | "
+        "photometric | normalize(-1, 1)"
+    ),
+    preprocess_eval="resize(512, 512) | normalize(-1, 1)",
+    decoders={
+        "image": tfds.decode.SkipDecoding(),
+        "segmentation_mask": tfds.decode.SkipDecoding(),
+    },
+    get=GET,
+    manual=True,
+    refused={"scene_parse150": SCENE_PARSE150_MESSAGE},
+)
 
 
 class Ade20k(tfds.core.GeneratorBasedBuilder):

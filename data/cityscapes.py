@@ -17,9 +17,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data.ops import Example
+from data.sources import Source
 
 NUM_CLASSES = 19
-IS_VIDEO = False
 CLASS_NAMES = (
     "road",
     "sidewalk",
@@ -43,17 +43,6 @@ CLASS_NAMES = (
 )
 # labelId of each trainId, in trainId order
 TRAIN_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)
-TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = (
-    "random_scale(0.125, 1.5, 0.125) | random_crop(512, 1024) | random_flip | "
-    "photometric | normalize(-1, 1)"
-)
-PREPROCESS_EVAL = "resize(512, 1024) | normalize(-1, 1)"
-# decode after skipping records (resume) and only the features used
-DECODERS = {
-    "image_left": tfds.decode.SkipDecoding(),
-    "segmentation_label": tfds.decode.SkipDecoding(),
-}
 
 
 def label_table() -> np.ndarray:
@@ -74,8 +63,7 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
     return {"image": image, "mask": mask}
 
 
-# how to obtain the files (`data.pipeline` adds where to put them and the prepare command)
-MANUAL = True
+# how to obtain the files (`Source.missing_message` adds where to put them and how to prepare)
 GET = {
     "cityscapes/semantic_segmentation": (
         "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from "
@@ -86,4 +74,20 @@ GET = {
         " from https://www.cityscapes-dataset.com (needs a login)"
     ),
 }
-NAMES = tuple(GET)
+SOURCE = Source(
+    names=tuple(GET),
+    to_example=to_example,
+    classes=CLASS_NAMES,
+    preprocess_train=(
+        "random_scale(0.125, 1.5, 0.125) | random_crop(512, 1024) | random_flip | "
+        "photometric | normalize(-1, 1)"
+    ),
+    preprocess_eval="resize(512, 1024) | normalize(-1, 1)",
+    # decode after skipping records (resume) and only the features used
+    decoders={
+        "image_left": tfds.decode.SkipDecoding(),
+        "segmentation_label": tfds.decode.SkipDecoding(),
+    },
+    get=GET,
+    manual=True,
+)

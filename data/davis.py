@@ -19,21 +19,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data.ops import Example
+from data.sources import Source
 
-NUM_CLASSES = 2
-IS_VIDEO = True
 CLASS_NAMES = ("background", "foreground")
-TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = (
-    "random_temporal_crop(8) | resize(256, 448) | random_flip | photometric | normalize(-1, 1)"
-)
-PREPROCESS_EVAL = "temporal_crop(8) | resize(256, 448) | normalize(-1, 1)"
-DECODERS = {
-    "video": {"frames": tfds.decode.SkipDecoding(), "segmentations": tfds.decode.SkipDecoding()}
-}
-# tfds downloads DAVIS itself and ships no checksums for it, so a manual_dir does not help:
-# prepare where there is internet and copy the prepared folder.
-MANUAL = False
+# tfds downloads DAVIS itself and ships no checksums for it, so a manual_dir does not help
+# (`manual=False` below): prepare where there is internet and copy the prepared folder.
 GET = {
     name: (
         'prepare it on a machine with internet access: python -c "import '
@@ -42,7 +32,6 @@ GET = {
     )
     for name in ("davis/480p", "davis/full_resolution")
 }
-NAMES = tuple(GET)
 
 
 def instance_table() -> np.ndarray:
@@ -71,3 +60,23 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
     mask = tf.gather(tf.constant(instance_table()), tf.cast(segs[..., 0], tf.int32))
     labelled = tf.ones(tf.shape(mask)[:1], tf.bool)
     return {"image": frames, "mask": mask, "labelled": labelled}
+
+
+SOURCE = Source(
+    names=tuple(GET),
+    to_example=to_example,
+    classes=CLASS_NAMES,
+    video=True,
+    preprocess_train=(
+        "random_temporal_crop(8) | resize(256, 448) | random_flip | photometric | normalize(-1, 1)"
+    ),
+    preprocess_eval="temporal_crop(8) | resize(256, 448) | normalize(-1, 1)",
+    decoders={
+        "video": {
+            "frames": tfds.decode.SkipDecoding(),
+            "segmentations": tfds.decode.SkipDecoding(),
+        }
+    },
+    get=GET,
+    manual=False,
+)

@@ -20,7 +20,10 @@ Videos become clips with a dense `(T, H, W)` mask (255 on unlabelled frames) and
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -28,14 +31,10 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from data.ops import Example
+from data.sources import Source, default_data_dir
 from nas.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-IS_VIDEO = None  # read from the stored features (`is_video`)
-TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = "random_flip | normalize(-1, 1)"
-PREPROCESS_EVAL = "normalize(-1, 1)"
-DECODERS = None  # keys differ between image and video datasets; tfds decodes everything
 
 
 def _images(folder: Path) -> list[Path]:
@@ -218,3 +217,44 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
     )
     labelled = tf.scatter_nd(index, tf.ones(tf.shape(index)[:1], tf.bool), shape[:1])
     return {"image": frames, "mask": dense, "labelled": labelled}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class FolderSource(Source):
+    """Own folders for `data.pipeline`: any name no other source claims, a tfds dataset
+    stored under `data_dir` with `segnas data store`; classes and video-ness are read from
+    its stored features. `others` (the named datasets) is listed when `prepare` refuses."""
+
+    others: tuple[str, ...] = ()
+
+    def missing_message(self, name: str, data_dir: str | None) -> str:
+        """`name` is neither a known dataset nor stored: how to store a folder under it."""
+        return missing_message(name, default_data_dir(data_dir))
+
+    def prepare(
+        self,
+        name: str,
+        data_dir: str | None,
+        manual_dir: str | None,
+        builder_kwargs: Mapping[str, Any] | None,
+    ) -> str:
+        """Always a UserError: own folders are stored, not prepared."""
+        raise UserError(
+            f"name: got {name!r}; own folders are stored with `segnas data store`, not "
+            "prepared; allowed: " + ", ".join(self.others)
+        )
+
+    def num_classes(self, builder: tfds.core.DatasetBuilder, override: int | None) -> int:
+        """`override` (data.num_classes) if given, else the stored mask feature's classes."""
+        return num_classes(builder, override)
+
+    def is_video(self, builder: tfds.core.DatasetBuilder) -> bool:
+        """Whether the stored dataset holds clips (a `video` feature)."""
+        return is_video(builder)
+
+
+SOURCE = FolderSource(
+    names=(),  # any name: the pipeline's fallback
+    to_example=to_example,
+    decoders=None,  # keys differ between image and video datasets; tfds decodes everything
+)

@@ -12,20 +12,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data.ops import Example
+from data.sources import Source
 
-NAMES = ("oxford_iiit_pet",)
-NUM_CLASSES = 2
-IS_VIDEO = False
 CLASS_NAMES = ("background", "pet")
-TRAIN_SPLIT, EVAL_SPLIT = "train", "test"
-PREPROCESS_TRAIN = (
-    "resize(288, 288) | random_scale(0.75, 1.25, 0.25) | random_crop(256, 256)"
-    " | random_flip | photometric | normalize(-1, 1)"
-)
-PREPROCESS_EVAL = "resize(256, 256) | normalize(-1, 1)"
-DECODERS = {"image": tfds.decode.SkipDecoding(), "segmentation_mask": tfds.decode.SkipDecoding()}
 # The builder downloads two archives; with them in a manual_dir, tfds uses them (known checksums)
-MANUAL = True
 GET = {
     "oxford_iiit_pet": "download images.tar.gz and annotations.tar.gz from "
     "https://www.robots.ox.ac.uk/~vgg/data/pets/"
@@ -48,3 +38,22 @@ def to_example(raw: dict[str, tf.Tensor]) -> Example:
         trimap = tf.io.decode_png(trimap, channels=1)
     mask = tf.gather(tf.constant(trimap_table()), tf.cast(trimap[..., 0], tf.int32))
     return {"image": image, "mask": mask}
+
+
+SOURCE = Source(
+    names=tuple(GET),
+    to_example=to_example,
+    classes=CLASS_NAMES,
+    eval_split="test",
+    preprocess_train=(
+        "resize(288, 288) | random_scale(0.75, 1.25, 0.25) | random_crop(256, 256)"
+        " | random_flip | photometric | normalize(-1, 1)"
+    ),
+    preprocess_eval="resize(256, 256) | normalize(-1, 1)",
+    decoders={
+        "image": tfds.decode.SkipDecoding(),
+        "segmentation_mask": tfds.decode.SkipDecoding(),
+    },
+    get=GET,
+    manual=True,
+)

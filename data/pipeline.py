@@ -6,10 +6,12 @@
         ...  # batch["image"] float32 (B, H, W, 3) normalised, batch["mask"] int32 (B, H, W)
 
 `data_cfg` is the `data` section of an experiment config (`default_data_config`): `name`
-picks a dataset (`DATASETS`: `toy_scenes/{images,binary,video}`,
+picks a dataset (`SOURCES`: `toy_scenes/{images,binary,video}`,
 `cityscapes/semantic_segmentation[_extra]`, `ade20k`, `oxford_iiit_pet`,
 `davis/{480p,full_resolution}`; any other name is a folder stored with `segnas data store`),
-`preprocess_train` / `preprocess_eval` are op specs (`data.ops`).
+`preprocess_train` / `preprocess_eval` are op specs (`data.ops`). Everything the pipeline
+knows about a dataset comes from its `data.sources.Source`: a new dataset is a module with a
+`SOURCE`, added to `SOURCES`.
 
 **Determinism.** Training batch `k` is a pure function of `(seed, k)`: example positions
 `k * B * P + i` (P processes, B per process, process p owning `i` in `[p * B, (p + 1) * B)`)
@@ -38,7 +40,6 @@ import dataclasses
 import functools
 import math
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import ml_collections
@@ -47,21 +48,20 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data import ade20k, cityscapes, davis, ops, own, pets, streaming, toy_scenes
+from data.sources import Source
 from nas.errors import UserError
 
 IGNORE_INDEX = ops.IGNORE_INDEX
-# name (before "/") -> dataset module. A module provides NAMES (the full names it serves),
-# NUM_CLASSES, CLASS_NAMES, IS_VIDEO, TRAIN_SPLIT / EVAL_SPLIT, PREPROCESS_TRAIN / _EVAL
-# (defaults), DECODERS (tfds decoders, SkipDecoding for what `to_example` decodes itself),
-# MANUAL / GET (how to obtain the files) and `to_example(raw) -> {"image", "mask", ...}`.
-# toy_scenes and own (any other name) read classes and video-ness from the builder.
-DATASETS: dict[str, ModuleType] = {
-    "toy_scenes": toy_scenes,
-    "cityscapes": cityscapes,
-    "ade20k": ade20k,
-    "oxford_iiit_pet": pets,
-    "davis": davis,
-}
+# The registry: the named datasets (each claims its names, see `Source.claims`) and, for
+# every other name, own folders, whose refusal to `prepare` lists the named ones.
+SOURCES: tuple[Source, ...] = (
+    toy_scenes.SOURCE,
+    cityscapes.SOURCE,
+    ade20k.SOURCE,
+    pets.SOURCE,
+    davis.SOURCE,
+)
+FOLDERS: Source = dataclasses.replace(own.SOURCE, others=tuple(n for s in SOURCES for n in s.names))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,52 +86,26 @@ class DatasetInfo:
 
 def default_data_config(name: str = "toy_scenes/images") -> ml_collections.ConfigDict:
     """The `data` section of an experiment config, with the dataset's own defaults."""
-    module = _module(name)
+    source = find_source(name)
     cfg = ml_collections.ConfigDict()
     cfg.name = name
     cfg.data_dir = ml_collections.FieldReference(None, field_type=str)
-    cfg.train_split = module.TRAIN_SPLIT
-    cfg.eval_split = module.EVAL_SPLIT
-    cfg.preprocess_train = module.PREPROCESS_TRAIN
-    cfg.preprocess_eval = module.PREPROCESS_EVAL
-    # toy_scenes: every ToyScenesConfig knob (sizes, height, width, num_classes, seed, ...),
-    # listed so that `--config.data.builder_kwargs.height=96` works from the command line
-    knobs = {}
-    if module is toy_scenes:
-        base = toy_scenes.config_for(name.split("/")[1])
-        knobs = {k: getattr(base, k) for k in toy_scenes.KNOBS}
-    cfg.builder_kwargs = ml_collections.ConfigDict(knobs)
+    cfg.train_split = source.train_split
+    cfg.eval_split = source.eval_split
+    cfg.preprocess_train = source.preprocess_train
+    cfg.preprocess_eval = source.preprocess_eval
+    # the source's builder knobs (toy_scenes: every ToyScenesConfig field, sizes, height,
+    # width, num_classes, seed, ...), so that `--config.data.builder_kwargs.height=96` works
+    cfg.builder_kwargs = ml_collections.ConfigDict(source.builder_kwargs(name))
     cfg.num_classes = ml_collections.FieldReference(None, field_type=int)  # own datasets only
-    cfg.in_memory = ml_collections.FieldReference(None, field_type=bool)  # None: toy only
+    cfg.in_memory = ml_collections.FieldReference(None, field_type=bool)  # None: source.in_memory
     cfg.shuffle_buffer = 1024  # streaming path: examples in the shuffle buffer
     return cfg
 
 
-def _module(name: str) -> ModuleType:
-    head = name.split("/")[0]
-    if head == "scene_parse150":
-        raise UserError(ade20k.SCENE_PARSE150_MESSAGE)
-    module = DATASETS.get(head, own)
-    if module is not own and name not in module.NAMES:
-        raise UserError(f"data.name: got {name!r}; allowed: {', '.join(module.NAMES)}")
-    return module
-
-
-def _data_dir(data_dir: str | None) -> str:
-    return data_dir or str(tfds.core.constants.DATA_DIR)
-
-
-def _missing_message(module: ModuleType, name: str, data_dir: str | None) -> str:
-    if module is own:
-        return own.missing_message(name, _data_dir(data_dir))
-    text = f"data.name: {name!r} is not prepared in data_dir={_data_dir(data_dir)}; "
-    if not module.MANUAL:
-        return text + module.GET[name]
-    return text + (
-        f'{module.GET[name]} into a folder MANUAL, then run: python -c "from '
-        f"data.pipeline import prepare; prepare('{name}', "
-        f"data_dir='{_data_dir(data_dir)}', manual_dir='MANUAL')\""
-    )
+def find_source(name: str) -> Source:
+    """The source of dataset `name`: the named dataset that claims it, else own folders."""
+    return next((s for s in SOURCES if s.claims(name)), FOLDERS)
 
 
 # --- builders ------------------------------------------------------------------------------
@@ -139,34 +113,9 @@ def _missing_message(module: ModuleType, name: str, data_dir: str | None) -> str
 
 def _builder(data_cfg: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
     """The prepared tfds builder; toy_scenes is generated on first use, others must exist."""
-    module = _module(data_cfg.name)
-    kwargs = dict(data_cfg.get("builder_kwargs") or {})
-    if module is toy_scenes:
-        try:
-            config = toy_scenes.config_for(data_cfg.name.split("/")[1], kwargs)
-        except ValueError as e:
-            raise UserError(f"data.builder_kwargs: {e}") from None
-        builder = tfds.builder("toy_scenes", config=config, data_dir=data_cfg.data_dir)
-        if not builder.is_prepared():
-            try:
-                builder.download_and_prepare()  # procedural: nothing is downloaded
-            except FileExistsError:
-                # a concurrent process (a parallel search) finished the same deterministic
-                # data first; its copy is identical, so read that one
-                builder = tfds.builder("toy_scenes", config=config, data_dir=data_cfg.data_dir)
-        return builder
-    if kwargs:
-        raise UserError(
-            f"data.builder_kwargs: got {sorted(kwargs)}; allowed: {{}} for "
-            f"{data_cfg.name!r} (only toy_scenes takes builder_kwargs)"
-        )
-    try:
-        builder = tfds.builder(data_cfg.name, data_dir=data_cfg.data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        builder = None
-    if builder is None or not builder.is_prepared():
-        raise UserError(_missing_message(module, data_cfg.name, data_cfg.data_dir))
-    return builder
+    return find_source(data_cfg.name).builder(
+        data_cfg.name, data_cfg.data_dir, dict(data_cfg.get("builder_kwargs") or {})
+    )
 
 
 def prepare(
@@ -180,41 +129,7 @@ def prepare(
 
     toy_scenes needs no files and takes `builder_kwargs`. Returns the prepared folder.
     """
-    module = _module(name)
-    if module is toy_scenes:
-        return str(
-            _builder(
-                ml_collections.ConfigDict(
-                    {"name": name, "data_dir": data_dir, "builder_kwargs": builder_kwargs or {}}
-                )
-            ).data_path
-        )
-    if module is own:
-        raise UserError(
-            f"name: got {name!r}; own folders are stored with `segnas data store`, not "
-            "prepared; allowed: " + ", ".join(n for m in DATASETS.values() for n in m.NAMES)
-        )
-    builder = tfds.builder(name, data_dir=data_dir)
-    config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-    builder.download_and_prepare(download_config=config)
-    return str(builder.data_path)
-
-
-def _is_video(module: ModuleType, builder: tfds.core.DatasetBuilder) -> bool:
-    if module is toy_scenes:
-        return builder.builder_config.kind == "video"
-    if module is own:
-        return own.is_video(builder)
-    return module.IS_VIDEO
-
-
-def _num_classes(data_cfg: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder) -> int:
-    module = _module(data_cfg.name)
-    if module is toy_scenes:
-        return builder.builder_config.num_classes
-    if module is own:
-        return own.num_classes(builder, data_cfg.get("num_classes"))
-    return module.NUM_CLASSES
+    return find_source(name).prepare(name, data_dir, manual_dir, builder_kwargs)
 
 
 def _chain(data_cfg: ml_collections.ConfigDict, field: str) -> ops.Chain:
@@ -224,49 +139,31 @@ def _chain(data_cfg: ml_collections.ConfigDict, field: str) -> ops.Chain:
         raise UserError(str(e)) from None
 
 
-def _raw_hw(builder: tfds.core.DatasetBuilder, module: ModuleType) -> tuple[int, int] | None:
-    if module is toy_scenes:
-        c = builder.builder_config
-        return (c.height, c.width)
-    return None
-
-
 def dataset_info(data_cfg: ml_collections.ConfigDict) -> DatasetInfo:
     """Classes, ignore index, batch shapes and sizes of the dataset `data_cfg` names."""
-    module = _module(data_cfg.name)
+    source = find_source(data_cfg.name)
     builder = _builder(data_cfg)
     train, evaluation = _chain(data_cfg, "preprocess_train"), _chain(data_cfg, "preprocess_eval")
-    raw_hw = _raw_hw(builder, module)
-    video = _is_video(module, builder)
-    num_frames = _clip_frames(train, builder, module) if video else None
+    raw_hw = source.raw_hw(builder)
+    video = source.is_video(builder)
     return DatasetInfo(
-        num_classes=_num_classes(data_cfg, builder),
+        num_classes=source.num_classes(builder, data_cfg.get("num_classes")),
         image_shape=train.output_hw(raw_hw),
         is_video=video,
         eval_image_shape=evaluation.output_hw(raw_hw),
-        num_frames=num_frames,
-        class_names=_class_names(module, builder),
+        num_frames=_clip_frames(train, source.num_frames(builder)) if video else None,
+        class_names=source.class_names(builder),
         train_size=streaming.split_size(builder, data_cfg.train_split),
         eval_size=streaming.split_size(builder, data_cfg.eval_split),
     )
 
 
-def _class_names(module: ModuleType, builder: tfds.core.DatasetBuilder) -> tuple[str, ...]:
-    if module is toy_scenes:
-        c = builder.builder_config
-        return (
-            ("background", "foreground") if c.labels == "foreground" else ("background",) + c.shapes
-        )
-    return tuple(getattr(module, "CLASS_NAMES", ()))
-
-
-def _clip_frames(
-    chain: ops.Chain, builder: tfds.core.DatasetBuilder, module: ModuleType
-) -> int | None:
+def _clip_frames(chain: ops.Chain, stored: int | None) -> int | None:
+    """Frames per clip after `chain`: its last temporal crop's, else the stored clips'."""
     for op in reversed(chain.ops):
         if isinstance(op, (ops.RandomTemporalCrop, ops.TemporalCrop)):
             return op.num_frames
-    return builder.builder_config.num_frames if module is toy_scenes else None
+    return stored
 
 
 # --- the in-memory path --------------------------------------------------------------------
@@ -275,15 +172,15 @@ _MATERIALISED: dict[tuple[str, str], dict[str, np.ndarray]] = {}
 
 
 def _materialise(
-    builder: tfds.core.DatasetBuilder, split: str, module: ModuleType
+    builder: tfds.core.DatasetBuilder, split: str, source: Source
 ) -> dict[str, np.ndarray]:
     """A whole split as numpy arrays in the common form, read once per process."""
     key = (str(builder.data_path), split)
     if key not in _MATERIALISED:
         if len(_MATERIALISED) >= 8:  # a search may touch many toy variants; keep a few
             _MATERIALISED.pop(next(iter(_MATERIALISED)))
-        ds = streaming.read_split(builder, split, decoders=getattr(module, "DECODERS", None))
-        ds = ds.map(module.to_example)
+        ds = streaming.read_split(builder, split, decoders=source.decoders)
+        ds = ds.map(source.to_example)
         try:
             n = int(ds.cardinality())
             _MATERIALISED[key] = tfds.as_numpy(ds.batch(max(n, 1)).get_single_element())
@@ -338,7 +235,7 @@ def _traced_batch_fn(
 
 def _in_memory(data_cfg: ml_collections.ConfigDict) -> bool:
     flag = data_cfg.get("in_memory")
-    return _module(data_cfg.name) is toy_scenes if flag is None else bool(flag)
+    return find_source(data_cfg.name).in_memory if flag is None else bool(flag)
 
 
 def _check_batch(batch_size: int, process_index: int, process_count: int) -> None:
@@ -368,14 +265,14 @@ def train_batches(
     _check_batch(batch_size, process_index, process_count)
     if start_step < 0:
         raise UserError(f"start_step: got {start_step!r}; allowed: >= 0")
-    module = _module(data_cfg.name)
+    source = find_source(data_cfg.name)
     builder = _builder(data_cfg)
     chain = _chain(data_cfg, "preprocess_train")
     if not _in_memory(data_cfg):
         return streaming.stream_train(
             data_cfg,
             builder,
-            module,
+            source,
             chain,
             batch_size,
             seed,
@@ -383,7 +280,7 @@ def train_batches(
             process_index,
             process_count,
         )
-    raw = _materialise(builder, data_cfg.train_split, module)
+    raw = _materialise(builder, data_cfg.train_split, source)
     return _memory_train(raw, chain, batch_size, seed, start_step, process_index, process_count)
 
 
@@ -432,16 +329,16 @@ def eval_batches(
     applied; each process gets a disjoint share and the same number of batches; the last
     batches are padded to `batch_size` with mask 255 (ignored by the metrics)."""
     _check_batch(batch_size, process_index, process_count)
-    module = _module(data_cfg.name)
+    source = find_source(data_cfg.name)
     builder = _builder(data_cfg)
     split = split or data_cfg.eval_split
     chain = _chain(data_cfg, "preprocess_eval")
     if _in_memory(data_cfg):
         return _memory_eval(
-            _materialise(builder, split, module), chain, batch_size, process_index, process_count
+            _materialise(builder, split, source), chain, batch_size, process_index, process_count
         )
     return streaming.stream_eval(
-        builder, module, split, chain, batch_size, process_index, process_count
+        builder, source, split, chain, batch_size, process_index, process_count
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import ml_collections
@@ -19,6 +18,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data import ops
+from data.sources import Source
 from nas.errors import UserError
 
 
@@ -87,7 +87,7 @@ def iterate(ds: tf.data.Dataset, field: str) -> Iterator[dict[str, np.ndarray]]:
 def stream_train(
     data_cfg: ml_collections.ConfigDict,
     builder: tfds.core.DatasetBuilder,
-    module: ModuleType,
+    source: Source,
     chain: ops.Chain,
     batch_size: int,
     seed: int,
@@ -105,7 +105,7 @@ def stream_train(
         split,
         shuffle_files=True,
         read_config=read,
-        decoders=getattr(module, "DECODERS", None),
+        decoders=source.decoders,
     )
     ds = ds.shuffle(
         data_cfg.get("shuffle_buffer", 1024), seed=seed, reshuffle_each_iteration=True
@@ -115,7 +115,7 @@ def stream_train(
 
     def prepare(i: tf.Tensor, raw: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         example_seed = tf.stack([tf.constant(seed, tf.int64), i * process_count + process_index])
-        return chain(module.to_example(raw), example_seed)
+        return chain(source.to_example(raw), example_seed)
 
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return iterate(ds.batch(batch_size, drop_remainder=True).prefetch(2), "preprocess_train")
@@ -123,7 +123,7 @@ def stream_train(
 
 def stream_eval(
     builder: tfds.core.DatasetBuilder,
-    module: ModuleType,
+    source: Source,
     split: str,
     chain: ops.Chain,
     batch_size: int,
@@ -133,9 +133,9 @@ def stream_eval(
     """Evaluation batches of this process's share, padded so every process yields as many."""
     size = split_size(builder, split)
     share = tfds.even_splits(split, n=process_count)[process_index] if process_count > 1 else split
-    ds = read_split(builder, share, shuffle_files=False, decoders=getattr(module, "DECODERS", None))
+    ds = read_split(builder, share, shuffle_files=False, decoders=source.decoders)
     ds = ds.enumerate().map(
-        lambda i, raw: chain(module.to_example(raw), tf.stack([tf.constant(0, tf.int64), i])),
+        lambda i, raw: chain(source.to_example(raw), tf.stack([tf.constant(0, tf.int64), i])),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )

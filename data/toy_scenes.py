@@ -41,6 +41,9 @@ from typing import Any
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data.sources import Source
+from nas.errors import UserError
+
 SHAPES: tuple[str, ...] = ("disk", "square", "triangle", "ring", "bar", "cross", "crescent", "ell")
 FOREGROUND_SHAPES = 4  # the `binary` / labels="foreground" scenes draw the first four shapes
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -48,12 +51,6 @@ KINDS = ("images", "video")
 LABELS = ("shape", "foreground")
 IGNORE_INDEX = 255
 REACH = 1.3  # every shape lies within 1.25 radii of its centre (the triangle's vertices)
-# what `data.pipeline` reads from a dataset module
-NAMES = ("toy_scenes/images", "toy_scenes/binary", "toy_scenes/video")
-TRAIN_SPLIT, EVAL_SPLIT = "train", "validation"
-PREPROCESS_TRAIN = "random_flip | normalize(-1, 1)"
-PREPROCESS_EVAL = "normalize(-1, 1)"
-DECODERS = None  # raw uint8 tensors: nothing to decode
 
 
 @dataclasses.dataclass(eq=False)
@@ -405,3 +402,72 @@ def to_example(raw: dict[str, Any]) -> dict[str, Any]:
             "labelled": raw["labelled"],
         }
     return {"image": raw["image"], "mask": raw["segmentation_mask"][..., 0]}
+
+
+# --- the pipeline's view (data.sources) ----------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ToyScenesSource(Source):
+    """toy_scenes for `data.pipeline`: configured from `builder_kwargs` (`config_for`),
+    generated on first use; classes, shapes and clip length come from the builder config."""
+
+    def builder_kwargs(self, name: str) -> dict[str, Any]:
+        """Every `ToyScenesConfig` knob of variant `name`, so each can be overridden."""
+        base = config_for(name.split("/")[1])
+        return {k: getattr(base, k) for k in KNOBS}
+
+    def builder(
+        self, name: str, data_dir: str | None, builder_kwargs: Any
+    ) -> tfds.core.DatasetBuilder:
+        """The builder of `name` with `builder_kwargs`, generated into `data_dir` if needed."""
+        try:
+            config = config_for(name.split("/")[1], dict(builder_kwargs or {}))
+        except ValueError as e:
+            raise UserError(f"data.builder_kwargs: {e}") from None
+        builder = tfds.builder("toy_scenes", config=config, data_dir=data_dir)
+        if not builder.is_prepared():
+            try:
+                builder.download_and_prepare()  # procedural: nothing is downloaded
+            except FileExistsError:
+                # a concurrent process (a parallel search) finished the same deterministic
+                # data first; its copy is identical, so read that one
+                builder = tfds.builder("toy_scenes", config=config, data_dir=data_dir)
+        return builder
+
+    def prepare(
+        self, name: str, data_dir: str | None, manual_dir: str | None, builder_kwargs: Any
+    ) -> str:
+        """Generate `name` with `builder_kwargs` (no files needed); returns its folder."""
+        return str(self.builder(name, data_dir, builder_kwargs).data_path)
+
+    def num_classes(self, builder: tfds.core.DatasetBuilder, override: int | None) -> int:
+        """The config's `num_classes` (`override` is ignored)."""
+        return builder.builder_config.num_classes
+
+    def class_names(self, builder: tfds.core.DatasetBuilder) -> tuple[str, ...]:
+        """background + the shapes drawn (or foreground with labels='foreground')."""
+        c = builder.builder_config
+        if c.labels == "foreground":
+            return ("background", "foreground")
+        return ("background",) + c.shapes
+
+    def is_video(self, builder: tfds.core.DatasetBuilder) -> bool:
+        """Whether the config makes clips (kind='video')."""
+        return builder.builder_config.kind == "video"
+
+    def raw_hw(self, builder: tfds.core.DatasetBuilder) -> tuple[int, int] | None:
+        """The config's (height, width): every scene has it."""
+        return (builder.builder_config.height, builder.builder_config.width)
+
+    def num_frames(self, builder: tfds.core.DatasetBuilder) -> int | None:
+        """The config's `num_frames` for clips (the same for every clip), None for images."""
+        c = builder.builder_config
+        return c.num_frames if c.kind == "video" else None
+
+
+SOURCE = ToyScenesSource(
+    names=("toy_scenes/images", "toy_scenes/binary", "toy_scenes/video"),
+    to_example=to_example,
+    in_memory=True,  # small, one shape: read once into numpy
+)

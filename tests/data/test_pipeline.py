@@ -14,7 +14,7 @@ AUG = "random_scale(0.5, 2.0, 0.25) | random_crop(32, 32) | random_flip | photom
 
 
 def _raw(cfg, split: str) -> dict[str, np.ndarray]:
-    return pipeline._materialise(pipeline._builder(cfg), split, pipeline.toy_scenes)
+    return pipeline._materialise(pipeline._builder(cfg), split, pipeline.toy_scenes.SOURCE)
 
 
 def _take(it, n: int) -> list[dict[str, np.ndarray]]:
@@ -26,8 +26,8 @@ def _equal(a: list[dict], b: list[dict]) -> bool:
 
 
 def test_default_configs_parse_for_every_dataset():
-    for module in pipeline.DATASETS.values():
-        for name in module.NAMES:
+    for source in pipeline.SOURCES:
+        for name in source.names:
             cfg = pipeline.default_data_config(name)
             assert cfg.name == name and cfg.data_dir is None and cfg.in_memory is None
             for field in ("preprocess_train", "preprocess_eval"):
