@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import ndimage
 
-IGNORE_INDEX = 255
+from data.labels import IGNORE_INDEX
 
 
 def confusion_matrix(

@@ -32,9 +32,10 @@ from typing import Any
 
 import tensorflow as tf
 
+from data.labels import IGNORE_INDEX
+
 Example = dict[str, tf.Tensor]
 HW = tuple[int, int] | None  # a static (height, width), or None when it varies per example
-IGNORE_INDEX = 255
 
 
 def _hw(ex: Example) -> tuple[tf.Tensor, tf.Tensor]:

@@ -48,10 +48,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data import ade20k, cityscapes, davis, ops, own, pets, streaming, toy_scenes
+from data.labels import IGNORE_INDEX
 from data.sources import Source
 from nas.errors import UserError
 
-IGNORE_INDEX = ops.IGNORE_INDEX
 # The registry: the named datasets (each claims its names, see `Source.claims`) and, for
 # every other name, own folders, whose refusal to `prepare` lists the named ones.
 SOURCES: tuple[Source, ...] = (

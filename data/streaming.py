@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from data import ops
+from data.labels import IGNORE_INDEX
 from data.sources import Source
 from nas.errors import UserError
 
@@ -66,7 +67,7 @@ def pad(
     out = {}
     for k, v in batch.items():
         t = template[k]
-        fill = ops.IGNORE_INDEX if k == "mask" else 0
+        fill = IGNORE_INDEX if k == "mask" else 0
         out[k] = np.concatenate([v, np.full((missing,) + t.shape[1:], fill, t.dtype)], axis=0)
     return out
 

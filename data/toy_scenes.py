@@ -49,7 +49,6 @@ FOREGROUND_SHAPES = 4  # the `binary` / labels="foreground" scenes draw the firs
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 KINDS = ("images", "video")
 LABELS = ("shape", "foreground")
-IGNORE_INDEX = 255
 REACH = 1.3  # every shape lies within 1.25 radii of its centre (the triangle's vertices)
 
 

@@ -28,26 +28,21 @@ from __future__ import annotations
 
 import ml_collections
 
+from experiments.common import parse_arg
+
 ARGS = ("", "smoke")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The latency-table config: seed 000's space at 128-256 px; `smoke`: one tiny family."""
-    arg = arg or ""
-    if arg not in ARGS:
-        raise ValueError(f"latency_cpu config arg: got {arg!r}; allowed: none or 'smoke'")
-    smoke = arg == "smoke"
+    smoke = parse_arg(arg, ARGS, "latency_cpu") == "smoke"
     if smoke:
         # One small model family at 64²: a few dozen signatures, seconds to measure.
         space: str | dict = dict(
-            encoder=("mobilenet_v3_small",),
-            decoder=("bilinear", "mlp"),
-            conv_type=("depthwise",),
-            group_size=(8,),
-            width=(1.0,),
-            depth=(1.0,),
+            encoder=dict(name=("mobilenet_v3_small",)),
+            decoder=dict(name=("unet",), kind=("bilinear", "mlp")),
+            conv=dict(type=("depthwise",)),
             resolution=((64, 64),),
-            output_stride=(32,),
             num_classes=2,
         )
     else:

@@ -29,25 +29,17 @@ trained).
 
 from __future__ import annotations
 
-import dataclasses
-
 import ml_collections
 
-from data.pipeline import default_data_config
+from experiments.common import data_section, parse_arg, wandb_section
 from experiments.toy_train import get_config as toy_train_config
-from nas.space.encoding import space_config
-from nas.space.presets import SPACES
-from nas.space.space import resolutions
 
 ARGS = ("", "smoke")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     """The quickstart search config (NSGA-II, 12 candidates); `smoke`: 3 tiny trials for CI."""
-    arg = arg or ""
-    if arg not in ARGS:
-        raise ValueError(f"quickstart config arg: got {arg!r}; allowed: none or 'smoke'")
-    smoke = arg == "smoke"
+    smoke = parse_arg(arg, ARGS, "quickstart") == "smoke"
     # data / train / wandb sections of the toy training run; the driver sets each candidate's
     # arch (and its W&B group = study name, name = study-archid).
     c = toy_train_config("smoke" if smoke else None)
@@ -55,32 +47,32 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if not smoke:
         # Foreground vs background (seed 000's task): separates candidates within the 150
         # steps each gets here; the 5-shape variant needs ~900 steps to pass val/miou 0.6.
-        c.data = default_data_config("toy_scenes/binary")
+        c.data = data_section("toy_scenes/binary")
     num_classes = 2 if not smoke else 5
 
     # Seed 000's joint space (nas.space.presets.SPACES["seed000"]) at CPU-sized widths/resolutions,
     # depthwise convolutions only: XLA's grouped convolutions are ~10x slower per training
     # step on CPU (measured: 3.8 s vs 0.38 s, MobileNetV3-Small, 64 px, batch 8), so the
-    # conv_type dimension is left to GPU / TPU sweeps (experiments/seed000_table1.py). So is
+    # conv_type dimension is left to GPU / TPU sweeps (experiments/seed000/table1.py). So is
     # EfficientNet-Lite0, the slowest encoder to train on this CPU: its candidates reached
     # 59-62 of 150 steps at 96 px and 111-113 at 64 px within the 3-minute cap (MobileNetV3:
     # all 150 steps in 41-168 s, except Large at width 1 and 96 px, 105-109), and sweeps that
     # drew several of them took 14:50 and 15:30.
-    space = dataclasses.replace(
-        SPACES["seed000"],
-        encoder=("mobilenet_v3_large", "mobilenet_v3_small"),
-        conv_type=("depthwise",),
-        width=(0.5, 1.0),
-        resolution=resolutions((64, 96)),
+    # One tuple of values per dimension path (nas/space/space.py); the rest as in
+    # SPACES["seed000"] (U-Net decoder kinds, depth 1, output stride 32).
+    space = dict(
+        encoder=dict(name=("mobilenet_v3_large", "mobilenet_v3_small"), width=(0.5, 1.0)),
+        decoder=dict(name=("unet",), kind=("bilinear", "channel_attention", "mlp")),
+        conv=dict(type=("depthwise",)),
+        resolution=((64, 64), (96, 96)),
+        output_stride=(32,),
         num_classes=num_classes,
     )
     if smoke:
-        space = dataclasses.replace(
-            space,
-            encoder=("mobilenet_v3_small",),
-            decoder=("bilinear", "mlp"),
-            conv_type=("depthwise",),
-            resolution=resolutions((32,)),
+        space.update(
+            encoder=dict(name=("mobilenet_v3_small",), width=(0.5, 1.0)),
+            decoder=dict(name=("unet",), kind=("bilinear", "mlp")),
+            resolution=((32, 32),),
         )
 
     # Per-candidate budget: 150 steps of 16 images (every candidate sees the same data), with
@@ -95,7 +87,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         checkpoint_every=2 if smoke else 100,
         progress=not smoke,
     )
-    c.wandb.update(mode="offline", group="quickstart")
+    c.wandb = wandb_section("quickstart", mode="offline")
 
     c.search = ml_collections.ConfigDict(
         dict(
@@ -104,7 +96,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             # candidate on one core, so one worker compiles while the other trains.
             workers=1 if smoke else 2,
             strategy="nsga2",  # random | grid | ablation | nsga2 | tpe
-            space=space_config(space),
+            space=space,
             baseline="",  # ablation centre; '' = the space's first values
             num_trials=3 if smoke else 12,  # distinct architectures to evaluate
             seed=0,

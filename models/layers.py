@@ -10,6 +10,7 @@ Conventions that matter for export and counting:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Callable
@@ -57,17 +58,47 @@ def make_divisible(v: float, divisor: int = 8) -> int:
     return new_v
 
 
-def spatial_groups(channels: int, conv_type: str, group_size: int) -> int:
-    """feature_group_count of a k x k conv: one channel per group (depthwise) or `group_size`.
+CONV_TYPES: tuple[str, ...] = ("depthwise", "group", "regular")
 
-    When `group_size` does not divide `channels`, gcd(channels, group_size) channels per group
-    keep the layer legal; every space value stays buildable at every width.
+
+def check_number(field: str, value: object, low: float, high: float) -> float:
+    """`value` if it is a number in (low, high], else a ValueError naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+        raise ValueError(f"{field}: got {value!r}; allowed: a number in ({low:g}, {high:g}]")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvSpec:
+    """How the k x k spatial convs of the blocks and decoder stages are grouped.
+
+    `depthwise`: one channel per group; `group`: `group_size` channels per group (when it does
+    not divide a layer's channels, gcd(channels, group_size) keeps the layer legal, so every
+    value stays buildable at every width); `regular`: one group. Built once and injected into
+    every block, as flax's imagenet example injects its conv and norm. `group_size` applies to
+    `group` only; the other types ignore it.
     """
-    if conv_type == "depthwise":
-        return channels
-    if conv_type == "group":
-        return channels // math.gcd(channels, group_size)
-    raise ValueError(f"conv_type: got {conv_type!r}; allowed: depthwise, group")
+
+    type: str = "depthwise"
+    group_size: int = 8
+
+    def validate(self) -> ConvSpec:
+        """Raises ValueError naming the field and the allowed values; returns self."""
+        if self.type not in CONV_TYPES:
+            raise ValueError(f"type: got {self.type!r}; allowed: {', '.join(CONV_TYPES)}")
+        if type(self.group_size) is not int or not 1 <= self.group_size <= 1024:
+            raise ValueError(
+                f"group_size: got {self.group_size!r}; allowed: an integer in [1, 1024]"
+            )
+        return self
+
+    def groups(self, channels: int) -> int:
+        """feature_group_count of a k x k conv over `channels` channels."""
+        if self.type == "depthwise":
+            return channels
+        if self.type == "group":
+            return channels // math.gcd(channels, self.group_size)
+        return 1
 
 
 class ConvBNAct(nn.Module):
@@ -128,8 +159,7 @@ class InvertedResidual(nn.Module):
     dilation: int = 1
     se_squeeze: int = 0  # 0: no squeeze-and-excite
     act: str = "relu"
-    conv_type: str = "depthwise"
-    group_size: int = 8
+    conv: ConvSpec = ConvSpec()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -142,7 +172,7 @@ class InvertedResidual(nn.Module):
             self.kernel,
             self.stride,
             self.dilation,
-            spatial_groups(self.expanded, self.conv_type, self.group_size),
+            self.conv.groups(self.expanded),
             act=self.act,
             name="spatial",
         )(x, train)

@@ -6,11 +6,22 @@ EfficientNet-Lite: 1x1 conv to 1280 + BN + ReLU6 -> global pool -> dropout -> De
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from models.layers import ConvBNAct, hard_swish
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig:
+    """The ImageNet head has no searched knob: its layout comes from the encoder family."""
+
+    def validate(self) -> ClassifierConfig:
+        """Nothing to check; returns self."""
+        return self
 
 
 class Classifier(nn.Module):

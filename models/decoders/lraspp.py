@@ -9,17 +9,30 @@ parameters are identical).
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from models.layers import CONV_INIT, ConvBNAct, upsample_bilinear
+from models.layers import CONV_INIT, ConvBNAct, ConvSpec, upsample_bilinear
+
+
+@dataclasses.dataclass(frozen=True)
+class LRASPPConfig:
+    """LR-ASPP has no searched knob; its 128 inter channels are the paper's."""
+
+    def validate(self) -> LRASPPConfig:
+        """Nothing to check; returns self."""
+        return self
 
 
 class LRASPP(nn.Module):
     """LR-ASPP head: the gated deepest feature plus a 1/8 skip, as in the module docstring."""
 
     num_classes: int
+    config: LRASPPConfig = LRASPPConfig()
+    conv: ConvSpec = ConvSpec()  # its convs are 1x1: the grouping does not apply
     inter_channels: int = 128
 
     @nn.compact

@@ -1,4 +1,5 @@
-"""Seed 000's U-Net decoders: an SE bottleneck on the deepest feature, then one stage per skip.
+"""The U-Net decoder (seed 000's): an SE bottleneck on the deepest feature, then one stage per
+skip; its `kind` says what each stage does.
 
 The decoder starts on the deepest encoder feature (1/32, or 1/16 with output stride 16) with a
 squeeze-and-excite bottleneck that also predicts a coarse mask (`aux["coarse_logits"]`, usable
@@ -8,7 +9,7 @@ tensor to the skip's channels with a linear 1x1 conv *before* upsampling (cheape
 resolution), then:
 
 - `bilinear`: upsample, non-linearity, add the skip;
-- `channel_attention`: upsample, add the skip, SE, 1x1 conv, 3x3 spatial conv (conv_type);
+- `channel_attention`: upsample, add the skip, SE, 1x1 conv, 3x3 spatial conv (`conv`);
 - `mlp`: upsample, add the skip, two 1x1 convs.
 
 A 1x1 classifier at 1/4 and a bilinear upsample give logits at the input resolution.
@@ -16,14 +17,16 @@ A 1x1 classifier at 1/4 and a bilinear upsample give logits at the input resolut
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 import jax
 
 from models.layers import (
     ConvBNAct,
+    ConvSpec,
     SqueezeExcite,
     make_divisible,
-    spatial_groups,
     upsample_bilinear,
 )
 
@@ -49,8 +52,7 @@ class DecoderStage(nn.Module):
     """Fuses the coarser tensor `x` into `skip` (see the module docstring for each kind)."""
 
     kind: str
-    conv_type: str = "depthwise"
-    group_size: int = 8
+    conv: ConvSpec = ConvSpec()
 
     @nn.compact
     def __call__(self, x: jax.Array, skip: jax.Array, train: bool = False) -> jax.Array:
@@ -67,23 +69,35 @@ class DecoderStage(nn.Module):
             return ConvBNAct(
                 c,
                 3,
-                groups=spatial_groups(c, self.conv_type, self.group_size),
+                groups=self.conv.groups(c),
                 act="relu",
                 name="spatial",
             )(x, train)
         if self.kind == "mlp":
             x = ConvBNAct(c, act="relu", name="mlp1")(x, train)
             return ConvBNAct(c, act="relu", name="mlp2")(x, train)
-        raise ValueError(f"decoder: got {self.kind!r}; allowed: {', '.join(KINDS)}")
+        raise ValueError(f"kind: got {self.kind!r}; allowed: {', '.join(KINDS)}")
 
 
-class Seed000Decoder(nn.Module):
-    """Seed 000's U-Net decoder: a coarse bottleneck, then one `kind` stage per skip."""
+@dataclasses.dataclass(frozen=True)
+class UNetConfig:
+    """The decoder's knob: what each stage does (module docstring)."""
 
-    kind: str
+    kind: str = "mlp"
+
+    def validate(self) -> UNetConfig:
+        """Raises ValueError naming the knob and its allowed values; returns self."""
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: got {self.kind!r}; allowed: {', '.join(KINDS)}")
+        return self
+
+
+class UNetDecoder(nn.Module):
+    """The U-Net decoder: a coarse bottleneck, then one `config.kind` stage per skip."""
+
     num_classes: int
-    conv_type: str = "depthwise"
-    group_size: int = 8
+    config: UNetConfig = UNetConfig()
+    conv: ConvSpec = ConvSpec()
 
     @nn.compact
     def __call__(
@@ -96,8 +110,6 @@ class Seed000Decoder(nn.Module):
             features[skips[0]].shape[-1], self.num_classes, name="bottleneck"
         )(features[deepest], train)
         for s in skips:
-            x = DecoderStage(self.kind, self.conv_type, self.group_size, name=f"stage{s}")(
-                x, features[s], train
-            )
+            x = DecoderStage(self.config.kind, self.conv, name=f"stage{s}")(x, features[s], train)
         logits = nn.Conv(self.num_classes, (1, 1), name="classify")(x)
         return upsample_bilinear(logits, out_hw), {"coarse_logits": coarse, "decoded": x}

@@ -1,1 +1,59 @@
-"""Encoders: each maps an image batch to `{stride: feature}` (the last feature at each stride)."""
+"""Encoders: each maps an image batch to `{stride: feature}` (the last feature at each stride).
+
+`ENCODERS` is the one table of encoder names: name -> `Family` (its Linen module, its knob
+config class, the settings its name fixes, and the ImageNet classifier's layout). The search
+space derives its allowed encoder names and knobs from it. Adding a family: its module and
+config, one line here, one preset, one test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+
+from models.encoders import efficientnet_lite, mobilenet_v3
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """An encoder family under one name: `module(variant=..., config=..., output_stride=...,
+    conv=...)` builds it; `classifier(variant, config)` gives the ImageNet head's settings."""
+
+    module: type[nn.Module]
+    config: type
+    fixed: dict[str, Any]
+    classifier: Callable[[str, Any], dict[str, Any]]
+
+    def build(self, config: Any, output_stride: int, conv: Any, name: str) -> nn.Module:
+        """The family's Linen module for `config`."""
+        return self.module(
+            **self.fixed, config=config, output_stride=output_stride, conv=conv, name=name
+        )
+
+
+def _mnv3(variant: str) -> Family:
+    return Family(
+        mobilenet_v3.MobileNetV3,
+        mobilenet_v3.MobileNetV3Config,
+        {"variant": variant},
+        mobilenet_v3.classifier_head,
+    )
+
+
+def _lite(variant: str) -> Family:
+    return Family(
+        efficientnet_lite.EfficientNetLite,
+        efficientnet_lite.EfficientNetLiteConfig,
+        {"variant": variant},
+        efficientnet_lite.classifier_head,
+    )
+
+
+ENCODERS: dict[str, Family] = {
+    "mobilenet_v3_large": _mnv3("large"),
+    "mobilenet_v3_small": _mnv3("small"),
+    **{f"efficientnet_{v}": _lite(v) for v in efficientnet_lite.VARIANTS},
+}

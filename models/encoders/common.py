@@ -12,7 +12,7 @@ import math
 
 import jax
 
-from models.layers import InvertedResidual
+from models.layers import ConvSpec, InvertedResidual
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +47,7 @@ def run_blocks(
     *,
     stride: int,
     output_stride: int,
-    conv_type: str,
-    group_size: int,
+    conv: ConvSpec,
     train: bool,
     features: dict[int, jax.Array],
 ) -> tuple[jax.Array, int, int]:
@@ -72,8 +71,7 @@ def run_blocks(
             dilation,
             b.se_squeeze,
             b.act,
-            conv_type,
-            group_size,
+            conv,
             name=f"block{i}",
         )(x, train)
         features[stride] = x

@@ -8,23 +8,37 @@ the 1x1 head conv belongs to the ImageNet classifier (models/decoders/classifier
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 
 from models.encoders.common import BlockSpec, run_blocks
-from models.layers import ConvBNAct, make_divisible
+from models.layers import ConvBNAct, ConvSpec, check_number, make_divisible
 
-# (repeats, kernel, stride, expansion, out channels) of Lite0; input of group 1 is the stem.
+
+# Lite0's block groups; the input of the first is the stem.
+class Group(NamedTuple):
+    """One block group of Lite0: `repeats` blocks, the first with `stride` and the change of
+    channels to `out`."""
+
+    repeats: int
+    kernel: int
+    stride: int
+    expansion: int
+    out: int
+
+
 _GROUPS = [
-    (1, 3, 1, 1, 16),
-    (2, 3, 2, 6, 24),
-    (2, 5, 2, 6, 40),
-    (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112),
-    (4, 5, 2, 6, 192),
-    (1, 3, 1, 6, 320),
+    Group(repeats=1, kernel=3, stride=1, expansion=1, out=16),
+    Group(repeats=2, kernel=3, stride=2, expansion=6, out=24),
+    Group(repeats=2, kernel=5, stride=2, expansion=6, out=40),
+    Group(repeats=3, kernel=3, stride=2, expansion=6, out=80),
+    Group(repeats=3, kernel=5, stride=1, expansion=6, out=112),
+    Group(repeats=4, kernel=5, stride=2, expansion=6, out=192),
+    Group(repeats=1, kernel=3, stride=1, expansion=6, out=320),
 ]
 # variant -> (width coefficient, depth coefficient, native resolution, classifier dropout)
 VARIANTS = {
@@ -36,6 +50,7 @@ VARIANTS = {
 }
 STEM = 32
 HEAD = 1280
+MAX_MULTIPLIER = 4.0
 
 
 def block_specs(variant: str, width: float, depth: float) -> list[BlockSpec]:
@@ -53,15 +68,35 @@ def block_specs(variant: str, width: float, depth: float) -> list[BlockSpec]:
     return blocks
 
 
-class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite feature extractor; its fields are the knobs of the search space."""
+@dataclasses.dataclass(frozen=True)
+class EfficientNetLiteConfig:
+    """The family's knobs: multipliers on the variant's own width and depth coefficients
+    (Lite2 at width 1.5 has width coefficient 1.1 * 1.5)."""
 
-    variant: str = "lite0"
     width: float = 1.0
     depth: float = 1.0
+
+    def validate(self) -> EfficientNetLiteConfig:
+        """Raises ValueError naming the knob and its allowed values; returns self."""
+        check_number("width", self.width, 0.0, MAX_MULTIPLIER)
+        check_number("depth", self.depth, 0.0, MAX_MULTIPLIER)
+        return self
+
+
+def classifier_head(variant: str, config: EfficientNetLiteConfig) -> dict:
+    """The ImageNet classifier's settings: the unscaled 1280 head conv and the variant's
+    dropout."""
+    return {"head_conv": HEAD, "dropout": VARIANTS[variant][3]}
+
+
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite feature extractor: `variant` is fixed by the encoder's name, `config`
+    holds its knobs, `conv` the spatial convs' grouping."""
+
+    variant: str = "lite0"
+    config: EfficientNetLiteConfig = EfficientNetLiteConfig()
     output_stride: int = 32
-    conv_type: str = "depthwise"
-    group_size: int = 8
+    conv: ConvSpec = ConvSpec()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> dict[int, jax.Array]:
@@ -70,11 +105,10 @@ class EfficientNetLite(nn.Module):
         features = {2: x}
         run_blocks(
             x,
-            block_specs(self.variant, self.width, self.depth),
+            block_specs(self.variant, self.config.width, self.config.depth),
             stride=2,
             output_stride=self.output_stride,
-            conv_type=self.conv_type,
-            group_size=self.group_size,
+            conv=self.conv,
             train=train,
             features=features,
         )

@@ -8,46 +8,82 @@ encoder, as in torchvision's `features`; LR-ASPP reads it.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import NamedTuple
+
 import flax.linen as nn
 import jax
 
 from models.encoders.common import BlockSpec, run_blocks, scale_repeats
-from models.layers import ConvBNAct, make_divisible
+from models.layers import ConvBNAct, ConvSpec, check_number, make_divisible
 
-# (kernel, expanded, out, SE, activation, stride), grouped into stages for the depth multiplier.
+
+class Row(NamedTuple):
+    """One block of the reference table, before width scaling."""
+
+    kernel: int
+    expanded: int
+    out: int
+    se: bool
+    act: str
+    stride: int
+
+
+# Block rows grouped into stages (the depth multiplier repeats within a stage).
 _LARGE = [
-    [(3, 16, 16, False, "relu", 1)],
-    [(3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1)],
-    [(5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1)],
     [
-        (3, 240, 80, False, "hswish", 2),
-        (3, 200, 80, False, "hswish", 1),
-        (3, 184, 80, False, "hswish", 1),
-        (3, 184, 80, False, "hswish", 1),
+        Row(kernel=3, expanded=16, out=16, se=False, act="relu", stride=1),
     ],
-    [(3, 480, 112, True, "hswish", 1), (3, 672, 112, True, "hswish", 1)],
     [
-        (5, 672, 160, True, "hswish", 2),
-        (5, 960, 160, True, "hswish", 1),
-        (5, 960, 160, True, "hswish", 1),
+        Row(kernel=3, expanded=64, out=24, se=False, act="relu", stride=2),
+        Row(kernel=3, expanded=72, out=24, se=False, act="relu", stride=1),
+    ],
+    [
+        Row(kernel=5, expanded=72, out=40, se=True, act="relu", stride=2),
+        Row(kernel=5, expanded=120, out=40, se=True, act="relu", stride=1),
+        Row(kernel=5, expanded=120, out=40, se=True, act="relu", stride=1),
+    ],
+    [
+        Row(kernel=3, expanded=240, out=80, se=False, act="hswish", stride=2),
+        Row(kernel=3, expanded=200, out=80, se=False, act="hswish", stride=1),
+        Row(kernel=3, expanded=184, out=80, se=False, act="hswish", stride=1),
+        Row(kernel=3, expanded=184, out=80, se=False, act="hswish", stride=1),
+    ],
+    [
+        Row(kernel=3, expanded=480, out=112, se=True, act="hswish", stride=1),
+        Row(kernel=3, expanded=672, out=112, se=True, act="hswish", stride=1),
+    ],
+    [
+        Row(kernel=5, expanded=672, out=160, se=True, act="hswish", stride=2),
+        Row(kernel=5, expanded=960, out=160, se=True, act="hswish", stride=1),
+        Row(kernel=5, expanded=960, out=160, se=True, act="hswish", stride=1),
     ],
 ]
 _SMALL = [
-    [(3, 16, 16, True, "relu", 2)],
-    [(3, 72, 24, False, "relu", 2), (3, 88, 24, False, "relu", 1)],
     [
-        (5, 96, 40, True, "hswish", 2),
-        (5, 240, 40, True, "hswish", 1),
-        (5, 240, 40, True, "hswish", 1),
+        Row(kernel=3, expanded=16, out=16, se=True, act="relu", stride=2),
     ],
-    [(5, 120, 48, True, "hswish", 1), (5, 144, 48, True, "hswish", 1)],
     [
-        (5, 288, 96, True, "hswish", 2),
-        (5, 576, 96, True, "hswish", 1),
-        (5, 576, 96, True, "hswish", 1),
+        Row(kernel=3, expanded=72, out=24, se=False, act="relu", stride=2),
+        Row(kernel=3, expanded=88, out=24, se=False, act="relu", stride=1),
+    ],
+    [
+        Row(kernel=5, expanded=96, out=40, se=True, act="hswish", stride=2),
+        Row(kernel=5, expanded=240, out=40, se=True, act="hswish", stride=1),
+        Row(kernel=5, expanded=240, out=40, se=True, act="hswish", stride=1),
+    ],
+    [
+        Row(kernel=5, expanded=120, out=48, se=True, act="hswish", stride=1),
+        Row(kernel=5, expanded=144, out=48, se=True, act="hswish", stride=1),
+    ],
+    [
+        Row(kernel=5, expanded=288, out=96, se=True, act="hswish", stride=2),
+        Row(kernel=5, expanded=576, out=96, se=True, act="hswish", stride=1),
+        Row(kernel=5, expanded=576, out=96, se=True, act="hswish", stride=1),
     ],
 ]
 VARIANTS = {"large": (_LARGE, 1280), "small": (_SMALL, 1024)}
+MAX_MULTIPLIER = 4.0
 
 
 def block_specs(variant: str, width: float, depth: float) -> list[BlockSpec]:
@@ -63,42 +99,57 @@ def block_specs(variant: str, width: float, depth: float) -> list[BlockSpec]:
                 act,
                 s,
             )
-            for k, e, o, se, act, s in group
+            for k, e, o, se, act, s in group  # Row fields in order
         ]
         for group in table
     ]
     return scale_repeats(groups, depth)
 
 
-def classifier_hidden(variant: str, width: float) -> int:
-    """The classifier's hidden Dense width: 1280 (large) or 1024 (small) scaled by `width`."""
-    return make_divisible(VARIANTS[variant][1] * width)
+def classifier_head(variant: str, config: MobileNetV3Config) -> dict:
+    """The ImageNet classifier's settings: a hidden Dense of 1280 (large) or 1024 (small)
+    channels scaled by the width, dropout 0.2 (torchvision)."""
+    return {"hidden": make_divisible(VARIANTS[variant][1] * config.width), "dropout": 0.2}
+
+
+@dataclasses.dataclass(frozen=True)
+class MobileNetV3Config:
+    """The family's knobs: multipliers on torchvision's channels (`width`) and per-stage block
+    counts (`depth`)."""
+
+    width: float = 1.0
+    depth: float = 1.0
+
+    def validate(self) -> MobileNetV3Config:
+        """Raises ValueError naming the knob and its allowed values; returns self."""
+        check_number("width", self.width, 0.0, MAX_MULTIPLIER)
+        check_number("depth", self.depth, 0.0, MAX_MULTIPLIER)
+        return self
 
 
 class MobileNetV3(nn.Module):
-    """MobileNetV3 feature extractor; its fields are the knobs of the search space."""
+    """MobileNetV3 feature extractor: `variant` is fixed by the encoder's name, `config` holds
+    its knobs, `conv` the spatial convs' grouping."""
 
     variant: str = "large"
-    width: float = 1.0
-    depth: float = 1.0
+    config: MobileNetV3Config = MobileNetV3Config()
     output_stride: int = 32
-    conv_type: str = "depthwise"
-    group_size: int = 8
+    conv: ConvSpec = ConvSpec()
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> dict[int, jax.Array]:
         """Stride -> (N, H/s, W/s, C) features; the deepest is the last 1x1 conv's output."""
-        blocks = block_specs(self.variant, self.width, self.depth)
-        # The stem is a plain 3x3 conv: conv_type applies to the blocks' spatial convs only.
-        x = ConvBNAct(make_divisible(16 * self.width), 3, 2, act="hswish", name="stem")(x, train)
+        width, depth = self.config.width, self.config.depth
+        blocks = block_specs(self.variant, width, depth)
+        # The stem is a plain 3x3 conv: `conv` applies to the blocks' spatial convs only.
+        x = ConvBNAct(make_divisible(16 * width), 3, 2, act="hswish", name="stem")(x, train)
         features = {2: x}
         x, stride, _ = run_blocks(
             x,
             blocks,
             stride=2,
             output_stride=self.output_stride,
-            conv_type=self.conv_type,
-            group_size=self.group_size,
+            conv=self.conv,
             train=train,
             features=features,
         )

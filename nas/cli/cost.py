@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
     print(
         format_table(
             [
-                ("arch", f"{arch.encoder} + {arch.decoder} ({arch.id})"),
+                ("arch", f"{arch.label()} ({arch.id})"),
                 ("resolution", "x".join(map(str, arch.resolution))),
                 ("num_classes", str(arch.num_classes)),
                 ("params", f"{c['params']:,}"),

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("nas.cli.search", "run (or continue) an architecture search"),
     "pareto": ("nas.cli.pareto", "re-render the Pareto front of a search workdir"),
     "data": ("nas.cli.data", "store your own folder of images + masks as a dataset"),
+    "table": ("nas.cli.table", "a paper's table beside segnas's own figures"),
 }
 
 

@@ -23,11 +23,7 @@ def main(argv: list[str]) -> int:
         return 0
     print("presets:")
     for n, a in PRESETS.items():
-        res = "x".join(map(str, a.resolution))
-        print(
-            f"  {n:30s} {a.encoder} + {a.decoder}, {a.conv_type}, width {a.width}, {res}, "
-            f"OS {a.output_stride}, {a.num_classes} classes"
-        )
+        print(f"  {n:30s} {a.label()}, OS {a.output_stride}, {a.num_classes} classes")
     print("spaces:")
     for n, s in SPACES.items():
         print(f"  {n:30s} {s.size()} archs over {', '.join(s.searched())}")

@@ -115,7 +115,7 @@ def check_ops(tfl: bytes, arch: Arch) -> dict[str, int]:
             "allowed: TFLite builtin ops only"
         )
     ops = tflite.op_counts(tfl)
-    if arch.decoder != "classifier" and "RESIZE_BILINEAR" not in ops:
+    if arch.decoder.name != "classifier" and "RESIZE_BILINEAR" not in ops:
         raise UserError(
             "ops: no RESIZE_BILINEAR in the converted model (upsampling was "
             "lowered to matmuls); allowed: models that upsample with "
@@ -253,6 +253,7 @@ def _prepare_images(images: Any, arch: Arch, what: str) -> np.ndarray:
 def dataset_images(data_cfg: Any, n: int, *, train: bool) -> list[np.ndarray]:
     """The first `n` images of the eval split (parity) or of train batch 0 (calibration)."""
     from data import pipeline
+    from data.labels import IGNORE_INDEX
 
     def frames(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         # Clips (B, T, H, W, 3) of a video dataset: the models see frames one at a time.
@@ -266,7 +267,7 @@ def dataset_images(data_cfg: Any, n: int, *, train: bool) -> list[np.ndarray]:
     for batch in pipeline.eval_batches(data_cfg, n):
         images, masks = frames(batch)
         # Padded rows of the last batch are fully ignored (mask 255): not real images.
-        got += list(images[(masks != pipeline.IGNORE_INDEX).reshape(len(masks), -1).any(1)])
+        got += list(images[(masks != IGNORE_INDEX).reshape(len(masks), -1).any(1)])
         if len(got) >= n:
             break
     if len(got) < n:

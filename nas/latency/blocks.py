@@ -46,7 +46,7 @@ class Block:
     """One block of a model: where it is, what it is, and the program that times it."""
 
     path: str  # "encoder/block3"; a parent's own ops carry the parent's path ("decoder")
-    kind: str  # module class ("InvertedResidual", "ConvBNAct", "Seed000Decoder") or "Argmax"
+    kind: str  # module class ("InvertedResidual", "ConvBNAct", "UNetDecoder") or "Argmax"
     fields: dict[str, Any] = dataclasses.field(compare=False)
     inputs: tuple[tuple[int, ...], ...]  # shapes of the activation inputs, in order of use
     outputs: tuple[tuple[int, ...], ...]
@@ -80,11 +80,16 @@ def _trace(arch: Arch, output: str) -> tuple[jcore.Jaxpr, list[str], dict[tuple,
     def record(next_fun, args, kwargs, context):
         m = context.module
         if context.method_name == "__call__" and m.path not in modules:
-            fields = {
-                f.name: getattr(m, f.name)
-                for f in dataclasses.fields(m)
-                if f.name not in ("parent", "name") and _simple(getattr(m, f.name))
-            }
+            fields = {}
+            for f in dataclasses.fields(m):
+                v = getattr(m, f.name)
+                if f.name in ("parent", "name"):
+                    continue
+                if dataclasses.is_dataclass(v) and not isinstance(v, type):  # conv spec, config
+                    sub = {f"{f.name}.{k}": x for k, x in dataclasses.asdict(v).items()}
+                    fields.update({k: x for k, x in sub.items() if _simple(x)})
+                elif _simple(v):
+                    fields[f.name] = v
             modules[m.path] = (type(m).__name__, fields)
         return next_fun(*args, **kwargs)
 

@@ -10,7 +10,6 @@ of every kind and size rather than timing all the large ones during one burst of
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -54,7 +53,7 @@ def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
         )
     if sizes:
         try:
-            result = dataclasses.replace(result, resolution=resolutions(sizes)).validate()
+            result = result.replace(resolution=resolutions(sizes))
         except (TypeError, ValueError) as e:
             raise UserError(f"config.resolutions: {e}") from None
     return result

@@ -118,9 +118,9 @@ def scatter_plot(result: dict[str, Any], path: Path) -> Path:
     ax.fill_between(
         [0, top], [0, 0.9 * top], [0, 1.1 * top], color="tab:green", alpha=0.15, label="±10 %"
     )
-    encoders = sorted({r["arch"]["encoder"] for r in rows})
-    for enc in encoders:
-        pts = [(r["measured_ms"], r["predicted_ms"]) for r in rows if r["arch"]["encoder"] == enc]
+    encoder = {id(r): Arch.from_dict(r["arch"]).encoder.name for r in rows}
+    for enc in sorted(set(encoder.values())):
+        pts = [(r["measured_ms"], r["predicted_ms"]) for r in rows if encoder[id(r)] == enc]
         ax.scatter(*zip(*pts, strict=False), s=14, label=enc)
     ax.set(
         xlim=(0, top),

@@ -27,7 +27,6 @@ is stopped when its mIoU is below the median mIoU, at that same step, of the com
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import traceback
@@ -56,17 +55,6 @@ from nas.space.arch import Arch
 from nas.space.encoding import distributions
 
 OnTrial = Callable[[FrozenTrial], None]
-
-
-@dataclasses.dataclass
-class EvalResult:
-    """What an evaluator returns (the trainer's TrainResult has the same fields)."""
-
-    status: str  # "complete" | "diverged" | "failed"
-    step: int
-    metrics: dict[str, float]
-    wall_time_s: float = 0.0
-    message: str = ""
 
 
 def cheap_scores(

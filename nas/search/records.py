@@ -32,6 +32,7 @@ from nas.search.spec import (
     MIOU,
     SearchSpec,
 )
+from nas.space.arch import Arch
 
 STATE_NAMES = {
     TrialState.COMPLETE: "complete",
@@ -119,14 +120,13 @@ def _num(v: Any) -> str:
 
 
 def describe(arch: dict[str, Any] | None) -> str:
-    """A short arch label, e.g. `mobilenet_v3_large+mlp dw w1 512x512`; "?" for none."""
+    """The label of a stored arch dict (`Arch.label`); "?" for none."""
     if not arch:
         return "?"
-    conv = "dw" if arch["conv_type"] == "depthwise" else f"g{arch['group_size']}"
-    return (
-        f"{arch['encoder']}+{arch['decoder']} {conv} w{arch['width']:g} "
-        f"{'x'.join(map(str, arch['resolution']))}"
-    )
+    try:
+        return Arch.from_dict(arch).label()
+    except ValueError:  # a record no segnas arch reads any more
+        return "?"
 
 
 def trial_line(t: FrozenTrial, spec: SearchSpec) -> str:
@@ -181,7 +181,7 @@ def summary_table(
         for dim in spec.space.searched():
             body.append(f"-- {dim}")
             for value in spec.space.values(dim):
-                arch_id = spec.baseline.replace(**{dim: value}).id
+                arch_id = spec.baseline.with_values({dim: value}).id
                 if arch_id in by_id:
                     body.append(row(by_id[arch_id], " *" if arch_id == spec.baseline.id else ""))
     else:

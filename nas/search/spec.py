@@ -25,7 +25,7 @@ from typing import Any
 from ml_collections import ConfigDict
 
 from nas.errors import UserError
-from nas.space.arch import Arch
+from nas.space.arch import SCHEMA, Arch
 from nas.space.encoding import decode, encode
 from nas.space.presets import PRESETS, SPACES
 from nas.space.space import Space
@@ -80,6 +80,7 @@ class SearchSpec:
     def fingerprint(self) -> dict[str, Any]:
         """What a continued study must agree on (num_trials may grow, budgets may change)."""
         return {
+            "schema": SCHEMA,
             "strategy": self.strategy,
             "space": self.space.to_dict(),
             "objectives": list(self.objectives),
@@ -136,10 +137,11 @@ def _baseline(value: Any, space: Space) -> Arch:
         arch = arch.replace(num_classes=space.num_classes)
     except ValueError as e:
         raise UserError(f"search.baseline: {e}") from None
+    applies = arch.flatten()
     for dim in space.searched():
-        if getattr(arch, dim) not in space.values(dim):
+        if dim in applies and applies[dim] not in space.values(dim):
             raise UserError(
-                f"search.baseline: {dim} {encode(dim, getattr(arch, dim))!r} is not "
+                f"search.baseline: {dim} {encode(dim, applies[dim])!r} is not "
                 f"among search.space.{dim} values "
                 f"{[encode(dim, v) for v in space.values(dim)]}; allowed: a baseline "
                 "inside the space"
@@ -290,7 +292,7 @@ def spec_from_config(config: ConfigDict, workdir: Path) -> SearchSpec:
 
 def arch_from_params(params: dict[str, Any], spec: SearchSpec) -> Arch:
     """The baseline with each searched dimension set from the trial's parameters."""
-    return spec.baseline.replace(**{d: decode(d, params[d]) for d in spec.space.searched()})
+    return spec.baseline.with_values({d: decode(d, params[d]) for d in spec.space.searched()})
 
 
 def ablation_archs(spec: SearchSpec) -> list[Arch]:

@@ -71,6 +71,13 @@ def open_study(spec: SearchSpec, storage: optuna.storages.BaseStorage, seed: int
     stored = study.user_attrs.get("segnas")
     if stored is None:
         study.set_user_attr("segnas", fingerprint)
+    elif "schema" not in stored:
+        raise UserError(
+            f"search: study {spec.study_name!r} in this storage was created by an older segnas "
+            "(arch schema 1: flat archs, before family configs), whose arch ids and parameter "
+            "names this version does not share; allowed: a new workdir or search.study_name "
+            "(its trials.jsonl and pareto.json stay readable as files)"
+        )
     elif stored != fingerprint:
         diff = [k for k in fingerprint if stored.get(k) != fingerprint[k]]
         raise UserError(

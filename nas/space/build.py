@@ -10,12 +10,11 @@ def build_model(arch: Arch) -> Segmenter:
     """The Linen module for a validated `arch`."""
     arch.validate()
     return Segmenter(
-        encoder=arch.encoder,
-        decoder=arch.decoder,
+        encoder=arch.encoder.name,
+        decoder=arch.decoder.name,
         num_classes=arch.num_classes,
-        conv_type=arch.conv_type,
-        group_size=arch.group_size,
-        width=arch.width,
-        depth=arch.depth,
+        encoder_config=arch.encoder.config,
+        decoder_config=arch.decoder.config,
+        conv=arch.conv,
         output_stride=arch.output_stride,
     )

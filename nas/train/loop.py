@@ -43,6 +43,7 @@ from nas.train import checkpoint
 from nas.train.losses import loss_spec
 from nas.train.optim import make_optimizer
 from nas.train.plan import Plan, resolve_arch
+from nas.train.result import TrainResult
 from nas.train.sharding import (
     agree,
     global_batch,
@@ -50,7 +51,7 @@ from nas.train.sharding import (
     make_mesh,
     maybe_initialize_distributed,
 )
-from nas.train.state import TrainResult, create_train_state
+from nas.train.state import create_train_state
 from nas.train.steps import make_eval_step, make_train_step
 from nas.train.writers import MetricWriter, MultiWriter, run_writers, wandb_mode
 
@@ -113,7 +114,7 @@ def train_and_evaluate(
         if "coarse_logits" not in aux:
             raise UserError(
                 f"train.loss.aux_weight: got {loss.aux_weight}; allowed: 0 for "
-                f"decoder {arch.decoder!r}, which predicts no coarse mask"
+                f"decoder {arch.decoder.name!r}, which predicts no coarse mask"
             )
 
     status, message, step = "complete", "", 0

@@ -33,9 +33,8 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from data.labels import IGNORE_INDEX
 from nas.errors import UserError
-
-IGNORE_INDEX = 255
 
 
 def _flatten(

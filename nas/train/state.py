@@ -7,7 +7,6 @@ be jitted with an output sharding that places it on the mesh.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import flax
@@ -16,8 +15,6 @@ import jax.numpy as jnp
 import optax
 
 from models.segmenter import Segmenter
-
-STATUSES = ("complete", "diverged", "failed")
 
 
 @flax.struct.dataclass
@@ -30,22 +27,6 @@ class TrainState:
     opt_state: Any
     ema_params: Any  # None when EMA is off
     rng: jax.Array
-
-
-@dataclasses.dataclass
-class TrainResult:
-    """How a run ended. `wall_time_s` is this call's wall time; `metrics` holds the last
-    step's train metrics and the last evaluation's `val/*` (always for `complete`)."""
-
-    status: str
-    step: int
-    metrics: dict[str, float]
-    wall_time_s: float
-    message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as a plain dict (status, step, metrics, wall_time_s, message)."""
-        return dataclasses.asdict(self)
 
 
 def create_train_state(

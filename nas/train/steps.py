@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import optax
 
 from data import metrics as seg_metrics
+from data.labels import IGNORE_INDEX
 from models.layers import BN_MOMENTUM
 from models.segmenter import Segmenter
 from nas.train.losses import LossSpec, downsample_mask
@@ -107,7 +108,11 @@ def make_train_step(
 
 
 def make_eval_step(
-    model: Segmenter, num_classes: int, hw: tuple[int, int], use_ema: bool, ignore_index: int = 255
+    model: Segmenter,
+    num_classes: int,
+    hw: tuple[int, int],
+    use_ema: bool,
+    ignore_index: int = IGNORE_INDEX,
 ) -> Callable[[TrainState, dict], jax.Array]:
     """(state, batch) -> (C, C) int32 confusion matrix of the batch (rows: ground truth)."""
 

@@ -7,10 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.layers import spatial_groups, upsample_bilinear
-from nas.space.arch import ENCODERS, SEG_DECODERS, Arch
+from models.encoders import ENCODERS
+from models.layers import ConvSpec, upsample_bilinear
+from nas.space.arch import Arch
 from nas.space.build import build_model
 from nas.space.presets import SPACES
+
+SEG_DECODERS = ("bilinear", "channel_attention", "mlp", "lraspp")  # schema-1 names
 
 RESOLUTIONS = [(64, 64), (128, 96), (96, 160)]  # two non-square
 
@@ -25,12 +28,14 @@ def _shapes(arch: Arch, batch: int = 2):
 @pytest.mark.parametrize("decoder", SEG_DECODERS)
 def test_output_shapes_every_encoder_decoder_three_resolutions(encoder, decoder):
     for res in RESOLUTIONS:
-        arch = Arch(
-            encoder=encoder,
-            decoder=decoder,
-            resolution=res,
-            num_classes=5,
-            output_stride=16 if decoder == "lraspp" else 32,
+        arch = Arch.from_dict(
+            dict(
+                encoder=encoder,
+                decoder=decoder,
+                resolution=res,
+                num_classes=5,
+                output_stride=16 if decoder == "lraspp" else 32,
+            )
         )
         logits, aux = _shapes(arch)
         assert logits.shape == (2, *res, 5)
@@ -46,22 +51,33 @@ def test_output_shapes_every_encoder_decoder_three_resolutions(encoder, decoder)
 
 def test_classifier_shape_and_feature_channels():
     logits, aux = _shapes(
-        Arch(
-            encoder="mobilenet_v3_large",
-            decoder="classifier",
-            resolution=(224, 224),
-            num_classes=1000,
+        Arch.from_dict(
+            dict(
+                encoder="mobilenet_v3_large",
+                decoder="classifier",
+                resolution=(224, 224),
+                num_classes=1000,
+            )
         )
     )
     assert logits.shape == (2, 1000)
     assert aux["stride_32"].shape == (2, 7, 7, 960)
-    _, aux = _shapes(Arch(encoder="efficientnet_lite0", decoder="mlp", resolution=(64, 64)))
+    _, aux = _shapes(
+        Arch.from_dict(dict(encoder="efficientnet_lite0", decoder="mlp", resolution=(64, 64)))
+    )
     assert [aux[f"stride_{s}"].shape[-1] for s in (2, 4, 8, 16, 32)] == [16, 24, 40, 112, 320]
 
 
 def test_output_stride_16_dilates_instead_of_striding():
     _, aux = _shapes(
-        Arch(encoder="mobilenet_v3_large", decoder="lraspp", output_stride=16, resolution=(64, 96))
+        Arch.from_dict(
+            dict(
+                encoder="mobilenet_v3_large",
+                decoder="lraspp",
+                output_stride=16,
+                resolution=(64, 96),
+            )
+        )
     )
     assert aux["stride_16"].shape == (2, 4, 6, 960) and "stride_32" not in aux
     assert aux["stride_8"].shape == (2, 8, 12, 40)
@@ -104,13 +120,15 @@ def test_fifty_sampled_archs_build_and_run_forward():
 
 @pytest.mark.parametrize("encoder", ["mobilenet_v3_small", "efficientnet_lite0"])
 def test_train_mode_updates_batch_stats(encoder):
-    arch = Arch(
-        encoder=encoder,
-        decoder="channel_attention",
-        conv_type="group",
-        group_size=4,
-        resolution=(64, 64),
-        num_classes=3,
+    arch = Arch.from_dict(
+        dict(
+            encoder=encoder,
+            decoder="channel_attention",
+            conv_type="group",
+            group_size=4,
+            resolution=(64, 64),
+            num_classes=3,
+        )
     )
     model = build_model(arch)
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 64, 64, 3)), jnp.float32)
@@ -126,12 +144,14 @@ def test_train_mode_updates_batch_stats(encoder):
 
 def test_group_conv_changes_parameter_shapes():
     def spatial_kernel(conv_type):
-        arch = Arch(
-            encoder="mobilenet_v3_small",
-            decoder="mlp",
-            conv_type=conv_type,
-            group_size=8,
-            resolution=(64, 64),
+        arch = Arch.from_dict(
+            dict(
+                encoder="mobilenet_v3_small",
+                decoder="mlp",
+                conv_type=conv_type,
+                group_size=8,
+                resolution=(64, 64),
+            )
         )
         model = build_model(arch)
         v = jax.eval_shape(model.init, jax.random.key(0), jnp.ones((1, 64, 64, 3)))
@@ -141,11 +161,14 @@ def test_group_conv_changes_parameter_shapes():
     assert spatial_kernel("group") == (3, 3, 8, 72)
 
 
-def test_spatial_groups_and_upsample_errors():
-    assert spatial_groups(72, "depthwise", 8) == 72
-    assert spatial_groups(72, "group", 16) == 9  # gcd(72, 16) = 8 channels per group
-    with pytest.raises(ValueError, match="conv_type: got 'regular'; allowed: depthwise, group"):
-        spatial_groups(72, "regular", 8)
+def test_conv_spec_groups_and_errors():
+    assert ConvSpec("depthwise", 8).groups(72) == 72
+    assert ConvSpec("group", 16).groups(72) == 9  # gcd(72, 16) = 8 channels per group
+    assert ConvSpec("regular").groups(72) == 1
+    with pytest.raises(ValueError, match="type: got 'dilated'; allowed: depthwise, group, regular"):
+        ConvSpec("dilated").validate()
+    with pytest.raises(ValueError, match="group_size: got 0; allowed: an integer in"):
+        ConvSpec("group", 0).validate()
     with pytest.raises(ValueError, match="shrinks; only upsampling is allowed"):
         upsample_bilinear(jnp.ones((1, 8, 8, 1)), (4, 8))
 

@@ -31,12 +31,14 @@ BATCH = 8
 
 @pytest.fixture(scope="session")
 def tiny_arch() -> Arch:
-    return Arch(
-        encoder="mobilenet_v3_small",
-        decoder="bilinear",
-        width=0.5,
-        resolution=(64, 64),
-        num_classes=5,
+    return Arch.from_dict(
+        dict(
+            encoder="mobilenet_v3_small",
+            decoder="bilinear",
+            width=0.5,
+            resolution=(64, 64),
+            num_classes=5,
+        )
     )
 
 

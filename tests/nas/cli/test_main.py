@@ -23,7 +23,7 @@ def test_cost_json_contract(capsys):
     d = json.loads(out)
     assert (d["params"], d["macs"], d["bytes_fp32"]) == (4_369_380, 3_243_223_040, 17_477_520)
     assert all(isinstance(d[k], int) for k in ("params", "macs", "bytes_fp32"))
-    assert d["arch"]["encoder"] == "efficientnet_lite0"
+    assert d["arch"]["encoder"]["name"] == "efficientnet_lite0"
 
 
 def test_cost_overrides_and_arch_file(capsys, tmp_path):
@@ -65,15 +65,15 @@ def _write(tmp_path: Path, text: str) -> str:
     [
         (
             '{"encoder": "resnet50", "decoder": "mlp"}',
-            "encoder: got 'resnet50'; allowed: mobilenet_v3_large",
+            "encoder.name: got 'resnet50'; allowed: mobilenet_v3_large",
         ),
         (
             '{"encoder": "mobilenet_v3_large", "decoder": "mlp", "width": 0}',
-            "width: got 0; allowed: a number in (0, 4.0]",
+            "encoder.width: got 0; allowed: a number in (0, 4]",
         ),
         (
             '{"encoder": "mobilenet_v3_large", "decoder": "mlp", "width": -0.5}',
-            "width: got -0.5; allowed: a number in (0, 4.0]",
+            "encoder.width: got -0.5; allowed: a number in (0, 4]",
         ),
         (
             '{"encoder": "mobilenet_v3_large", "decoder": "mlp", "resolution": [250, 256]}',
@@ -109,7 +109,7 @@ def test_presets_lists_everything(capsys):
     code, out, _ = run(capsys, "presets", "--json")
     d = json.loads(out)
     assert d["presets"]["lraspp_mobilenet_v3_large"]["output_stride"] == 16
-    assert d["spaces"]["seed000"]["width"] == [1.0, 1.5, 2.0]
+    assert d["spaces"]["seed000"]["encoder"]["width"] == [1.0, 1.5, 2.0]
 
 
 def test_console_script_no_traceback_on_user_error(tmp_path):

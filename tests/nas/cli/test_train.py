@@ -76,7 +76,7 @@ def test_overrides_reach_the_trainer(tmp_path, data_dir, jax_cache, capsys):
             "--config.train.steps=3",
             "--config.train.eval_every=0",
             "--config.train.progress=False",
-            "--config.arch.decoder=bilinear",
+            "--config.arch.decoder.kind=mlp",
             "--config.train.max_minutes=5",
         ]
     )
@@ -85,6 +85,7 @@ def test_overrides_reach_the_trainer(tmp_path, data_dir, jax_cache, capsys):
     assert out.splitlines()[-1].startswith("segnas train: complete at step 3, val/miou ")
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["train"]["steps"] == 3 and saved["train"]["max_minutes"] == 5.0
+    assert json.loads((tmp_path / "arch.json").read_text())["decoder"]["kind"] == "mlp"
     assert [
         json.loads(l)["step"]
         for l in (tmp_path / "metrics.jsonl").read_text().splitlines()

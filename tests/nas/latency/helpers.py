@@ -7,7 +7,7 @@ from nas.latency.table import LatencyTable, environment
 from nas.space.arch import Arch
 
 # The smallest model the space allows (every block a few microseconds): tracing ~1 s.
-TINY = Arch("mobilenet_v3_small", "bilinear", resolution=(32, 32))
+TINY = Arch.from_dict(dict(encoder="mobilenet_v3_small", decoder="bilinear", resolution=(32, 32)))
 
 
 def here_env() -> dict:

@@ -20,9 +20,26 @@ from nas.space.presets import preset
 # output stride 16 (dilated blocks) and a non-square input.
 ARCHS = [
     preset("seed000_baseline").replace(resolution=(64, 64)),
-    Arch("efficientnet_lite0", "channel_attention", conv_type="group", resolution=(64, 96)),
-    Arch("mobilenet_v3_small", "mlp", width=0.5, depth=1.5, resolution=(64, 64)),
-    Arch("mobilenet_v3_large", "lraspp", output_stride=16, resolution=(64, 64), num_classes=3),
+    Arch.from_dict(
+        dict(
+            encoder="efficientnet_lite0",
+            decoder="channel_attention",
+            conv_type="group",
+            resolution=(64, 96),
+        )
+    ),
+    Arch.from_dict(
+        dict(encoder="mobilenet_v3_small", decoder="mlp", width=0.5, depth=1.5, resolution=(64, 64))
+    ),
+    Arch.from_dict(
+        dict(
+            encoder="mobilenet_v3_large",
+            decoder="lraspp",
+            output_stride=16,
+            resolution=(64, 64),
+            num_classes=3,
+        )
+    ),
 ]
 
 
@@ -85,7 +102,7 @@ def test_baseline_block_list_is_pinned():
     kinds = {b.path: b.kind for b in blocks}
     assert kinds["encoder/stem"] == "ConvBNAct"
     assert kinds["encoder/block4"] == "InvertedResidual"
-    assert kinds["decoder"] == "Seed000Decoder"  # its own op: the output resize
+    assert kinds["decoder"] == "UNetDecoder"  # its own op: the output resize
     b4 = blocks[4]
     assert b4.fields == {
         "expanded": 72,
@@ -95,8 +112,8 @@ def test_baseline_block_list_is_pinned():
         "dilation": 1,
         "se_squeeze": 24,
         "act": "relu",
-        "conv_type": "depthwise",
-        "group_size": 8,
+        "conv.type": "depthwise",
+        "conv.group_size": 8,
     }
     assert b4.inputs == ((1, 16, 16, 24),) and b4.outputs == ((1, 8, 8, 40),)
     assert re.fullmatch(r"InvertedResidual@1x16x16x24#[0-9a-f]{10}", b4.key)
@@ -126,13 +143,21 @@ def test_labels_output_adds_an_argmax_block():
 def test_equal_keys_mean_equal_programs():
     # group_size does not change a depthwise block: same programs, same keys; with group
     # convolutions it does, so those keys differ.
-    a = Arch(
-        "mobilenet_v3_small", "bilinear", conv_type="depthwise", group_size=8, resolution=(64, 64)
+    a = Arch.from_dict(
+        dict(
+            encoder="mobilenet_v3_small",
+            decoder="bilinear",
+            conv_type="depthwise",
+            group_size=8,
+            resolution=(64, 64),
+        )
     )
-    same = [b.key for b in decompose(a)] == [b.key for b in decompose(a.replace(group_size=16))]
+    same = [b.key for b in decompose(a)] == [
+        b.key for b in decompose(a.with_values({"conv.group_size": 16}))
+    ]
     assert same
-    g8 = decompose(a.replace(conv_type="group", group_size=8))
-    g16 = decompose(a.replace(conv_type="group", group_size=16))
+    g8 = decompose(a.with_values({"conv.type": "group", "conv.group_size": 8}))
+    g16 = decompose(a.with_values({"conv.type": "group", "conv.group_size": 16}))
     enc8 = {b.path: b.key for b in g8}
     enc16 = {b.path: b.key for b in g16}
     assert enc8["encoder/stem"] == enc16["encoder/stem"]  # the stem is a plain conv

@@ -63,6 +63,16 @@ def test_round_trip(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["t.json"]  # no temp file left
 
 
+def test_a_renamed_block_kind_keeps_its_measurement(tmp_path):
+    # The U-Net decoder was called Seed000Decoder: same program, same key after the kind.
+    raw = _table().to_dict()
+    raw["entries"]["Seed000Decoder@1x16x16x2#ab"] = dict(ENTRY, kind="Seed000Decoder")
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(raw))
+    entries = load_table(path).entries
+    assert "UNetDecoder@1x16x16x2#ab" in entries and "Seed000Decoder@1x16x16x2#ab" not in entries
+
+
 def test_failed_save_keeps_the_old_table(tmp_path, monkeypatch):
     path = _table().save(tmp_path / "t.json")
     before = path.read_text()

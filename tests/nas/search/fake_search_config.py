@@ -11,16 +11,13 @@ from nas.space.space import Space, resolutions
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
-    space = Space(
-        encoder=("mobilenet_v3_small", "mobilenet_v3_large"),
-        decoder=("bilinear", "mlp", "channel_attention"),
-        conv_type=("depthwise",),
-        group_size=(8,),
-        width=(0.5, 1.0),
-        depth=(1.0,),
-        resolution=resolutions((32, 64)),
-        output_stride=(32,),
-        num_classes=3,
+    space = Space.from_dict(
+        {
+            "encoder": {"name": ["mobilenet_v3_small", "mobilenet_v3_large"], "width": [0.5, 1.0]},
+            "decoder": {"name": ["unet"], "kind": ["bilinear", "mlp", "channel_attention"]},
+            "resolution": resolutions((32, 64)),
+            "num_classes": 3,
+        }
     )
     return ConfigDict(
         {

@@ -17,35 +17,41 @@ import time
 from pathlib import Path
 
 from nas.search import driver, prepare, report
-from nas.search.driver import EvalResult
 from nas.space.arch import Arch
+from nas.train.result import TrainResult
 
 
 def fake_miou(arch: Arch) -> float:
     return round(0.3 + 0.6 * int(arch.id[:4], 16) / 0xFFFF, 6)
 
 
+def decoder_of(arch: Arch) -> str:
+    """The decoder's kind for a U-Net, else its name (what the fake config's knobs name)."""
+    return arch.decoder.knobs().get("kind", arch.decoder.name)
+
+
 def fake_cost(arch: Arch) -> dict:
     h, w = arch.resolution
-    params = int(1_000_000 * arch.width**2) + (50_000 if arch.decoder == "mlp" else 0)
+    mlp = decoder_of(arch) == "mlp"
+    params = int(1_000_000 * arch.get("encoder.width") ** 2) + (50_000 if mlp else 0)
     macs = params * h * w // 64
     return {"params": params, "macs": macs, "bytes_fp32": 4 * params}
 
 
-def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> EvalResult:
+def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> TrainResult:
     f = config.fake
     workdir = Path(workdir)
     ckpt = workdir / "ckpt.json"
     step = json.loads(ckpt.read_text())["step"] if ckpt.exists() else 0
-    if arch.decoder == f.raise_decoder:
-        raise RuntimeError(f"fake failure in {arch.decoder}")
+    if decoder_of(arch) == f.raise_decoder:
+        raise RuntimeError(f"fake failure in {decoder_of(arch)}")
     steps = config.train.steps
     target = fake_miou(arch)
     with open(workdir / "steps.log", "a") as log:
         while step < steps:
             time.sleep(f.step_time)
-            if arch.decoder == f.diverge_decoder and step >= 1:
-                return EvalResult("diverged", step, {"train/loss": math.nan}, 0.0, "loss is nan")
+            if decoder_of(arch) == f.diverge_decoder and step >= 1:
+                return TrainResult("diverged", step, {"train/loss": math.nan}, 0.0, "loss is nan")
             step += 1
             # checkpoint first, then log: a kill in between loses a log line, never repeats one
             tmp = workdir / "ckpt.json.tmp"
@@ -56,8 +62,8 @@ def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> EvalResult:
             if on_eval is not None and step % f.eval_every == 0:
                 miou = target * step / steps
                 if on_eval(step, {"val/miou": miou}) and step < steps:
-                    return EvalResult("complete", step, {"val/miou": miou}, 0.0, "stopped")
-    return EvalResult("complete", step, {"val/miou": target, "val/pixel_acc": 0.9}, 0.0, "")
+                    return TrainResult("complete", step, {"val/miou": miou}, 0.0, "stopped")
+    return TrainResult("complete", step, {"val/miou": target, "val/pixel_acc": 0.9}, 0.0, "")
 
 
 def run_sweep(config, workdir, *, evaluate=fake_train, render=True):

@@ -1,16 +1,24 @@
-"""nas.space.arch (and presets): JSON round-trip, stable ids, every validation branch, search
-moves within a Space."""
+"""nas.space.arch (and presets): JSON round-trip, stable ids, paths, every validation branch,
+schema-1 files, search moves within a Space."""
 
 import json
 import random
 
 import pytest
 
-from nas.space.arch import DIMENSIONS, Arch
+from nas.cost import cost
+from nas.space.arch import Arch
 from nas.space.presets import PRESETS, SPACES, preset, space
 from nas.space.space import Space
 
-BASE = Arch(encoder="mobilenet_v3_large", decoder="mlp")
+BASE = Arch.from_dict(
+    {"encoder": {"name": "mobilenet_v3_large"}, "decoder": {"name": "unet", "kind": "mlp"}}
+)
+V1_FINAL = (
+    '{"encoder": "efficientnet_lite0", "decoder": "mlp", "conv_type": "group", '
+    '"group_size": 8, "width": 1.0, "depth": 1.0, "resolution": [512, 512], '
+    '"output_stride": 32, "num_classes": 2}'
+)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -19,42 +27,101 @@ def test_presets_round_trip_through_json(name):
     again = Arch.from_json(arch.to_json())
     assert again == arch and again.id == arch.id
     assert json.loads(arch.to_json())["resolution"] == list(arch.resolution)
+    assert json.loads(arch.to_json())["schema"] == 2
 
 
 def test_id_is_stable_and_content_addressed():
     # Pinned: a changed canonical JSON (field rename, float formatting) must be deliberate.
-    assert PRESETS["seed000_final"].id == "71dcbd59dd27"
-    assert BASE.id != BASE.replace(width=1.5).id
-    assert Arch(**{**BASE.to_dict(), "resolution": [256, 256]}).id == BASE.id
-    assert Arch(**{**BASE.to_dict(), "width": 1}).id == BASE.id  # int 1 == float 1.0
+    assert PRESETS["seed000_final"].id == "ab589caa0f5a"
+    assert BASE.id != BASE.with_values({"encoder.width": 1.5}).id
+    d = BASE.to_dict()
+    assert Arch.from_dict({**d, "encoder": {**d["encoder"], "width": 1}}).id == BASE.id
+
+
+def test_the_v1_flat_file_is_the_same_network_as_its_preset():
+    old = Arch.from_json(V1_FINAL)
+    assert old == PRESETS["seed000_final"]
+    assert cost(old)["params"] == 4_369_380 and cost(old)["macs"] == 3_243_223_040
+    lraspp = Arch.from_dict({"encoder": "mobilenet_v3_large", "decoder": "lraspp"})
+    assert lraspp.decoder.name == "lraspp"
+    with pytest.raises(ValueError, match=r"^decoder: got 'fpn'; allowed: bilinear"):
+        Arch.from_dict({"encoder": "mobilenet_v3_large", "decoder": "fpn"})
+    with pytest.raises(ValueError, match=r"^arch: got 'colour'; allowed: fields encoder"):
+        Arch.from_dict({"encoder": "mobilenet_v3_large", "decoder": "mlp", "colour": 1})
+    with pytest.raises(ValueError, match=r"^decoder: missing; allowed: bilinear"):
+        Arch.from_dict({"encoder": "mobilenet_v3_large"})
+
+
+def test_a_group_size_that_does_not_apply_is_not_part_of_the_identity():
+    a = BASE.with_values({"conv.group_size": 16})
+    b = BASE.with_values({"conv.group_size": 4})
+    assert a.id == b.id == BASE.id and "conv.group_size" not in a.flatten()
+    v1 = json.loads(V1_FINAL)
+    dw = [{**v1, "conv_type": "depthwise", "group_size": g} for g in (4, 16)]
+    assert Arch.from_dict(dw[0]).id == Arch.from_dict(dw[1]).id
+    g = BASE.with_values({"conv.type": "group", "conv.group_size": 16})
+    assert g.flatten()["conv.group_size"] == 16 and g.id != BASE.id
+
+
+def test_flatten_paths_and_get():
+    flat = PRESETS["seed000_final"].flatten()
+    assert flat == {
+        "encoder.name": "efficientnet_lite0",
+        "encoder.width": 1.0,
+        "encoder.depth": 1.0,
+        "decoder.name": "unet",
+        "decoder.kind": "mlp",
+        "conv.type": "group",
+        "conv.group_size": 8,
+        "resolution": (512, 512),
+        "output_stride": 32,
+        "num_classes": 2,
+    }
+    lraspp = PRESETS["lraspp_mobilenet_v3_large"]
+    assert "decoder.kind" not in lraspp.flatten() and lraspp.get("decoder.kind") is None
+
+
+def test_with_values_switches_family_and_skips_knobs_it_lacks():
+    a = BASE.with_values({"decoder.name": "lraspp", "decoder.kind": "bilinear"})
+    assert a.decoder.name == "lraspp" and "decoder.kind" not in a.flatten()
+    b = BASE.with_values({"encoder.name": "efficientnet_lite1", "encoder.width": 1.5})
+    assert b.encoder.name == "efficientnet_lite1" and b.get("encoder.width") == 1.5
+    with pytest.raises(ValueError, match=r"^path: got 'colour'"):
+        BASE.with_values({"colour": 1})
+    with pytest.raises(ValueError, match=r"^conv.colour: got 1"):
+        BASE.with_values({"conv.colour": 1})
 
 
 @pytest.mark.parametrize(
-    "field,value,allowed",
+    "change,field,allowed",
     [
-        ("encoder", "resnet50", "mobilenet_v3_large"),
-        ("decoder", "fpn", "lraspp"),
-        ("conv_type", "regular", "depthwise, group"),
-        ("group_size", 3, "2, 4, 8, 16, 32"),
-        ("group_size", 8.0, "2, 4, 8, 16, 32"),
-        ("width", 0.0, "(0, 4.0]"),
-        ("width", -1.0, "(0, 4.0]"),
-        ("width", 4.5, "(0, 4.0]"),
-        ("width", True, "(0, 4.0]"),
-        ("width", "1.0", "(0, 4.0]"),
-        ("depth", 0, "(0, 4.0]"),
-        ("output_stride", 8, "16, 32"),
-        ("resolution", (256,), "two positive integers"),
-        ("resolution", (256, -32), "two positive integers"),
-        ("resolution", (256.0, 256), "two positive integers"),
-        ("resolution", (250, 256), "divisible by the output stride 32"),
-        ("num_classes", 0, "integer >= 1"),
-        ("num_classes", 2.0, "integer >= 1"),
+        ({"encoder": {"name": "resnet50"}}, "encoder.name", "mobilenet_v3_large"),
+        ({"decoder": {"name": "fpn"}}, "decoder.name", "lraspp"),
+        ({"decoder": {"name": "unet", "kind": "fpn"}}, "decoder.kind", "bilinear"),
+        ({"decoder": {"name": "lraspp", "kind": "mlp"}}, "decoder.kind", "no such knob"),
+        ({"conv": {"type": "dilated"}}, "conv.type", "depthwise, group, regular"),
+        ({"conv": {"type": "group", "group_size": 0}}, "conv.group_size", "[1, 1024]"),
+        ({"conv": {"type": "group", "group_size": 8.0}}, "conv.group_size", "[1, 1024]"),
+        ({"conv": {"type": "depthwise", "group_size": 16}}, "conv.group_size", "only with"),
+        ({"encoder": {"name": "mobilenet_v3_large", "width": 0.0}}, "encoder.width", "(0, 4]"),
+        ({"encoder": {"name": "mobilenet_v3_large", "width": 4.5}}, "encoder.width", "(0, 4]"),
+        ({"encoder": {"name": "mobilenet_v3_large", "width": True}}, "encoder.width", "(0, 4]"),
+        ({"encoder": {"name": "mobilenet_v3_large", "width": "1"}}, "encoder.width", "(0, 4]"),
+        ({"encoder": {"name": "mobilenet_v3_large", "depth": 0}}, "encoder.depth", "(0, 4]"),
+        ({"output_stride": 8}, "output_stride", "16, 32"),
+        ({"resolution": [256]}, "resolution", "two positive integers"),
+        ({"resolution": [256, -32]}, "resolution", "two positive integers"),
+        ({"resolution": [256.0, 256]}, "resolution", "two positive integers"),
+        ({"resolution": [250, 256]}, "resolution", "divisible by the output stride 32"),
+        ({"num_classes": 0}, "num_classes", "integer >= 1"),
+        ({"num_classes": 2.0}, "num_classes", "integer >= 1"),
+        ({"video": {"method": "flow"}}, "video", "none yet"),
+        ({"schema": 3}, "schema", "1 or 2"),
     ],
 )
-def test_every_validation_branch_names_field_value_and_allowed(field, value, allowed):
+def test_every_validation_branch_names_field_value_and_allowed(change, field, allowed):
     with pytest.raises(ValueError) as e:
-        Arch(**{**BASE.to_dict(), field: value}).validate()
+        Arch.from_dict({**BASE.to_dict(), **change})
     msg = str(e.value)
     assert msg.startswith(f"{field}: got ") and allowed in msg, msg
 
@@ -74,12 +141,12 @@ def test_from_json_errors():
         Arch.from_json("{,}")
     with pytest.raises(ValueError, match=r"^arch: got list; allowed: a JSON object"):
         Arch.from_json("[1, 2]")
-    with pytest.raises(ValueError, match=r"^arch: got 'colour'; allowed: fields conv_type"):
-        Arch.from_json('{"encoder": "mobilenet_v3_large", "decoder": "mlp", "colour": 1}')
-    with pytest.raises(ValueError, match=r"^decoder: missing; allowed: bilinear"):
-        Arch.from_json('{"encoder": "mobilenet_v3_large"}')
-    with pytest.raises(ValueError, match=r"^width: got 0"):
-        Arch.from_json('{"encoder": "mobilenet_v3_large", "decoder": "mlp", "width": 0}')
+    with pytest.raises(ValueError, match=r"^arch: got 'colour'; allowed: fields encoder"):
+        Arch.from_dict({**BASE.to_dict(), "colour": 1})
+    with pytest.raises(ValueError, match=r"^decoder: got None; allowed: unet"):
+        Arch.from_dict({"schema": 2, "encoder": {"name": "mobilenet_v3_large"}})
+    with pytest.raises(ValueError, match=r"^conv: got"):
+        Arch.from_dict({**BASE.to_dict(), "conv": {"kind": "x"}})
 
 
 def test_unknown_preset_and_space_names():
@@ -95,9 +162,11 @@ def test_sample_is_deterministic_and_inside_the_space():
     assert a[0] == a[1]
     archs = [Arch.sample(sp, random.Random(i)) for i in range(200)]
     for arch in archs:
-        for d in DIMENSIONS:
-            assert getattr(arch, d) in sp.values(d)
-    assert len({a.id for a in archs}) > 150  # 20160 points: collisions are rare
+        for path, value in arch.flatten().items():
+            if path in sp.dimensions:
+                assert value in sp.values(path), (path, value)
+    assert len({a.id for a in archs}) > 150  # thousands of points: collisions are rare
+    assert {a.decoder.name for a in archs} == {"unet", "lraspp"}
 
 
 def test_mutate_changes_exactly_one_dimension():
@@ -106,18 +175,20 @@ def test_mutate_changes_exactly_one_dimension():
     arch = sp.arch()
     for _ in range(30):
         child = arch.mutate(sp, rng)
-        changed = [d for d in DIMENSIONS if getattr(child, d) != getattr(arch, d)]
+        old, new = arch.flatten(), child.flatten()
+        # a conv type change also shows or hides conv.group_size: compare shared paths
+        changed = [d for d in new if d in old and new[d] != old[d]]
         assert len(changed) == 1 and changed[0] in sp.searched()
         arch = child
 
 
 def test_mutate_needs_a_searched_dimension():
-    fixed = Space(
-        encoder=("mobilenet_v3_small",),
-        decoder=("mlp",),
-        conv_type=("depthwise",),
-        width=(1.0,),
-        resolution=((64, 64),),
+    fixed = Space.from_dict(
+        {
+            "encoder": {"name": ["mobilenet_v3_small"]},
+            "decoder": {"name": ["unet"]},
+            "resolution": [[64, 64]],
+        }
     )
     with pytest.raises(ValueError, match="nothing to mutate"):
         fixed.arch().mutate(fixed, random.Random(0))
@@ -126,11 +197,19 @@ def test_mutate_needs_a_searched_dimension():
 def test_neighbours_are_the_ablation_rows():
     sp = SPACES["seed000"]
     base = sp.arch(
-        encoder="efficientnet_lite0", decoder="mlp", conv_type="group", resolution=(512, 512)
+        {
+            "encoder.name": "efficientnet_lite0",
+            "decoder.kind": "mlp",
+            "conv.type": "group",
+            "resolution": (512, 512),
+        }
     )
     rows = base.neighbours(sp, "resolution")
     assert [r.resolution for r in rows] == [(256, 256), (384, 384), (640, 640)]
     assert all(r.replace(resolution=(512, 512)) == base for r in rows)
-    assert [r.width for r in base.neighbours(sp, "width")] == [1.5, 2.0]
-    with pytest.raises(ValueError, match=r"^dimension: got 'colour'; allowed: encoder"):
+    assert [r.get("encoder.width") for r in base.neighbours(sp, "encoder.width")] == [1.5, 2.0]
+    with pytest.raises(ValueError, match=r"^dimension: got 'colour'; allowed: encoder.name"):
         base.neighbours(sp, "colour")
+    # a knob the arch's conv type ignores gives no new row
+    dw = base.with_values({"conv.type": "depthwise"})
+    assert dw.neighbours(sp, "conv.group_size") == []

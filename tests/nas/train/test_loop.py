@@ -134,9 +134,12 @@ def test_exception_during_training_ends_with_status_failed(smoke, tmp_path, monk
             lambda c: c.__delitem__("arch") or setattr(c, "arch", "no_such_preset"),
             "config.arch: got 'no_such_preset'",
         ),
-        (lambda c: c.arch.update(width=9.0), r"config.arch: width: got 9.0"),
+        (lambda c: c.arch.encoder.update(width=9.0), r"config.arch: encoder.width: got 9.0"),
         (
-            lambda c: c.arch.update(decoder="lraspp") or c.train.loss.update(aux_weight=0.4),
+            lambda c: (
+                setattr(c.arch, "decoder", {"name": "lraspp"})
+                or c.train.loss.update(aux_weight=0.4)
+            ),
             "train.loss.aux_weight: got 0.4; allowed: 0 for decoder 'lraspp'",
         ),
         (lambda c: c.wandb.update(mode="cloud"), "wandb.mode: got 'cloud'"),
@@ -162,8 +165,8 @@ def test_bad_config_raises_user_error_before_training(smoke, tmp_path, change, m
 
 def test_a_workdir_of_another_arch_is_refused(smoke, tmp_path):
     (tmp_path / "arch.json").write_text(
-        Arch(
-            encoder="mobilenet_v3_large", decoder="mlp", resolution=(32, 32), num_classes=5
+        Arch.from_dict(
+            dict(encoder="mobilenet_v3_large", decoder="mlp", resolution=(32, 32), num_classes=5)
         ).to_json()
     )
     with pytest.raises(UserError, match="holds a run of another arch"):

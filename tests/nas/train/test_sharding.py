@@ -31,7 +31,9 @@ from nas.train.state import create_train_state
 from nas.train.steps import make_eval_step, make_train_step
 
 assert jax.device_count() == 8, jax.devices()
-arch = Arch(encoder="mobilenet_v3_small", decoder="bilinear", resolution=(32, 32), num_classes=5)
+arch = Arch.from_dict(
+    dict(encoder="mobilenet_v3_small", decoder="bilinear", resolution=(32, 32), num_classes=5)
+)
 # SGD: the update is linear in the gradient, so parameters compare at float precision
 # (Adam's first step is lr * sign(g), which flips on gradients that round to ~0)
 model, tx, hw = build_model(arch), optax.sgd(0.1), arch.resolution

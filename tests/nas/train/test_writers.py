@@ -84,5 +84,5 @@ def test_offline_wandb_run_holds_the_metrics(smoke, tmp_path, monkeypatch):
     assert (run.project, run.run_group, run.display_name) == ("segnas-test", "g1", "smoke")
     config = {i.key: json.loads(i.value_json) for i in run.config.update}
     assert config["arch_id"] == Arch.from_json((tmp_path / "arch.json").read_text()).id
-    assert config["arch"]["encoder"] == "mobilenet_v3_small"
+    assert config["arch"]["encoder"]["name"] == "mobilenet_v3_small"
     assert config["train"]["steps"] == 4

@@ -1,0 +1,477 @@
+"""A paper's table beside segnas's own figures: what `segnas table` computes and writes.
+
+A config's `table` section (see `experiments/seed000/table1.py`) declares:
+
+- `name` (files, W&B group), `title` (the paper's caption), `workdir` (where the sweep that
+  fills the accuracy columns runs, for the command printed when it has not run), `notes`;
+- `rows`: one dict per printed row: `name` (unique), `group` (the paper's row group, may be
+  ""), `arch` (a preset name or a flat arch dict; "" or None: a row the paper has but segnas
+  does not build, printed "paper only (not built)"), `paper` (column key -> printed value);
+- `columns`: one dict per paper column, with `key`, `title` and a `kind`:
+    - `structural`: `metric` of `nas.cost.cost` (params, macs, flops, bytes_fp32, bytes_fp16,
+      bytes_int8) times `scale`, to `digits` decimals;
+    - `latency`: measured (or predicted) on this machine, printed as a ratio to the row named
+      `reference`, the paper's value beside with its own ratio to that row (the paper's device
+      is not this machine: only ratios compare);
+    - `accuracy`: `metric` (e.g. val/miou) times `scale` from WORKDIR/trials.jsonl of a
+      finished sweep, matched by arch id; else "not run: `command`" (its `{config}` and
+      `{workdir}` filled in);
+    - `paper`: a column segnas cannot reproduce (`reason`), the paper's value only;
+- `latency`: `mode` (measure | predict | skip), `target`, `threads`, `rounds`, `warmup`,
+  `seed` (see nas/latency/measure.py), `table` (predict: the latency table; "" = default path);
+- `ratios` (optional): dicts `name`, `column`, `numerator`, `denominator` (row names): one
+  latency ratio between two rows, printed under the table for the paper and for segnas.
+
+Measured latency times every distinct arch as a whole model, all of them side by side in one
+interleaved run (`nas.latency.build.measure_models`: warm-up, single calls in a fresh random
+order each round, the median), the protocol of segnas's latency tables.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nas.errors import UserError
+from nas.space.arch import Arch
+from nas.space.resolve import resolve_arch_spec
+
+KINDS: tuple[str, ...] = ("structural", "latency", "accuracy", "paper")
+STRUCTURAL_METRICS: tuple[str, ...] = (
+    "params",
+    "macs",
+    "flops",
+    "bytes_fp32",
+    "bytes_fp16",
+    "bytes_int8",
+)
+LATENCY_MODES: tuple[str, ...] = ("measure", "predict", "skip")
+NOT_BUILT = "paper only (not built)"
+# Fields each column kind reads, beyond key / kind / title.
+_KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "structural": ("metric", "scale", "digits"),
+    "latency": ("reference", "digits"),
+    "accuracy": ("metric", "scale", "digits", "command"),
+    "paper": ("reason",),
+}
+_LATENCY_DEFAULTS: dict[str, Any] = dict(
+    mode="measure", target="litert-cpu", threads=1, rounds=10, warmup=2, seed=0, table=""
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One paper column: its key, kind, title and the kind's fields (see the module doc)."""
+
+    key: str
+    kind: str
+    title: str
+    fields: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One paper row: name, group, the arch segnas builds for it (None: not built), values."""
+
+    name: str
+    group: str
+    arch: Arch | None
+    paper: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """A validated `table` section."""
+
+    name: str
+    title: str
+    workdir: str
+    notes: tuple[str, ...]
+    rows: tuple[Row, ...]
+    columns: tuple[Column, ...]
+    latency: dict[str, Any]
+    ratios: tuple[dict[str, str], ...]
+
+
+def _as_dict(x: Any) -> Any:
+    return x.to_dict() if hasattr(x, "to_dict") else x
+
+
+def _need(d: Mapping[str, Any], key: str, field: str, allowed: str) -> Any:
+    if key not in d or d[key] in (None, ""):
+        raise UserError(f"{field}.{key}: missing; allowed: {allowed}")
+    return d[key]
+
+
+def _column(i: int, c: Any) -> Column:
+    field = f"table.columns[{i}]"
+    if not isinstance(c, Mapping):
+        raise UserError(f"{field}: got {c!r}; allowed: a dict with key, kind, title")
+    kind = c.get("kind")
+    if kind not in KINDS:
+        raise UserError(f"{field}.kind: got {kind!r}; allowed: {', '.join(KINDS)}")
+    key = str(_need(c, "key", field, "a short column name, e.g. size"))
+    extra = sorted(set(c) - {"key", "kind", "title", *_KIND_FIELDS[kind]})
+    if extra:
+        raise UserError(
+            f"{field}.{extra[0]}: not a field of a {kind} column; allowed: key, kind, title, "
+            + ", ".join(_KIND_FIELDS[kind])
+        )
+    fields = {k: c[k] for k in _KIND_FIELDS[kind] if k in c}
+    if kind in ("structural", "accuracy"):
+        metric = _need(c, "metric", field, "a metric name")
+        if kind == "structural" and metric not in STRUCTURAL_METRICS:
+            raise UserError(
+                f"{field}.metric: got {metric!r}; allowed: {', '.join(STRUCTURAL_METRICS)}"
+            )
+        fields.setdefault("scale", 1.0)
+    if kind == "latency":
+        _need(c, "reference", field, "the name of the row latencies are divided by")
+    if kind == "accuracy":
+        _need(c, "command", field, "the command that fills the column, with {workdir}")
+    fields.setdefault("digits", 2)
+    fields.setdefault("reason", "")
+    return Column(key, kind, str(c.get("title") or key), fields)
+
+
+def _row(i: int, r: Any, keys: set[str]) -> Row:
+    field = f"table.rows[{i}]"
+    if not isinstance(r, Mapping):
+        raise UserError(f"{field}: got {r!r}; allowed: a dict with name, group, arch, paper")
+    name = str(_need(r, "name", field, "the row's name as the paper prints it"))
+    spec = _as_dict(r.get("arch"))
+    arch = None if spec in (None, "") else resolve_arch_spec(spec, f"{field}.arch")
+    paper = dict(_as_dict(r.get("paper")) or {})
+    unknown = sorted(set(paper) - keys)
+    if unknown:
+        raise UserError(
+            f"{field}.paper: unknown column {unknown[0]!r}; allowed: {', '.join(sorted(keys))}"
+        )
+    return Row(name, str(r.get("group") or ""), arch, paper)
+
+
+def parse_table(section: Any) -> TableSpec:
+    """The `table` section as a TableSpec; a UserError naming the first bad field."""
+    if section is None:
+        raise UserError(
+            "--config: the config has no `table` section; allowed: a config with one, "
+            "e.g. experiments/seed000/table1.py"
+        )
+    t = _as_dict(section)
+    columns = tuple(_column(i, c) for i, c in enumerate(t.get("columns") or ()))
+    if not columns:
+        raise UserError("table.columns: missing; allowed: one or more column dicts")
+    keys = {c.key for c in columns}
+    if len(keys) < len(columns):
+        raise UserError("table.columns: two columns share a key; allowed: unique keys")
+    rows = tuple(_row(i, r, keys) for i, r in enumerate(t.get("rows") or ()))
+    if not rows:
+        raise UserError("table.rows: missing; allowed: one or more row dicts")
+    names = [r.name for r in rows]
+    if len(set(names)) < len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise UserError(f"table.rows: name {dup!r} given twice; allowed: unique row names")
+    built = [r.name for r in rows if r.arch is not None]
+    for i, c in enumerate(columns):
+        ref = c.fields.get("reference")
+        if c.kind == "latency" and ref not in built:
+            raise UserError(
+                f"table.columns[{i}].reference: got {ref!r}; allowed: a built row "
+                f"({', '.join(built)})"
+            )
+    lat = {**_LATENCY_DEFAULTS, **dict(_as_dict(t.get("latency")) or {})}
+    unknown = sorted(set(lat) - set(_LATENCY_DEFAULTS))
+    if unknown:
+        raise UserError(
+            f"table.latency.{unknown[0]}: unknown; allowed: {', '.join(_LATENCY_DEFAULTS)}"
+        )
+    if lat["mode"] not in LATENCY_MODES:
+        raise UserError(
+            f"table.latency.mode: got {lat['mode']!r}; allowed: {', '.join(LATENCY_MODES)}"
+        )
+    ratios = tuple(dict(_as_dict(x)) for x in t.get("ratios") or ())
+    for i, x in enumerate(ratios):
+        col = next((c for c in columns if c.key == x.get("column")), None)
+        if col is None or col.kind != "latency":
+            lat_keys = ", ".join(c.key for c in columns if c.kind == "latency")
+            raise UserError(
+                f"table.ratios[{i}].column: got {x.get('column')!r}; allowed: {lat_keys}"
+            )
+        for end in ("numerator", "denominator"):
+            if x.get(end) not in built:
+                raise UserError(
+                    f"table.ratios[{i}].{end}: got {x.get(end)!r}; allowed: {', '.join(built)}"
+                )
+    return TableSpec(
+        name=str(t.get("name") or "table"),
+        title=str(t.get("title") or t.get("name") or "table"),
+        workdir=str(t.get("workdir") or "WORKDIR"),
+        notes=tuple(t.get("notes") or ()),
+        rows=rows,
+        columns=columns,
+        latency=lat,
+        ratios=ratios,
+    )
+
+
+def distinct_archs(spec: TableSpec) -> list[Arch]:
+    """Every arch the table builds, once each, in row order."""
+    seen: dict[str, Arch] = {}
+    for r in spec.rows:
+        if r.arch is not None:
+            seen.setdefault(r.arch.id, r.arch)
+    return list(seen.values())
+
+
+def structural(archs: Sequence[Arch]) -> dict[str, dict[str, Any]]:
+    """`nas.cost.cost` of each arch, by arch id."""
+    from nas import cost
+
+    return {a.id: cost.cost(a) for a in archs}
+
+
+def latencies(
+    archs: Sequence[Arch], settings: Mapping[str, Any], progress: bool = True
+) -> tuple[dict[str, float], str]:
+    """(arch id -> ms, how they were obtained), per `settings` (the `table.latency` section)."""
+    mode, target, threads = settings["mode"], settings["target"], int(settings["threads"])
+    if mode == "skip" or not archs:
+        return {}, "latency not measured (table.latency.mode=skip)"
+    from nas.latency import measure
+
+    measure.check_target(target, threads)
+    if mode == "predict":
+        from nas.latency import load_table, predict
+        from nas.latency.table import default_path
+
+        path = settings["table"] or default_path(target, threads)
+        if not Path(path).is_file():
+            raise UserError(
+                f"table.latency.table: {str(path)!r} not found; allowed: a table from "
+                f"`segnas latency build --target {target} --threads {threads}`"
+            )
+        table = load_table(path)
+        ms = {a.id: predict(a, table) for a in archs}
+        return ms, f"predicted from the latency table {path} ({target}, {threads} thread(s))"
+    from nas.latency.build import measure_models
+    from nas.latency.table import cpu_model
+
+    rounds, warmup = int(settings["rounds"]), int(settings["warmup"])
+    run = {"rounds": rounds, "warmup": warmup, "seed": int(settings["seed"])}
+    # One chunk holding every model: all of them interleaved in every round.
+    stats = measure_models(
+        list(archs),
+        target,
+        threads,
+        {**run, "chunk": 2 * len(archs)},
+        progress=progress,
+        desc=f"timing {len(archs)} models side by side ({target})",
+    )
+    how = (
+        f"measured on this machine ({cpu_model()}), {target}, {threads} thread(s): "
+        f"{len(archs)} whole models side by side, median of {rounds} interleaved runs after "
+        f"{warmup} warm-up runs"
+    )
+    return {k: v["median_ms"] for k, v in stats.items()}, how
+
+
+def sweep_results(workdir: Path | str | None) -> dict[str, dict[str, Any]]:
+    """arch id -> metrics of its latest complete trial in WORKDIR/trials.jsonl ({} if none)."""
+    path = Path(workdir) / "trials.jsonl" if workdir else None
+    if path is None or not path.is_file():
+        return {}
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(r, dict) or r.get("state") != "complete" or not r.get("arch_id"):
+            continue
+        n = int(r.get("number") or 0)
+        if r["arch_id"] not in found or n >= found[r["arch_id"]][0]:
+            found[r["arch_id"]] = (n, dict(r.get("metrics") or {}))
+    return {k: m for k, (_, m) in found.items()}
+
+
+def _fmt(v: float, digits: int) -> str:
+    return f"{v:,.{int(digits)}f}"
+
+
+def _paper_text(v: Any) -> str:
+    return "–" if v is None else str(v)
+
+
+@dataclasses.dataclass
+class Result:
+    """A computed table: display cells (markdown) and numeric records (CSV, W&B)."""
+
+    spec: TableSpec
+    header: list[str]
+    cells: list[list[str]]
+    records: list[dict[str, Any]]
+    notes: list[str]
+
+
+def compute(
+    spec: TableSpec,
+    workdir: Path | str | None = None,
+    command: str = "",
+    progress: bool = True,
+) -> Result:
+    """Every cell of the table: costs, latencies (per `spec.latency`), the sweep's accuracy
+    from `workdir`; `command` (the config flag) and the workdir fill accuracy commands."""
+    archs = distinct_archs(spec)
+    kinds = {c.kind for c in spec.columns}
+    costs = structural(archs) if "structural" in kinds else {}
+    ms, how = latencies(archs, spec.latency, progress) if "latency" in kinds else ({}, "")
+    sweep = sweep_results(workdir)
+    by_name = {r.name: r for r in spec.rows}
+    fill = {"{workdir}": str(workdir or spec.workdir), "{config}": command or "CONFIG"}
+
+    header = ["group", "row", "arch"]
+    for c in spec.columns:
+        both = [f"{c.title}, paper", f"{c.title}, segnas"]
+        header += [f"{c.title}, paper only"] if c.kind == "paper" else both
+    cells, records, previous_group = [], [], None
+    for r in spec.rows:
+        a = r.arch
+        rec: dict[str, Any] = {"group": r.group, "row": r.name, "arch_id": a.id if a else None}
+        rec["status"] = "built" if a else NOT_BUILT
+        line = ["" if r.group == previous_group else r.group, r.name, a.id if a else "–"]
+        previous_group = r.group
+        for c in spec.columns:
+            p, f = r.paper.get(c.key), c.fields
+            rec[f"{c.key}.paper"] = p
+            if c.kind == "paper":
+                line.append(_paper_text(p))
+                continue
+            if c.kind == "latency":
+                ref = by_name[f["reference"]]
+                p_ref = ref.paper.get(c.key)
+                p_ratio = p / p_ref if p is not None and p_ref else None
+                rec[f"{c.key}.paper_ratio"] = None if p_ratio is None else round(p_ratio, 4)
+                text = _paper_text(p)
+                line.append(text if p_ratio is None else f"{text} ({p_ratio:.2f}×)")
+            else:
+                line.append(_paper_text(p))
+            if a is None:
+                line.append(NOT_BUILT)
+                rec[f"{c.key}.segnas"] = None
+            elif c.kind == "structural":
+                v = costs[a.id][f["metric"]] * float(f["scale"])
+                rec[f"{c.key}.segnas"] = v
+                line.append(_fmt(v, f["digits"]))
+            elif c.kind == "latency":
+                mine, mine_ref = ms.get(a.id), ms.get(ref.arch.id)  # type: ignore[union-attr]
+                ratio = mine / mine_ref if mine is not None and mine_ref else None
+                rec[f"{c.key}.segnas"] = None if ratio is None else round(ratio, 4)
+                rec[f"{c.key}.segnas_ms"] = mine
+                line.append("not measured" if ratio is None else f"{ratio:.2f}× ({mine:.1f} ms)")
+            else:  # accuracy
+                v = sweep.get(a.id, {}).get(f["metric"])
+                rec[f"{c.key}.segnas"] = None if v is None else float(v) * float(f["scale"])
+                todo = str(f["command"])
+                for k, text in fill.items():
+                    todo = todo.replace(k, text)
+                line.append(
+                    f"not run: {todo}"
+                    if v is None
+                    else _fmt(float(v) * float(f["scale"]), f["digits"])
+                )
+        cells.append(line)
+        records.append(rec)
+    return Result(spec, header, cells, records, _notes(spec, ms, how, workdir))
+
+
+def _notes(
+    spec: TableSpec,
+    ms: Mapping[str, float],
+    how: str,
+    workdir: Path | str | None,
+) -> list[str]:
+    notes = []
+    by_name = {r.name: r for r in spec.rows}
+    for c in spec.columns:
+        if c.kind == "latency":
+            notes.append(f"{c.title}: ratio to row {c.fields['reference']!r}; segnas {how}.")
+        elif c.kind == "paper":
+            notes.append(f"{c.title}: the paper's only ({c.fields['reason'] or 'not built'}).")
+        elif c.kind == "accuracy":
+            src = f"{Path(workdir) / 'trials.jsonl'}" if workdir else "no --workdir given"
+            notes.append(f"{c.title}: segnas {c.fields['metric']} x {c.fields['scale']} ({src}).")
+    for x in spec.ratios:
+        num, den = by_name[x["numerator"]], by_name[x["denominator"]]
+        key = x["column"]
+        pn, pd = num.paper.get(key), den.paper.get(key)
+        paper = f"{pn / pd:.2f}" if pn is not None and pd else "–"
+        sn, sd = ms.get(num.arch.id), ms.get(den.arch.id)  # type: ignore[union-attr]
+        mine = f"{sn / sd:.2f}" if sn is not None and sd else "not measured"
+        notes.append(f"{x.get('name') or key}: paper {paper}, segnas {mine}.")
+    return notes + list(spec.notes)
+
+
+def to_markdown(result: Result) -> str:
+    """The table as Markdown: title, the table (paper value beside segnas's), the notes."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    out = [f"## {result.spec.title}", "", line(result.header)]
+    out.append("|" + "---|" * len(result.header))
+    out += [line(c) for c in result.cells]
+    out += [""] + [f"- {n}" for n in result.notes]
+    return "\n".join(out) + "\n"
+
+
+def csv_columns(result: Result) -> list[str]:
+    """The CSV / W&B column names: every key any record has, in first-seen order."""
+    return list(dict.fromkeys(k for r in result.records for k in r))
+
+
+def to_csv(result: Result) -> str:
+    """One CSV line per row: group, row, arch_id, status, then per column the paper value and
+    segnas's (latency: ratios and segnas's ms); empty where there is none."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=csv_columns(result), lineterminator="\n")
+    w.writeheader()
+    w.writerows(result.records)
+    return buf.getvalue()
+
+
+def log_wandb(result: Result, out: Path, wandb_cfg: Any, config: str = "") -> str | None:
+    """One W&B run (job type paper-table) holding the table; offline unless `wandb.mode` says
+    otherwise, its files under `out`. Returns the run folder, or None when disabled."""
+    cfg = dict(_as_dict(wandb_cfg) or {})
+    mode = str(cfg.get("mode") or "offline")
+    if mode == "disabled":
+        return None
+    if mode not in ("offline", "online"):
+        raise UserError(f"wandb.mode: got {mode!r}; allowed: offline, online, disabled")
+    import wandb
+
+    cols = csv_columns(result)
+    rows = [[r.get(c) for c in cols] for r in result.records]
+    run = wandb.init(
+        project=cfg.get("project") or "segnas",
+        entity=cfg.get("entity") or None,
+        group=result.spec.name,
+        name=f"{result.spec.name}-table",
+        job_type="paper-table",
+        dir=str(out),
+        mode=mode,
+        reinit="create_new",
+        settings=wandb.Settings(console="off", silent=True, x_disable_stats=True, disable_git=True),
+        config={"title": result.spec.title, "config": config, "notes": result.notes},
+    )
+    try:
+        run.log({"table": wandb.Table(columns=cols, data=rows)})
+        run_dir = str(Path(run.dir).parent)
+    finally:
+        run.finish()
+    return run_dir
