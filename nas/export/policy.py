@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -45,6 +44,7 @@ import numpy as np
 from nas import __version__ as SEGNAS_VERSION
 from nas.errors import UserError
 from nas.export import tflite
+from nas.io import write_together
 from nas.space.arch import Arch
 from nas.space.build import build_model
 
@@ -310,32 +310,14 @@ def check_out_path(out_path: str | Path) -> Path:
 
 
 def _write_together(files: dict[Path, bytes]) -> None:
-    """Writes every file to a temp file beside it, then renames all; on failure none stay."""
-    temps: dict[Path, str] = {}
-    done: list[Path] = []
-    umask = os.umask(0)
-    os.umask(umask)
+    """`nas.io.write_together`, a failed write reported as a UserError naming the path."""
     try:
-        for path, data in files.items():
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            temps[path] = tmp
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make the model private
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-            done.append(path)
-    except BaseException as e:  # Ctrl-C too: never leave one file without the other
-        for tmp in temps.values():
-            Path(tmp).unlink(missing_ok=True)
-        for path in done:
-            path.unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise UserError(
-                f"out: cannot write {str(next(iter(files)))!r} ({e.strerror}); "
-                "allowed: a path in an existing, writable folder"
-            ) from None
-        raise
+        write_together(files)
+    except OSError as e:
+        raise UserError(
+            f"out: cannot write {str(next(iter(files)))!r} ({e.strerror}); "
+            "allowed: a path in an existing, writable folder"
+        ) from None
 
 
 def export_candidate(

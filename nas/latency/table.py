@@ -27,12 +27,12 @@ import datetime
 import json
 import os
 import platform
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from nas.errors import UserError
+from nas.io import atomic_write
 
 SCHEMA = "segnas.latency_table/1"
 # Every entry has these; tables built here add p10_ms, p90_ms and mad_ms, imported ones what
@@ -208,15 +208,7 @@ class LatencyTable:
         path = Path(path)
         self.updated = now()
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.to_dict(), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write(path, json.dumps(self.to_dict(), indent=1) + "\n")
         self.path = path
         return path
 

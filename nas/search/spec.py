@@ -24,7 +24,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
-from nas.errors import UserError
+from nas.errors import UserError, check_int, check_number
 from nas.space.arch import SCHEMA, Arch
 from nas.space.encoding import decode, encode
 from nas.space.presets import PRESETS, SPACES
@@ -214,26 +214,18 @@ def _constraints(cfg: ConfigDict, tables: dict[str, Path]) -> dict[str, float]:
 
 
 def _positive(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise UserError(f"{field}: got {value!r}; allowed: a number > 0")
-    return float(value)
+    return check_number(field, value, lambda v: v > 0, "a number > 0")
 
 
 def _int(cfg: ConfigDict, name: str, default: int, low: int) -> int:
-    value = _get(cfg, name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise UserError(f"search.{name}: got {value!r}; allowed: an integer >= {low}")
-    return value
+    return check_int(f"search.{name}", _get(cfg, name, default), low)
 
 
 def _num_trials(cfg: ConfigDict, strategy: str) -> int:
     # 0 = "every candidate" only makes sense where the candidates are a finite list.
     low = 0 if strategy in ("grid", "ablation") else 1
-    value = _get(cfg, "num_trials", 12)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        allowed = "an integer >= 0 (0: every candidate)" if low == 0 else "an integer >= 1"
-        raise UserError(f"search.num_trials: got {value!r}; allowed: {allowed}")
-    return value
+    allowed = "an integer >= 0 (0: every candidate)" if low == 0 else "an integer >= 1"
+    return check_int("search.num_trials", _get(cfg, "num_trials", 12), low, allowed)
 
 
 def spec_from_config(config: ConfigDict, workdir: Path) -> SearchSpec:

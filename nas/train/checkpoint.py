@@ -16,7 +16,6 @@ evaluated with (`params` = EMA params when EMA was on), without rebuilding the o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -106,10 +105,3 @@ def load_run(
         "batch_stats": jax.device_get(state["batch_stats"]),
     }
     return Arch.from_dict(meta["arch"]), variables, meta
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Atomic small JSON file (written whole or not at all)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
-    tmp.replace(path)

@@ -36,6 +36,7 @@ from jax.sharding import PartitionSpec as P
 
 from data import metrics as seg_metrics
 from nas.errors import UserError
+from nas.io import write_json
 from nas.space.arch import Arch
 from nas.space.build import build_model
 from nas.space.resolve import load_arch_file
@@ -142,8 +143,8 @@ def train_and_evaluate(
         state, meta = restored if restored else (init(), {})
         start_step, elapsed0 = int(state.step), float(meta.get("elapsed_s", 0.0))
         if pi == 0:
-            checkpoint.write_json(workdir / "config.json", config.to_dict())
-            checkpoint.write_json(arch_file, arch.to_dict())
+            write_json(workdir / "config.json", config.to_dict())
+            write_json(arch_file, arch.to_dict())
         writers = (
             run_writers(config, workdir, arch, plan.steps, start_step, writer_extra)
             if pi == 0
@@ -254,7 +255,7 @@ def train_and_evaluate(
         metrics["train/images_per_s"] = plan.batch_size * steady_steps / steady_s
     result = TrainResult(status, step, metrics, time.time() - t_call, message)
     if pi == 0:
-        checkpoint.write_json(
+        write_json(
             workdir / "result.json",
             {
                 **result.to_dict(),

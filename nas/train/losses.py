@@ -34,7 +34,7 @@ import ml_collections
 import optax
 
 from data.labels import IGNORE_INDEX
-from nas.errors import UserError
+from nas.errors import UserError, check_number
 
 
 def _flatten(
@@ -221,9 +221,9 @@ def loss_spec(
         raise UserError(f"train.loss.{unknown[0]}: unknown; allowed: {', '.join(sorted(known))}")
     weights = {}
     for name in LOSSES:
-        w = cfg.get(name, 0.0)
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0:
-            raise UserError(f"train.loss.{name}: got {w!r}; allowed: a weight >= 0")
+        w = check_number(
+            f"train.loss.{name}", cfg.get(name, 0.0), lambda v: v >= 0, "a weight >= 0"
+        )
         if w > 0:
             weights[name] = float(w)
     if not weights:
@@ -236,7 +236,7 @@ def loss_spec(
             f"train.loss.class_weights: got {list(cw)!r}; allowed: empty or "
             f"{num_classes} weights >= 0 (one per class)"
         )
-    aux = cfg.get("aux_weight", 0.0)
-    if isinstance(aux, bool) or not isinstance(aux, (int, float)) or not aux >= 0:
-        raise UserError(f"train.loss.aux_weight: got {aux!r}; allowed: a weight >= 0")
+    aux = check_number(
+        "train.loss.aux_weight", cfg.get("aux_weight", 0.0), lambda v: v >= 0, "a weight >= 0"
+    )
     return LossSpec(weights, tuple(float(v) for v in cw) if cw else None, float(aux), ignore_index)

@@ -24,7 +24,7 @@ import jax
 import ml_collections
 import optax
 
-from nas.errors import UserError
+from nas.errors import UserError, check_number
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "poly", "warmup_poly", "cosine", "slow_start")
@@ -33,11 +33,12 @@ SCHEDULES = ("constant", "poly", "warmup_poly", "cosine", "slow_start")
 def _number(
     cfg: ml_collections.ConfigDict, name: str, low: float, allowed: str, strict: bool = False
 ) -> float:
-    v = cfg.get(name)
-    bad = isinstance(v, bool) or not isinstance(v, (int, float))
-    if bad or not (v > low if strict else v >= low):
-        raise UserError(f"train.{name}: got {v!r}; allowed: {allowed}")
-    return float(v)
+    return check_number(
+        f"train.{name}",
+        cfg.get(name),
+        (lambda v: v > low) if strict else (lambda v: v >= low),
+        allowed,
+    )
 
 
 def learning_rate_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:

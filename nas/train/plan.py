@@ -12,7 +12,7 @@ import jax
 import ml_collections
 
 from models.layers import BN_MOMENTUM
-from nas.errors import UserError
+from nas.errors import UserError, check_int, check_number
 from nas.space.arch import Arch
 from nas.space.resolve import resolve_arch_spec
 
@@ -30,10 +30,7 @@ def resolve_arch(config: ml_collections.ConfigDict, arch: Arch | None, num_class
 
 def _int(cfg: ml_collections.ConfigDict, name: str, low: int) -> int:
     """`train.<name>` as an integer >= `low`, else a UserError naming it."""
-    v = cfg.get(name)
-    if type(v) is not int or v < low:
-        raise UserError(f"train.{name}: got {v!r}; allowed: an integer >= {low}")
-    return v
+    return check_int(f"train.{name}", cfg.get(name), low)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,20 +61,21 @@ class Plan:
                     f"train.{name}: got {b}; allowed: a multiple of the device "
                     f"count {n} (the batch is split over devices)"
                 )
-        ema = t.get("ema", 0.0)
-        if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
-            raise UserError(f"train.ema: got {ema!r}; allowed: a decay in [0, 1) (0 = off)")
-        bn = t.get("bn_momentum", BN_MOMENTUM)
-        if isinstance(bn, bool) or not isinstance(bn, (int, float)) or not 0 < bn < 1:
-            raise UserError(
-                f"train.bn_momentum: got {bn!r}; allowed: a momentum in (0, 1) "
-                f"(the models' own: {BN_MOMENTUM})"
-            )
-        minutes = t.get("max_minutes", 0)
-        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes < 0:
-            raise UserError(
-                f"train.max_minutes: got {minutes!r}; allowed: minutes >= 0 (0 = no limit)"
-            )
+        ema = check_number(
+            "train.ema", t.get("ema", 0.0), lambda v: 0 <= v < 1, "a decay in [0, 1) (0 = off)"
+        )
+        bn = check_number(
+            "train.bn_momentum",
+            t.get("bn_momentum", BN_MOMENTUM),
+            lambda v: 0 < v < 1,
+            f"a momentum in (0, 1) (the models' own: {BN_MOMENTUM})",
+        )
+        minutes = check_number(
+            "train.max_minutes",
+            t.get("max_minutes", 0),
+            lambda v: v >= 0,
+            "minutes >= 0 (0 = no limit)",
+        )
         return cls(
             steps=_int(t, "steps", 1),
             batch_size=batch,

@@ -30,6 +30,7 @@ import ml_collections
 from tqdm.auto import tqdm
 
 from nas.errors import UserError
+from nas.io import atomic_write
 from nas.space.arch import Arch
 
 WANDB_MODES = ("offline", "online", "disabled")
@@ -63,9 +64,7 @@ class JsonlWriter:
                         keep.append(line)
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a killed run
-            tmp = self.path.with_suffix(".jsonl.tmp")
-            tmp.write_text("".join(line + "\n" for line in keep))
-            os.replace(tmp, self.path)
+            atomic_write(self.path, "".join(line + "\n" for line in keep))
         self._file = open(self.path, "a")
 
     def write(self, step: int, metrics: Mapping[str, float]) -> None:

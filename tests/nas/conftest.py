@@ -104,6 +104,7 @@ def trained(tiny_arch, toy_data_cfg):
 def run_dir(tmp_path_factory, tiny_arch, toy_data_cfg, trained):
     """A training-run folder as `segnas train` leaves it (orbax checkpoint + config.json),
     written with the trainer's own `nas.train.checkpoint` helpers around the trained variables."""
+    from nas.io import write_json
     from nas.train import checkpoint
 
     workdir = tmp_path_factory.mktemp("run")
@@ -119,7 +120,7 @@ def run_dir(tmp_path_factory, tiny_arch, toy_data_cfg, trained):
     }
     checkpoint.save(mngr, TRAIN_STEPS, state, {"arch": tiny_arch.to_dict(), "ema": False})
     mngr.wait_until_finished()
-    checkpoint.write_json(workdir / "config.json", {"data": toy_data_cfg.to_dict()})
+    write_json(workdir / "config.json", {"data": toy_data_cfg.to_dict()})
     return workdir
 
 

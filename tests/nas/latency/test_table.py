@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from nas import io as io_mod
 from nas.errors import UserError
-from nas.latency import table as table_mod
 from nas.latency.table import (
     SCHEMA,
     LatencyTable,
@@ -80,7 +80,7 @@ def test_failed_save_keeps_the_old_table(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise KeyboardInterrupt  # a kill in the middle of writing
 
-    monkeypatch.setattr(table_mod.json, "dump", boom)
+    monkeypatch.setattr(io_mod.os, "replace", boom)
     with pytest.raises(KeyboardInterrupt):
         _table().save(path)
     assert path.read_text() == before
