@@ -23,7 +23,7 @@ from nas.latency.blocks import Block, decompose, micro_model, whole_model
 from nas.latency.predictor import fit_calibration, signatures
 from nas.latency.table import LatencyTable, load_table, now
 from nas.space.arch import Arch
-from nas.space.presets import SPACES
+from nas.space.resolve import resolve_space_spec
 from nas.space.space import Space, resolutions
 
 # Measurement settings a config may set (the `measure` field), with their defaults.
@@ -34,23 +34,7 @@ DEFAULT_CALIBRATION: dict[str, Any] = {"n": 24, "seed": 1}
 def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
     """A Space from a name of nas.space.presets.SPACES or a Space dict, its resolutions replaced by
     the square `sizes` when given."""
-    if isinstance(space, str):
-        if space not in SPACES:
-            raise UserError(
-                f"config.space: got {space!r}; allowed: {', '.join(SPACES)} or a Space dict"
-            )
-        result = SPACES[space]
-    elif isinstance(space, dict) or hasattr(space, "to_dict"):
-        d = space.to_dict() if hasattr(space, "to_dict") else dict(space)
-        try:
-            result = Space.from_dict(d)
-        except (TypeError, ValueError) as e:
-            raise UserError(f"config.space: {e}") from None
-    else:
-        raise UserError(
-            f"config.space: got {type(space).__name__}; allowed: a name "
-            f"({', '.join(SPACES)}) or a Space dict"
-        )
+    result = space if isinstance(space, Space) else resolve_space_spec(space, "config.space")
     if sizes:
         try:
             result = result.replace(resolution=resolutions(sizes))

@@ -43,14 +43,21 @@ STATE_NAMES = {
 }
 
 
-def scores_of(t: FrozenTrial) -> dict[str, float]:
-    """Every scalar a trial has, under objective names (val/miou, latency/<t>, params...)."""
-    out = dict(t.user_attrs.get("costs") or {})
-    out.update({LATENCY_PREFIX + k: v for k, v in (t.user_attrs.get("latency_ms") or {}).items()})
-    miou = (t.user_attrs.get("metrics") or {}).get(MIOU)
+def scores(costs: dict, latency_ms: dict, metrics: dict) -> dict[str, float]:
+    """The one home of a trial's scores: costs, predicted latencies and validation mIoU under
+    objective names (params, latency/<target>, val/miou)."""
+    out = dict(costs or {})
+    out.update({LATENCY_PREFIX + k: v for k, v in (latency_ms or {}).items()})
+    miou = (metrics or {}).get(MIOU)
     if miou is not None:
         out[MIOU] = miou
     return out
+
+
+def scores_of(t: FrozenTrial) -> dict[str, float]:
+    """The scores of a study's trial (`scores`)."""
+    a = t.user_attrs
+    return scores(a.get("costs"), a.get("latency_ms"), a.get("metrics"))
 
 
 def trial_record(t: FrozenTrial) -> dict[str, Any]:
@@ -146,12 +153,8 @@ def trial_line(t: FrozenTrial, spec: SearchSpec) -> str:
 
 
 def record_scores(r: dict[str, Any]) -> dict[str, float]:
-    """Every scalar of a trials.jsonl record under objective names, like `scores_of`."""
-    out = dict(r["costs"])
-    out.update({LATENCY_PREFIX + k: v for k, v in r["latency_ms"].items()})
-    if r["metrics"].get(MIOU) is not None:
-        out[MIOU] = r["metrics"][MIOU]
-    return out
+    """The scores of a trials.jsonl record (`scores`)."""
+    return scores(r["costs"], r["latency_ms"], r["metrics"])
 
 
 def summary_table(

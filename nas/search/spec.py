@@ -27,7 +27,8 @@ from ml_collections import ConfigDict
 from nas.errors import UserError, check_int, check_number
 from nas.space.arch import SCHEMA, Arch
 from nas.space.encoding import decode, encode
-from nas.space.presets import PRESETS, SPACES
+from nas.space.presets import PRESETS
+from nas.space.resolve import resolve_space_spec
 from nas.space.space import Space
 
 STRATEGIES = ("random", "grid", "ablation", "nsga2", "tpe")
@@ -97,26 +98,7 @@ def _plain(value: Any) -> Any:
 
 
 def _space(value: Any) -> Space:
-    value = _plain(value)
-    if isinstance(value, str):
-        if value not in SPACES:
-            raise UserError(
-                f"search.space: got {value!r}; allowed: a dimension -> values dict "
-                f"or one of {', '.join(SPACES)}"
-            )
-        return SPACES[value]
-    if not isinstance(value, dict):
-        raise UserError(
-            f"search.space: got {type(value).__name__}; allowed: a dimension -> "
-            f"values dict or one of {', '.join(SPACES)}"
-        )
-    try:
-        return Space.from_dict(value)
-    except (TypeError, ValueError) as e:
-        msg = str(e)  # Space.validate already says "space.<dimension>: ..."
-        raise UserError(
-            f"search.{msg}" if msg.startswith("space.") else f"search.space: {msg}"
-        ) from None
+    return resolve_space_spec(_plain(value), "search.space")
 
 
 def _baseline(value: Any, space: Space) -> Arch:

@@ -1,7 +1,8 @@
-"""Where an `Arch` comes from: a preset name, an arch JSON file, or a dict of its fields.
+"""Where an `Arch` or a `Space` comes from: a preset name, an arch JSON file, or a dict.
 
 One home for that resolution, shared by the trainer's `config.arch`, the CLI's `--preset` /
-`--arch` and the search's baseline; each bad input is a `UserError` naming the field.
+`--arch`, the search's space and baseline and the latency configs' space; each bad input is a
+`UserError` naming the field.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import ml_collections
 
 from nas.errors import UserError
 from nas.space.arch import Arch
-from nas.space.presets import PRESETS
+from nas.space.presets import PRESETS, SPACES
+from nas.space.space import Space
 
 
 def load_arch_file(path: Path) -> Arch:
@@ -52,3 +54,30 @@ def resolve_arch_spec(spec: Any, field: str = "config.arch") -> Arch:
         f"{field}: got {spec!r}; allowed: a preset name "
         f"({', '.join(PRESETS)}), a .json file or a dict of Arch fields"
     )
+
+
+def resolve_space_spec(spec: Any, field: str = "search.space") -> Space:
+    """`spec` as a validated Space: a name of `SPACES` or a (nested) dict / ConfigDict of
+    dimension -> values."""
+    if isinstance(spec, ml_collections.ConfigDict):
+        spec = spec.to_dict()
+    if isinstance(spec, str):
+        if spec not in SPACES:
+            raise UserError(
+                f"{field}: got {spec!r}; allowed: a dimension -> values dict "
+                f"or one of {', '.join(SPACES)}"
+            )
+        return SPACES[spec]
+    if not isinstance(spec, dict):
+        raise UserError(
+            f"{field}: got {type(spec).__name__}; allowed: a dimension -> "
+            f"values dict or one of {', '.join(SPACES)}"
+        )
+    try:
+        return Space.from_dict(spec)
+    except (TypeError, ValueError) as e:
+        msg = str(e)  # Space.validate already says "space.<dimension>: ..."
+        prefix = field.rsplit("space", 1)[0]
+        raise UserError(
+            f"{prefix}{msg}" if msg.startswith("space.") else f"{field}: {msg}"
+        ) from None
