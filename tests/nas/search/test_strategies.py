@@ -52,3 +52,17 @@ def test_tpe_models_a_knob_only_one_family_has(config, tmp_path):
     share = sum(t.params["decoder.kind"] == "mlp" for t in late) / len(late)
     # uniform sampling would give 1/3; the modelled knob concentrates on the best kind
     assert len(late) >= 10 and share > 0.5, (len(late), share)  # measured: 17 of 29
+
+
+def test_a_study_of_the_flat_schema_is_refused_by_name(config, tmp_path):
+    import pytest
+
+    from nas.errors import UserError
+    from nas.search import prepare
+
+    ctx = run_sweep(config, tmp_path, render=False)
+    old = dict(ctx.study.user_attrs["segnas"])
+    del old["schema"]  # what segnas wrote before archs had family configs
+    ctx.study.set_user_attr("segnas", old)
+    with pytest.raises(UserError, match=r"created by an older segnas \(arch schema 1"):
+        prepare.prepare(config, tmp_path, evaluate=_kind_matters)
