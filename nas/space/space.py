@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from models.decoders.unet import KINDS as UNET_KINDS
-from nas.space.arch import Arch, _part, allowed, knob_names
+from nas.space.arch import V1_FIELDS, Arch, _part, allowed, knob_names
 
 # Top-level dimensions besides the parts' knobs, in canonical order.
 _TOP = ("resolution", "output_stride")
@@ -176,17 +176,7 @@ def _values(path: str, v: Any) -> tuple[Any, ...]:
 
 def _from_v1(d: dict[str, Any]) -> dict[str, Any]:
     """A schema-1 flat space dict as a nested one."""
-    names = {
-        "encoder",
-        "decoder",
-        "conv_type",
-        "group_size",
-        "width",
-        "depth",
-        "resolution",
-        "output_stride",
-        "num_classes",
-    }
+    names = set(V1_FIELDS)  # a schema-1 space lists values of the schema-1 arch fields
     unknown = sorted(set(d) - names)
     if unknown:
         raise allowed("space", unknown[0], "fields " + ", ".join(sorted(names)))
