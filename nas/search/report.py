@@ -177,30 +177,15 @@ def write_front(study: optuna.Study, spec: SearchSpec, workdir: Path) -> dict[st
     ]
     title = f"{spec.study_name}: {len(cands)} candidates, hypervolume {f['hypervolume']:.4g}"
     # The plotted front is the full-dimensional one (several objectives may hide behind x).
-    plot_png(
-        workdir / "pareto.png",
-        x,
-        y,
-        mask,
+    axes = dict(
         x_label=_label(x_name),
         y_label=_label(y_name),
         x_max=x_name == MIOU,
         y_max=y_name == MIOU,
         title=title,
-        labels=labels,
     )
-    plot_html(
-        workdir / "pareto.html",
-        x,
-        y,
-        mask,
-        x_label=_label(x_name),
-        y_label=_label(y_name),
-        x_max=x_name == MIOU,
-        y_max=y_name == MIOU,
-        title=title,
-        hover=hover,
-    )
+    plot_png(workdir / "pareto.png", x, y, mask, **axes, labels=labels)
+    plot_html(workdir / "pareto.html", x, y, mask, **axes, hover=hover)
     return f
 
 
