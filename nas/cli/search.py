@@ -79,7 +79,8 @@ def _print_header(ctx: prepare.Context, url: str, workers: int) -> None:
         {
             r["arch_id"]
             for r in records.records(ctx.study)
-            if r["state"] in ("complete", "pruned", "failed") and r["outcome"] != "retried"
+            if r["state"] in ("complete", "pruned", "failed")
+            and r["outcome"] not in ("killed", "duplicate")
         }
     )
     print(
@@ -118,11 +119,50 @@ def run_local(ctx: prepare.Context) -> None:
         bar.close()
 
 
+def split_cores(cores: list[int], workers: int) -> list[list[int]]:
+    """Disjoint groups of `cores`, one per worker, as even as possible; with more workers than
+    cores, workers share single cores round-robin (oversubscribed: the caller warns)."""
+    if workers > len(cores):
+        return [[cores[k % len(cores)]] for k in range(workers)]
+    size, extra = divmod(len(cores), workers)
+    out, start = [], 0
+    for k in range(workers):
+        n = size + (k < extra)
+        out.append(cores[start : start + n])
+        start += n
+    return out
+
+
+def worker_env(cores: list[int]) -> dict[str, str]:
+    """The environment of a worker pinned to `cores`: thread pools sized to them. XLA:CPU and
+    Eigen size their pools from the process's CPU affinity (set by `run_children`); TF's
+    tf.data and OpenMP / BLAS pools read these variables."""
+    n = str(len(cores))
+    return {
+        **os.environ,
+        "TF_NUM_INTRAOP_THREADS": n,
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": n,
+        "OPENBLAS_NUM_THREADS": n,
+    }
+
+
 def run_children(ctx: prepare.Context, argv: list[str], workers: int) -> None:
-    """N worker processes of this command on the same storage; the parent shows progress."""
+    """N worker processes of this command on the same storage; the parent shows progress.
+
+    Workers split the machine's cores: each is pinned (CPU affinity) to its own group, so N
+    workers on C cores never run N thread pools of C threads each (two workers on two cores
+    spent half their time in the kernel that way)."""
     logs = ctx.workdir / "logs"
     logs.mkdir(exist_ok=True)
     procs = []
+    groups = split_cores(sorted(os.sched_getaffinity(0)), workers)
+    if workers > len(os.sched_getaffinity(0)):
+        print(
+            f"warning: {workers} workers on {len(os.sched_getaffinity(0))} cores: workers share "
+            "cores, and their candidates' training times are not comparable",
+            file=sys.stderr,
+        )
     for k in range(workers):
         cmd = [
             sys.executable,
@@ -135,12 +175,21 @@ def run_children(ctx: prepare.Context, argv: list[str], workers: int) -> None:
             "--worker-index",
             str(k + 1),
         ]
+        cores = groups[k]
         with open(logs / f"worker-{k + 1}.log", "ab") as log:
             procs.append(
-                subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd())
+                subprocess.Popen(
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=os.getcwd(),
+                    env=worker_env(cores),
+                    preexec_fn=lambda cores=cores: os.sched_setaffinity(0, cores),
+                )
             )
     print(
-        f"started {workers} workers (pids {', '.join(str(p.pid) for p in procs)}); logs in {logs}",
+        f"started {workers} workers (pids {', '.join(str(p.pid) for p in procs)}; cores "
+        f"{' | '.join(','.join(map(str, g)) for g in groups)}); logs in {logs}",
         flush=True,
     )
     seen = {t.number for t in _finished(ctx.study)}

@@ -1,23 +1,31 @@
 """The search driver: ask -> score cheaply -> train -> tell, over an Optuna study.
 
 One worker runs `run_worker`: before each trial it fails and re-enqueues trials of dead workers
-(nas.search.storage), asks the study for a trial, turns its parameters into an `Arch`, and:
-- if an earlier trial already holds that architecture, reuses its outcome (complete, pruned or
-  failed) without training, or skips the trial when that earlier one is still running;
-- computes the cheap scores first (params / MACs / bytes from nas.cost, predicted latency per
+(nas.search.storage), asks the study for a trial, turns its parameters into an `Arch`, and
+ends it with one of the outcomes of the table in the `nas.search` docstring:
+- an arch an earlier trial already holds is a `duplicate`: told FAIL (so the arch enters the
+  sampler's population once), not counted, not trained; after FILL_AFTER of them in a row the
+  slot goes to the nearest arch the study does not hold (`_fill`); when the earlier trial is
+  still running on another worker the trial is `skipped` (left out of every output);
+- the cheap scores come first (params / MACs / bytes from nas.cost, predicted latency per
   target from its table); a candidate breaking a constraint (latency or size budget) is not
-  trained: it is recorded as infeasible (Optuna state PRUNED, user_attr `feasible` False);
-- otherwise trains it with the evaluator in `WORKDIR/trials/<arch id>/` (so a retried
-  candidate resumes from its checkpoint) under the training config's budget (train.steps,
-  train.max_minutes), optionally stopped early by a median rule, and tells the study.
-Any candidate failure (status diverged / failed, an exception, out of memory) becomes a FAILed
-trial with its reason; the sweep goes on. Ctrl-C or a sweep-wide config error (`UserError`
-from the evaluator) hands the trial back (FAIL + retry enqueued) and stops the worker.
+  trained: it is `infeasible`, told COMPLETE with placeholder values (val/miou 0, its predicted
+  latency and costs; `nas.search.outcomes`) and its constraint violations, so constrained
+  NSGA-II / TPE learn where the budget lies;
+- otherwise it trains with the evaluator in `WORKDIR/trials/<arch id>/` (a retried candidate
+  resumes from its checkpoint). Its budget is its step count (`train.steps`); compile time is
+  not charged to it; `train.max_minutes` is a safety net whose stop is `timeout`. A median
+  rule may prune it. `complete` needs the full step budget.
+Candidate failures (timeout, diverged, failed: an exception, out of memory) are recorded with
+their reason and the sweep goes on, up to `search.max_failures` of them. Ctrl-C or a
+sweep-wide config error (`UserError` from the evaluator) hands the trial back (FAIL + retry
+enqueued) and stops the worker. Each told trial records the hypervolume at that moment
+(user_attr `hypervolume`, under the study's fixed reference point).
 
 The evaluator is a plain function with the trainer's signature,
-`evaluate(config, workdir, *, arch, on_eval) -> result` (`nas.train.train_and_evaluate` by
-default) where `result` has `status`, `step`, `metrics` (with "val/miou"), `wall_time_s` and
-`message`; tests pass a fake one, users may name their own in `search.evaluator`.
+`evaluate(config, workdir, *, arch, on_eval) -> TrainResult` (`nas.train.train_and_evaluate`
+by default; status, step, metrics with "val/miou", step_budget, compile_s, train_s, message);
+tests pass a fake one, users may name their own in `search.evaluator`.
 
 Pruning: multi-objective Optuna studies do not support `trial.report`, so each trial keeps its
 validation curve in the user_attr `curve` ({step: mIoU}); at an evaluation step the candidate
@@ -28,6 +36,7 @@ is stopped when its mIoU is below the median mIoU, at that same step, of the com
 from __future__ import annotations
 
 import math
+import random
 import time
 import traceback
 import warnings
@@ -40,6 +49,8 @@ from ml_collections import ConfigDict
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import UserError
+from nas.search import front as fr
+from nas.search import outcomes as oc
 from nas.search import storage as st
 from nas.search import workers as wk
 from nas.search.prepare import Context
@@ -52,7 +63,7 @@ from nas.search.spec import (
 )
 from nas.search.strategies import MedianRule
 from nas.space.arch import Arch
-from nas.space.encoding import distributions
+from nas.space.encoding import distributions, params_of
 
 OnTrial = Callable[[FrozenTrial], None]
 
@@ -136,13 +147,16 @@ def _tell(
     reason: str = "",
     values: list[float] | None = None,
 ) -> FrozenTrial:
+    """Tells the study `outcome` (its Optuna state from nas.search.outcomes) and records the
+    hypervolume the study has with this trial (live history)."""
     trial.set_user_attr("outcome", outcome)
     trial.set_user_attr("reason", reason)
-    state = {
-        "complete": TrialState.COMPLETE,
-        "infeasible": TrialState.PRUNED,
-        "pruned": TrialState.PRUNED,
-    }.get(outcome, TrialState.FAIL)
+    state = oc.optuna_state(outcome)
+    if ctx.reference:
+        ref = [ctx.reference[o] for o in ctx.spec.objectives]
+        on_front = outcome == "complete" and trial.user_attrs.get("feasible") is not False
+        hv = fr.hypervolume_with(ctx.study, ctx.spec, ref, values if on_front else None)
+        trial.set_user_attr("hypervolume", hv)
     ctx.study.tell(trial, values if state == TrialState.COMPLETE else None, state=state)
     return ctx.study._storage.get_trial(trial._trial_id)
 
@@ -159,27 +173,12 @@ def _hand_back(ctx: Context, trial: optuna.Trial) -> None:
         st.retry_callback(ctx.study)(ctx.study, storage.get_trial(trial._trial_id))
 
 
-def _reuse(ctx: Context, trial: optuna.Trial, prior: FrozenTrial) -> FrozenTrial:
-    for key in (
-        "costs",
-        "latency_ms",
-        "violations",
-        "feasible",
-        "metrics",
-        "train",
-        "curve",
-        "trial_dir",
-    ):
-        if key in prior.user_attrs:
-            trial.set_user_attr(key, prior.user_attrs[key])
-    for name, value in prior.constraints.items():
-        trial.set_constraint(name, value)
+def _duplicate(ctx: Context, trial: optuna.Trial, prior: FrozenTrial) -> FrozenTrial:
+    """An arch the study holds: answered from its earlier trial, told FAIL so that the sampler's
+    population has the arch once, not counted toward num_trials."""
     trial.set_user_attr("reused_from", prior.number)
-    if "outcome" in prior.user_attrs:
-        outcome, reason = prior.user_attrs["outcome"], prior.user_attrs.get("reason", "")
-    else:  # a trial failed by the heartbeat check, its retries used up
-        outcome, reason = "failed", "its worker stopped (no heartbeat) and retries ran out"
-    return _tell(ctx, trial, outcome, reason, list(prior.values) if prior.values else None)
+    outcome = prior.user_attrs.get("outcome", "killed")
+    return _tell(ctx, trial, "duplicate", f"arch of trial {prior.number} ({outcome})")
 
 
 def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
@@ -204,7 +203,7 @@ def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
         trial.set_user_attr("skipped", f"trial {prior.number} holds the same architecture")
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
     if prior is not None:
-        return _reuse(ctx, trial, prior)
+        return _duplicate(ctx, trial, prior)
     if st.slots_taken(trials, before=trial.number) >= planned_trials(ctx.spec):
         trial.set_user_attr("skipped", "the sweep's budget was reached by other workers")
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
@@ -234,7 +233,13 @@ def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> Froze
         trial.set_constraint(name, value)  # <= 0: satisfied (Optuna's convention)
     if scores["broken"] and not ctx.spec.train_infeasible:
         trial.set_user_attr("timings", {"cheap_s": t_cheap, "total_s": time.time() - t0})
-        return _tell(ctx, trial, "infeasible", "infeasible: " + "; ".join(scores["broken"]))
+        return _tell(
+            ctx,
+            trial,
+            "infeasible",
+            "; ".join(scores["broken"]),
+            oc.placeholder_values(ctx.spec, scores),
+        )
 
     trial_dir = ctx.workdir / "trials" / arch.id
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -265,42 +270,62 @@ def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> Froze
             + text
             + f" (traceback in {trial_dir / 'error.txt'})",
         )
+    budget = _budget(result)
     trial.set_user_attr(
-        "timings", {"cheap_s": t_cheap, "train_s": time.time() - t1, "total_s": time.time() - t0}
+        "timings",
+        {
+            "cheap_s": t_cheap,
+            "compile_s": budget["compile_s"],
+            "train_s": budget["train_s"],
+            "total_s": time.time() - t0,
+        },
     )
     metrics = _scalars(result.metrics or {})
     trial.set_user_attr("metrics", metrics)
-    trial.set_user_attr(
-        "train",
-        {
-            "status": result.status,
-            "step": int(result.step),
-            "wall_time_s": float(result.wall_time_s),
-            "message": str(result.message or ""),
-        },
-    )
-    if result.status != "complete":
-        return _tell(
-            ctx,
-            trial,
-            result.status if result.status == "diverged" else "failed",
-            f"{result.status} at step {result.step}: {result.message}",
-        )
-    if rule.stopped and int(result.step) <= rule.stopped[0]:
-        step, miou, median = rule.stopped
-        return _tell(
-            ctx,
-            trial,
-            "pruned",
-            f"pruned at step {step}: val/miou {miou:.4f} < median {median:.4f} of completed trials",
-        )
-    if metrics.get(MIOU) is None:
-        return _tell(
-            ctx, trial, "failed", f"no finite {MIOU} in the evaluator's metrics ({sorted(metrics)})"
-        )
+    trial.set_user_attr("train", budget)
+    outcome, reason = _outcome(result, budget, rule)
+    if outcome == "complete" and metrics.get(MIOU) is None:
+        outcome = "failed"
+        reason = f"no finite {MIOU} in the evaluator's metrics ({sorted(metrics)})"
+    if outcome != "complete":
+        return _tell(ctx, trial, outcome, reason)
     rule.curve[str(int(result.step))] = metrics[MIOU]  # the final evaluation, for the rule
     trial.set_user_attr("curve", rule.curve)
     return _tell(ctx, trial, "complete", "", objective_values(ctx.spec, scores, metrics))
+
+
+def _budget(result: Any) -> dict[str, Any]:
+    """What trials.jsonl records of a run: status, step reached, step budget, compile and
+    train seconds (0 where a user's evaluator does not say)."""
+    return {
+        "status": str(result.status),
+        "step": int(result.step),
+        "step_budget": int(getattr(result, "step_budget", 0) or 0),
+        "compile_s": float(getattr(result, "compile_s", 0.0) or 0.0),
+        "train_s": float(getattr(result, "train_s", 0.0) or 0.0),
+        "wall_time_s": float(result.wall_time_s),
+        "message": str(result.message or ""),
+    }
+
+
+def _outcome(result: Any, budget: dict[str, Any], rule: MedianRule) -> tuple[str, str]:
+    """The outcome of a trained candidate and its reason ('' for complete)."""
+    status, step, steps = budget["status"], budget["step"], budget["step_budget"]
+    of = f" of {steps}" if steps else ""
+    if status == "timeout":
+        return "timeout", f"stopped by train.max_minutes at step {step}{of}: {budget['message']}"
+    if status in ("diverged", "failed"):
+        return status, f"{status} at step {step}{of}: {budget['message']}"
+    if status != "complete":
+        return "failed", f"the evaluator returned status {status!r} at step {step}{of}"
+    if rule.stopped and step <= rule.stopped[0]:
+        at, miou, median = rule.stopped
+        return "pruned", (
+            f"pruned at step {at}: val/miou {miou:.4f} < median {median:.4f} of completed trials"
+        )
+    if steps and step < steps:  # equal budgets: a short run is never a complete candidate
+        return "failed", f"the evaluator stopped at step {step}{of} without saying why"
+    return "complete", ""
 
 
 def _run_owned(ctx: Context, trial: optuna.Trial) -> FrozenTrial | None:
@@ -322,17 +347,37 @@ def _run_owned(ctx: Context, trial: optuna.Trial) -> FrozenTrial | None:
 def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
     """Runs trials until the sweep's budget is taken; returns how many this worker finished.
 
-    A sampler may keep proposing architectures the study already holds (NSGA-II or TPE that
-    converged on a small space); those trials are answered from the earlier ones at no cost,
-    and after `patience` of them in a row the worker stops rather than spin.
+    It also ends, setting `ctx.stop_reason` and the study's user_attr `stop_reason`, when
+    `search.max_failures` candidates failed (timeout, diverged, failed), or when the sampler
+    proposed `search.max_duplicates` archs in a row that the study already holds (NSGA-II or
+    TPE converged on a small space).
     """
-    done, idle = 0, 0
+    done, idle, dup_run = 0, 0, 0
     target = planned_trials(ctx.spec)
-    patience = max(20, target)
-    while idle < patience:
+    if ctx.study.user_attrs.get("stop_reason"):  # a reason of an earlier run of this study
+        ctx.study.set_user_attr("stop_reason", "")
+    while True:
+        if idle >= ctx.spec.max_duplicates:
+            _stop(
+                ctx,
+                f"the sampler proposed {idle} archs in a row that the study already holds "
+                f"({_held(ctx)} of {ctx.spec.space.size()} in the space); raise "
+                "search.max_duplicates, widen search.space or lower search.num_trials",
+            )
+            break
         with wk.workdir_lock(ctx.workdir):  # check-then-ask, atomic among local workers
             wk.reap_dead_workers(ctx.study)
             trials = ctx.study.get_trials(deepcopy=False)
+            counted = st.counted_trials(trials)
+            failures = oc.genuine_failures(counted)
+            if failures >= ctx.spec.max_failures:
+                _stop(
+                    ctx,
+                    f"{failures} candidates failed (timeout, diverged or failed; "
+                    f"search.max_failures = {ctx.spec.max_failures}): see their reasons in "
+                    "trials.jsonl; fix the space or training config, or raise max_failures",
+                )
+                break
             waiting = any(t.state == TrialState.WAITING for t in trials)
             if not waiting and st.slots_taken(trials) >= target:
                 break
@@ -344,10 +389,80 @@ def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
         if finished is None:  # another worker holds this very trial (see wk.FileLock)
             idle += 1
             continue
-        new = not (finished.user_attrs.get("skipped") or "reused_from" in finished.user_attrs)
-        idle = 0 if new else idle + 1
-        if not finished.user_attrs.get("skipped"):
+        a = finished.user_attrs
+        idle = idle + 1 if a.get("skipped") or a.get("outcome") == "duplicate" else 0
+        dup_run = dup_run + 1 if a.get("outcome") == "duplicate" else 0
+        if dup_run and dup_run % FILL_AFTER == 0 and not _fill(ctx, finished):
+            _stop(
+                ctx,
+                f"every arch of the space ({ctx.spec.space.size()}) is held by the study; "
+                "nothing new to propose",
+            )
+            break
+        if not a.get("skipped"):
             done += 1
             if on_trial is not None:
                 on_trial(finished)
     return done
+
+
+def _fill(ctx: Context, trial: FrozenTrial) -> bool:
+    """After FILL_AFTER duplicates in a row, enqueues the nearest arch the study does not hold:
+    a one-dimension neighbour of the duplicate when one is free (keeping what the sampler asked
+    for in every other dimension), else any free arch; drawn at random, seeded by search.seed
+    and the trial number. A converged TPE proposes its best point again and again (its
+    observations do not change), so without this the slot would be lost. False when the space
+    has no free arch."""
+    with wk.workdir_lock(ctx.workdir):
+        trials = ctx.study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return True  # a queued arch takes the next slot already
+        held = {t.user_attrs.get("arch_id") for t in st.counted_trials(trials)}
+        rng = random.Random(ctx.spec.seed * 1_000_003 + trial.number)
+        space = ctx.spec.space
+        dup = Arch.from_dict(trial.user_attrs["arch"])
+        near = [a for d in space.searched() for a in dup.neighbours(space, d) if a.id not in held]
+        if near:
+            arch = rng.choice(near)
+        elif space.size() <= FILL_GRID_MAX:
+            free = [a for a in _space_archs(ctx) if a.id not in held]
+            if not free:
+                return False
+            arch = rng.choice(free)
+        else:  # a large space: a few random draws find a free arch
+            for _ in range(1000):
+                arch = arch_from_params(params_of(Arch.sample(space, rng), space), ctx.spec)
+                if arch.id not in held:
+                    break
+            else:
+                return False
+        arch = arch_from_params(params_of(arch, space), ctx.spec)
+        ctx.study.enqueue_trial(
+            params_of(arch, space),
+            user_attrs={"arch_id": arch.id, "arch": arch.to_dict(), "fills_for": trial.number},
+        )
+    return True
+
+
+FILL_GRID_MAX = 4096  # spaces up to this size are listed to find a free arch
+# Duplicates in a row before a free arch fills the slot. NSGA-II's next child is usually new
+# (its generator moves on), so asking again is free and keeps its generations its own; TPE
+# whose observations did not change proposes the same point every time.
+FILL_AFTER = 10
+
+
+def _space_archs(ctx: Context) -> list[Arch]:
+    """Every arch of the sweep's space, as the driver builds them (baseline's unsearched
+    dimensions)."""
+    return [arch_from_params(params_of(a, ctx.spec.space), ctx.spec) for a in ctx.spec.space.grid()]
+
+
+def _held(ctx: Context) -> int:
+    """Distinct archs the study holds."""
+    return st.slots_taken(ctx.study.get_trials(deepcopy=False))
+
+
+def _stop(ctx: Context, reason: str) -> None:
+    """Ends the search early, saying why (the CLI prints the study's `stop_reason`)."""
+    ctx.stop_reason = reason
+    ctx.study.set_user_attr("stop_reason", reason)

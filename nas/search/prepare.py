@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from ml_collections import ConfigDict
 from nas.errors import UserError
 from nas.search import storage as st
 from nas.search import workers as wk
+from nas.search.front import REFERENCE_ATTR, fixed_reference
 from nas.search.spec import (
     LATENCY_PREFIX,
     SearchSpec,
@@ -116,6 +117,8 @@ class Context:
     evaluate: Evaluate
     tables: dict[str, Any]
     cost_fn: Callable[[Arch], dict]
+    reference: dict[str, float] = dataclasses.field(default_factory=dict)  # hypervolume's
+    stop_reason: str = ""  # set when the search ended before its budget (driver.run_worker)
 
 
 def prepare(
@@ -151,6 +154,8 @@ def prepare(
         )
         study = open_study(spec, store, seed)
     tables = load_tables(spec, build=build_tables)
+    with wk.workdir_lock(workdir):
+        reference = ensure_reference(study, spec, tables, cost_fn)
     return Context(
         config=config,
         spec=spec,
@@ -159,4 +164,37 @@ def prepare(
         evaluate=evaluate,
         tables=tables,
         cost_fn=cost_fn,
+        reference=reference,
     )
+
+
+def objective_scores(
+    arch: Arch, names: Sequence[str], tables: dict[str, Any], cost_fn: Callable[[Arch], dict]
+) -> dict[str, float]:
+    """An arch's predicted latencies and costs under the objective names `names` (only what is
+    asked: a cost function may take seconds)."""
+    out: dict[str, float] = {}
+    costs = None
+    for name in names:
+        if name.startswith(LATENCY_PREFIX):
+            from nas.latency import predict
+
+            out[name] = float(predict(arch, tables[name[len(LATENCY_PREFIX) :]]))
+        else:
+            costs = costs or cost_fn(arch)
+            out[name] = float(costs["bytes_fp32" if name == "bytes" else name])
+    return out
+
+
+def ensure_reference(
+    study: optuna.Study, spec: SearchSpec, tables: dict[str, Any], cost_fn: Callable[[Arch], dict]
+) -> dict[str, float]:
+    """The study's hypervolume reference point (nas.search.front.fixed_reference), computed and
+    stored in the study by its first worker, read back by the others and by later runs."""
+    stored = study.user_attrs.get(REFERENCE_ATTR)
+    ref = fixed_reference(
+        spec, lambda arch, names: objective_scores(arch, names, tables, cost_fn), stored
+    )
+    if ref != stored:
+        study.set_user_attr(REFERENCE_ATTR, ref)
+    return ref

@@ -1,9 +1,12 @@
 """What a search leaves in its workdir, always re-derived from the study (the sweep's memory).
 
-- `trials.jsonl`: one line per trial: number, state (complete / failed / pruned / running /
-  waiting), outcome (complete, infeasible, pruned, diverged, failed, reused ones say
-  `reused_from`), reason, arch JSON and id, metrics, costs, predicted latencies, feasibility,
-  timings. Rewritten atomically after every trial, so an interrupted sweep never leaves it torn.
+- `trials.jsonl`: one line per trial: number, Optuna state (complete / failed / pruned /
+  running / waiting), outcome (the table in the `nas.search` docstring; a duplicate says
+  `reused_from`, a killed trial's retry says `retry_of`), reason, arch JSON and id, values
+  (the objectives told; null for an infeasible trial, whose told values are placeholders),
+  metrics, costs, predicted latencies, feasibility, `train` (status, step reached, step_budget,
+  compile_s, train_s), timings, the hypervolume when it was told. Rewritten atomically after
+  every trial, so an interrupted sweep never leaves it torn.
 - `pareto.json`: the non-dominated feasible complete trials (one per architecture), the
   objectives and directions, the reference point and the hypervolume; `pareto.png` (matplotlib)
   and `pareto.html` (plotly, self-contained) plot mIoU against the first cost objective.
@@ -26,7 +29,6 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.io import atomic_write
-from nas.search import storage as st
 from nas.search.spec import (
     LATENCY_PREFIX,
     MIOU,
@@ -71,7 +73,7 @@ def trial_record(t: FrozenTrial) -> dict[str, Any]:
         "reason": a.get("reason", ""),
         "arch_id": a.get("arch_id"),
         "arch": a.get("arch"),
-        "values": list(t.values) if t.values else None,
+        "values": list(t.values) if t.values and a.get("outcome") != "infeasible" else None,
         "metrics": a.get("metrics", {}),
         "costs": a.get("costs", {}),
         "latency_ms": a.get("latency_ms", {}),
@@ -80,6 +82,7 @@ def trial_record(t: FrozenTrial) -> dict[str, Any]:
         "retry_of": t.system_attrs.get("failed_trial"),
         "train": a.get("train"),
         "timings": a.get("timings", {}),
+        "hypervolume": a.get("hypervolume"),
         "worker": a.get("worker"),
         "trial_dir": a.get("trial_dir"),
         "started": t.datetime_start.isoformat() if t.datetime_start else None,
@@ -91,16 +94,23 @@ def trial_record(t: FrozenTrial) -> dict[str, Any]:
 
 
 def records(study: optuna.Study) -> list[dict[str, Any]]:
-    """Records of every non-skipped trial; failed trials that were retried say `retried`."""
+    """Records of every non-skipped trial; a trial whose worker died is `killed` (and says
+    which trial retried it)."""
     trials = study.get_trials(deepcopy=False)
-    retried = st.retried_numbers(trials)
+    retried = {
+        t.system_attrs["failed_trial"]: t.number for t in trials if "failed_trial" in t.system_attrs
+    }
     out = []
     for t in trials:
         if t.user_attrs.get("skipped"):
             continue
         r = trial_record(t)
-        if t.number in retried and t.state == TrialState.FAIL:
-            r["outcome"], r["reason"] = "retried", "worker stopped; the architecture was retried"
+        if t.state == TrialState.FAIL and (t.number in retried or "outcome" not in t.user_attrs):
+            later = retried.get(t.number)
+            r["outcome"] = "killed"
+            r["reason"] = "its worker died; " + (
+                f"retried as trial {later}" if later is not None else "its retries ran out"
+            )
         out.append(r)
     return out
 
@@ -160,11 +170,11 @@ def record_scores(r: dict[str, Any]) -> dict[str, float]:
 def summary_table(
     study: optuna.Study, spec: SearchSpec, front_numbers: set[int] = frozenset()
 ) -> str:
-    """One row per trial (trials of stopped workers, retried later, are left to trials.jsonl);
+    """One row per trial (killed trials and duplicates are left to trials.jsonl);
     an ablation groups rows by the dimension varied, the baseline repeated in each group."""
     cols = list(dict.fromkeys((MIOU, *spec.objectives, "params")))
     head = ["#", "outcome", "arch", *cols, "front", "note"]
-    recs = [r for r in records(study) if r["outcome"] != "retried"]
+    recs = [r for r in records(study) if r["outcome"] not in ("killed", "duplicate")]
 
     def row(r: dict[str, Any], mark: str = "") -> list[str]:
         sc = record_scores(r)

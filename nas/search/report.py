@@ -159,9 +159,10 @@ def write_front(study: optuna.Study, spec: SearchSpec, workdir: Path) -> dict[st
     f = front(study, spec)
     public = {k: v for k, v in f.items() if not k.startswith("_")}
     public["reference_point_rule"] = (
-        "val/miou: 0; minimised objective: its constraint budget, "
-        "else 1.1 x the worst feasible complete value; "
-        "search.reference_point overrides"
+        "fixed before the first trial: search.reference_point, else val/miou 0, a constrained "
+        "objective's budget, else 1.1 x the worst value over a fixed seeded sample of the space"
+        if f["reference_fixed"]
+        else "a study older than fixed reference points: 1.1 x the worst value seen"
     )
     atomic_write(workdir / "pareto.json", json.dumps(public, indent=2, sort_keys=True) + "\n")
     cands, mask = f["_trials"], f["_mask"]
@@ -305,8 +306,12 @@ def render(
     ref = ", ".join(f"{k} {_num(v)}" for k, v in f["reference_point"].items())
     log(
         f"\nPareto front: {len(numbers)} of {f['n_candidates']} feasible complete candidates; "
-        f"hypervolume {f['hypervolume']:.6g} (reference point: {ref})"
+        f"hypervolume {f['hypervolume']:.6g} (reference point: {ref}"
+        + ("" if f["reference_fixed"] else ", not fixed: compare only within this run")
+        + ")"
     )
+    if study.user_attrs.get("stop_reason"):
+        log(f"the search ended early: {study.user_attrs['stop_reason']}")
     log(
         f"wrote {workdir / 'trials.jsonl'}, {workdir / 'pareto.json'}, "
         f"{workdir / 'pareto.png'}, {workdir / 'pareto.html'}"

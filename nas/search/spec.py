@@ -12,8 +12,11 @@ Fields of `config.search` (experiments/quickstart.py is the commented example):
   num_trials, seed, objectives,
   latency_tables (target -> table path), build_missing_tables, max_latency_ms (target -> ms),
   max_params, max_bytes, train_infeasible, population_size, startup_trials, prune (enabled,
-  min_trials, warmup_steps), heartbeat_interval, grace_period, max_retry, evaluator, winners
-  (max_count, quantize, output), reference_point (objective -> value).
+  min_trials, warmup_steps), heartbeat_interval, grace_period, max_retry, max_failures (the
+  search ends after this many timeout / diverged / failed candidates), max_duplicates (it
+  ends after this many proposals in a row of archs the study already holds), evaluator, winners
+  (max_count, quantize, output), reference_point (objective -> value; the hypervolume's,
+  fixed up front: nas.search.front).
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class SearchSpec:
     heartbeat_interval: int
     grace_period: int
     max_retry: int
+    max_failures: int
+    max_duplicates: int
     evaluator: str
     winners_max: int
     winners_quantize: str
@@ -256,6 +261,8 @@ def spec_from_config(config: ConfigDict, workdir: Path) -> SearchSpec:
         heartbeat_interval=_int(cfg, "heartbeat_interval", 30, 1),
         grace_period=_int(cfg, "grace_period", 90, 1),
         max_retry=_int(cfg, "max_retry", 2, 0),
+        max_failures=_int(cfg, "max_failures", 5, 1),
+        max_duplicates=_int(cfg, "max_duplicates", 30, 1),
         evaluator=str(_get(cfg, "evaluator", "nas.train.loop:train_and_evaluate")),
         winners_max=int(winners.get("max_count", 3)),
         winners_quantize=str(winners.get("quantize", "none")),

@@ -17,8 +17,9 @@ NFS is unsafe (its locks are unreliable there): across machines use a database s
 
 Which trials count (toward `num_trials`, in outputs): all except trials the driver marked
 `skipped` (it asked for a trial it did not need: the budget was already reached by other
-workers, or another worker holds the same architecture) and FAILed trials that a later trial
-retries (their architecture is carried by the retry).
+workers, or another worker holds the same architecture), `duplicate` trials (an arch an earlier
+trial holds) and FAILed trials that a later trial retries (their architecture is carried by the
+retry). The table of outcomes is in the `nas.search` docstring.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ def counted_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
         t
         for t in trials
         if not t.user_attrs.get("skipped")
+        and t.user_attrs.get("outcome") != "duplicate"
         and not (t.state == TrialState.FAIL and t.number in retried)
     ]
 

@@ -27,6 +27,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
                 "eval_every": 2,
                 "diverge_decoder": "",
                 "raise_decoder": "",
+                "timeout_decoder": "",
             },
             "wandb": {"mode": "disabled", "project": "segnas-tests", "group": "", "name": ""},
             "search": {

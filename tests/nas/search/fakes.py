@@ -47,11 +47,17 @@ def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> TrainResult:
         raise RuntimeError(f"fake failure in {decoder_of(arch)}")
     steps = config.train.steps
     target = fake_miou(arch)
+    if decoder_of(arch) == f.get("timeout_decoder", ""):  # the wall-clock cap hit at step 3
+        return TrainResult(
+            "timeout", 3, {"val/miou": target}, 0.0, "stopped at step 3", step_budget=steps
+        )
     with open(workdir / "steps.log", "a") as log:
         while step < steps:
             time.sleep(f.step_time)
             if decoder_of(arch) == f.diverge_decoder and step >= 1:
-                return TrainResult("diverged", step, {"train/loss": math.nan}, 0.0, "loss is nan")
+                return TrainResult(
+                    "diverged", step, {"train/loss": math.nan}, 0.0, "loss is nan", steps
+                )
             step += 1
             # checkpoint first, then log: a kill in between loses a log line, never repeats one
             tmp = workdir / "ckpt.json.tmp"
@@ -62,8 +68,17 @@ def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> TrainResult:
             if on_eval is not None and step % f.eval_every == 0:
                 miou = target * step / steps
                 if on_eval(step, {"val/miou": miou}) and step < steps:
-                    return TrainResult("complete", step, {"val/miou": miou}, 0.0, "stopped")
-    return TrainResult("complete", step, {"val/miou": target, "val/pixel_acc": 0.9}, 0.0, "")
+                    return TrainResult("complete", step, {"val/miou": miou}, 0.0, "stopped", steps)
+    return TrainResult(
+        "complete",
+        step,
+        {"val/miou": target, "val/pixel_acc": 0.9},
+        0.0,
+        "",
+        step_budget=steps,
+        compile_s=0.5,  # what a real trainer reports; the driver records it
+        train_s=steps * f.step_time,
+    )
 
 
 def run_sweep(config, workdir, *, evaluate=fake_train, render=True):

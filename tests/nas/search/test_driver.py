@@ -46,15 +46,27 @@ def test_random_sweep_records_every_trial_with_exact_values(config, tmp_path):
             "macs": fake_cost(arch)["macs"],
             "bytes": fake_cost(arch)["bytes_fp32"],
         }
-        assert r["feasible"] is True and r["reason"] == "" and r["train"]["step"] == 6
+        assert r["feasible"] is True and r["reason"] == "" and r["outcome"] == "complete"
+        assert r["train"] == {
+            "status": "complete",
+            "step": 6,
+            "step_budget": 6,
+            "compile_s": 0.5,
+            "train_s": pytest.approx(0.12),
+            "wall_time_s": 0.0,
+            "message": "",
+        }
         assert steps_logged(tmp_path, r["arch_id"]) == ["1", "2", "3", "4", "5", "6"]
     # pareto.json holds exactly the hand-checked non-dominated set of the records.
     pts = np.array([r["values"] for r in recs])
     expected = {recs[i]["number"] for i in np.flatnonzero(pareto.non_dominated(pts, [True, False]))}
     front = json.loads((tmp_path / "pareto.json").read_text())
     assert {m["number"] for m in front["pareto"]} == expected
-    ref = [0.0, 1.1 * pts[:, 1].max()]
+    # Fixed before the first trial: 1.1 x the largest params of the 24-arch space (the fake
+    # cost: 1,000,000 for width 1.0, + 50,000 for the MLP decoder), whatever was sampled.
+    ref = [0.0, 1_155_000.0]
     assert front["reference_point"] == {"val/miou": 0.0, "params": pytest.approx(ref[1])}
+    assert front["reference_fixed"] is True
     assert front["hypervolume"] == pytest.approx(pareto.hypervolume(pts, [True, False], ref))
     assert (tmp_path / "pareto.png").stat().st_size > 10_000
     assert (tmp_path / "pareto.html").stat().st_size > 1_000_000
@@ -88,7 +100,7 @@ def test_failed_candidates_are_recorded_and_the_sweep_goes_on(config, tmp_path):
         by_decoder.setdefault(r["arch"]["decoder"]["kind"], []).append(r)
     for r in by_decoder["channel_attention"]:
         assert (r["state"], r["outcome"]) == ("failed", "diverged")
-        assert r["reason"] == "diverged at step 1: loss is nan"
+        assert r["reason"] == "diverged at step 1 of 6: loss is nan"
     for r in by_decoder["mlp"]:
         assert (r["state"], r["outcome"]) == ("failed", "failed")
         assert r["reason"].startswith("exception: RuntimeError: fake failure in mlp")
@@ -106,22 +118,25 @@ def test_constraint_violators_are_not_trained(config, tmp_path):
     infeasible = [r for r in recs if r["outcome"] == "infeasible"]
     assert infeasible, "the seed should propose some width-1.0 candidates"
     for r in infeasible:
-        assert (
-            r["state"] == "pruned"
-            and r["feasible"] is False
-            and r["arch"]["encoder"]["width"] == 1.0
-        )
-        assert r["reason"] == f"infeasible: params {r['costs']['params']:,.0f} > 500,000"
+        # Told COMPLETE (so NSGA-II's population has it), its placeholder values kept out.
+        assert (r["state"], r["feasible"], r["values"]) == ("complete", False, None)
+        assert r["arch"]["encoder"]["width"] == 1.0 and "val/miou" not in r["metrics"]
+        assert r["reason"] == f"params {r['costs']['params']:,.0f} > 500,000"
         assert not (tmp_path / "trials" / r["arch_id"]).exists()  # never trained
     for r in recs:
         if r["outcome"] == "complete":
             assert r["arch"]["encoder"]["width"] == 0.5 and r["feasible"] is True
-    # NSGA-II saw the constraint values (Optuna's convention: <= 0 is feasible).
-    for t in ctx.study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED)):
-        if "reused_from" not in t.user_attrs:
-            assert t.constraints == {"params": t.user_attrs["costs"]["params"] - 5e5}
+    # NSGA-II saw the constraint values (Optuna's convention: <= 0 is feasible) and, for
+    # infeasible trials, the placeholder values val/miou 0 and their params.
+    for t in ctx.study.get_trials(states=(TrialState.COMPLETE,)):
+        assert t.constraints == {"params": t.user_attrs["costs"]["params"] - 5e5}
+        if t.user_attrs["outcome"] == "infeasible":
+            assert t.values == [0.0, t.user_attrs["costs"]["params"]]
     front = json.loads((tmp_path / "pareto.json").read_text())
     assert front["reference_point"]["params"] == 500_000.0  # the budget bounds the hypervolume
+    assert {m["number"] for m in front["pareto"]} <= {
+        r["number"] for r in recs if r["outcome"] == "complete"
+    }
 
 
 def test_grid_covers_the_full_factorial_once(config, tmp_path):
@@ -203,8 +218,9 @@ def test_trial_of_a_dead_worker_is_retried_and_resumes(config, tmp_path):
     (tmp_path / "trials" / arch_id / "steps.log").write_text("1\n2\n3\n")
     assert search.run_worker(ctx) == 8
     recs = records.records(ctx.study)
-    assert recs[0]["outcome"] == "retried" and recs[0]["state"] == "failed"
+    assert recs[0]["outcome"] == "killed" and recs[0]["state"] == "failed"
     retry = [r for r in recs if r["retry_of"] == 0]
+    assert recs[0]["reason"] == f"its worker died; retried as trial {retry[0]['number']}"
     assert len(retry) == 1 and retry[0]["arch_id"] == arch_id and retry[0]["state"] == "complete"
     assert steps_logged(tmp_path, arch_id) == ["1", "2", "3", "4", "5", "6"]  # resumed at 4
     assert len({r["arch_id"] for r in recs}) == 8
@@ -239,12 +255,12 @@ def test_interrupt_hands_the_trial_back(config, tmp_path):
     assert t.state == TrialState.FAIL
     ctx = run_sweep(config, tmp_path)  # the next run trains it
     recs = records.records(ctx.study)
-    assert recs[0]["outcome"] == "retried"
+    assert recs[0]["outcome"] == "killed"
     assert len([r for r in recs if r["state"] == "complete"]) == 8
     assert calls[0] in {r["arch_id"] for r in recs if r["state"] == "complete"}
 
 
-def test_an_architecture_proposed_again_reuses_its_result(config, tmp_path):
+def test_an_architecture_proposed_again_is_a_duplicate_outside_the_population(config, tmp_path):
     config.search.strategy = "nsga2"
     config.search.num_trials = 3
     ctx = run_sweep(config, tmp_path, render=False)
@@ -254,9 +270,15 @@ def test_an_architecture_proposed_again_reuses_its_result(config, tmp_path):
         first.params, optuna.samplers.RandomSampler()
     )
     again = search.run_trial(ctx, ctx.study.ask())
-    assert again.state == TrialState.COMPLETE and again.values == first.values
+    assert again.state == TrialState.FAIL and again.values is None  # not in the population
+    assert again.user_attrs["outcome"] == "duplicate"
     assert again.user_attrs["reused_from"] == first.number
+    assert again.user_attrs["reason"] == f"arch of trial {first.number} (complete)"
     assert steps_logged(tmp_path, first.user_attrs["arch_id"]) == steps_before
+    # It does not count toward num_trials: the sweep still has no free slot, and a re-run
+    # with one more trial trains exactly one new arch.
+    population = ctx.study.get_trials(states=(TrialState.COMPLETE,))
+    assert len({t.user_attrs["arch_id"] for t in population}) == len(population) == 3
 
 
 def test_a_study_with_other_objectives_is_refused(config, tmp_path):

@@ -47,7 +47,9 @@ def test_tpe_models_a_knob_only_one_family_has(config, tmp_path):
     late = [
         t
         for t in trials[STARTUP:]
-        if t.state == TrialState.COMPLETE and t.params["decoder.name"] == "unet"
+        if t.state == TrialState.COMPLETE
+        and t.params["decoder.name"] == "unet"
+        and "fills_for" not in t.user_attrs  # the sampler's own proposals, not random fills
     ]
     share = sum(t.params["decoder.kind"] == "mlp" for t in late) / len(late)
     # uniform sampling would give 1/3; the modelled knob concentrates on the best kind
