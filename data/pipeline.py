@@ -68,9 +68,12 @@ FOLDERS: Source = dataclasses.replace(own.SOURCE, others=tuple(n for s in SOURCE
 class DatasetInfo:
     """What a model and a trainer need to know about a dataset.
 
-    `image_shape` is the (H, W) of training batches (after `preprocess_train`), None when it
-    varies; `eval_image_shape` the same for `preprocess_eval`. `num_frames` is the clip length
-    of a video dataset's batches (None for images or when it varies).
+    `image_size` is the (H, W) of the stored examples, before any preprocessing (None when
+    it varies): a model at a larger resolution would only see upsampled images, which a
+    search can refuse. `image_shape` is the (H, W) of training batches (after
+    `preprocess_train`), None when it varies; `eval_image_shape` the same for
+    `preprocess_eval`. `num_frames` is the clip length of a video dataset's batches (None for
+    images or when it varies).
     """
 
     num_classes: int
@@ -82,6 +85,7 @@ class DatasetInfo:
     class_names: tuple[str, ...] = ()
     train_size: int | None = None
     eval_size: int | None = None
+    image_size: tuple[int, int] | None = None
 
 
 def default_data_config(name: str = "toy_scenes/images") -> ml_collections.ConfigDict:
@@ -155,6 +159,7 @@ def dataset_info(data_cfg: ml_collections.ConfigDict) -> DatasetInfo:
         class_names=source.class_names(builder),
         train_size=streaming.split_size(builder, data_cfg.train_split),
         eval_size=streaming.split_size(builder, data_cfg.eval_split),
+        image_size=raw_hw,
     )
 
 

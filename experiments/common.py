@@ -100,6 +100,9 @@ def _train_base(smoke: bool) -> dict[str, Any]:
         bn_momentum=None,  # optional (OPTIONAL_TRAIN_FIELDS): absent unless given
         loss=None,  # loss_section()
         eval_every=4 if smoke else 100,
+        # label: logits upsampled to the labels' resolution (Cityscapes / ADE20K scoring);
+        # output: labels shrunk to the model's output resolution (seed 000; nas.train.steps)
+        eval_protocol="label",
         checkpoint_every=2 if smoke else 200,
         keep_checkpoints=3,
         log_every=1 if smoke else 20,

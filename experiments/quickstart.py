@@ -47,7 +47,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if not smoke:
         # Foreground vs background (seed 000's task): separates candidates within the 150
         # steps each gets here; the 5-shape variant needs ~900 steps to pass val/miou 0.6.
-        c.data = data_section("toy_scenes/binary")
+        # Generated at 96 px, the largest resolution searched: 64 px candidates train on
+        # images scaled down, and every candidate is scored on the same 96 px masks
+        # (train.eval_protocol "label").
+        c.data = data_section("toy_scenes/binary", height=96, width=96)
     num_classes = 2 if not smoke else 5
 
     # Seed 000's joint space (nas.space.presets.SPACES["seed000"]) at CPU-sized widths/resolutions,
@@ -75,14 +78,16 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             resolution=((32, 32),),
         )
 
-    # Per-candidate budget: 150 steps of 16 images (every candidate sees the same data), with
-    # a generous time cap (the trainer counts compiling in it) against a stalled candidate.
+    # Per-candidate budget: 150 steps of 16 images, the same for every candidate (equal
+    # budgets: a candidate is complete only at its full step count). max_minutes is only a
+    # safety net against a stalled candidate (compiling is not charged to it): far above the
+    # slowest candidate's training time here, so no candidate is a `timeout`.
     c.train.update(
         steps=4 if smoke else 150,
         batch_size=4 if smoke else 16,
         lr=3e-3 if smoke else 1e-2,
         warmup_steps=1 if smoke else 10,
-        max_minutes=0.0 if smoke else 3.0,
+        max_minutes=0.0 if smoke else 15.0,
         eval_every=0,
         checkpoint_every=2 if smoke else 100,
         progress=not smoke,
@@ -92,8 +97,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.search = ml_collections.ConfigDict(
         dict(
             study_name="quickstart",
-            # Local worker processes (--workers overrides). Two on a 2-core CPU: XLA compiles each
-            # candidate on one core, so one worker compiles while the other trains.
+            # Local worker processes (--workers overrides), each pinned to its share of the
+            # cores (nas.cli.search): two on a 2-core CPU train two candidates side by side on
+            # one core each.
             workers=1 if smoke else 2,
             strategy="nsga2",  # random | grid | ablation | nsga2 | tpe
             space=space,
@@ -117,6 +123,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             heartbeat_interval=30,  # s; a dead worker's trial is retried after
             grace_period=90,  # this many s without heartbeat
             max_retry=2,
+            max_failures=5,  # the search ends after this many timeout / diverged / failed
+            max_duplicates=30,  # ... or this many trials in a row that trained nothing
             evaluator="nas.train.loop:train_and_evaluate",
             winners=dict(max_count=0 if smoke else 2, quantize="none", output="logits"),
         )

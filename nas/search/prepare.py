@@ -91,18 +91,31 @@ def load_tables(spec: SearchSpec, *, build: bool) -> dict[str, Any]:
     return tables
 
 
-def check_classes(config: ConfigDict, spec: SearchSpec) -> None:
-    """The space's num_classes must be the dataset's: costs and latencies are computed for
-    the space's archs, the trainer builds the dataset's."""
+def check_data(config: ConfigDict, spec: SearchSpec) -> None:
+    """The space must fit the data: its num_classes is the dataset's (costs and latencies are
+    computed for the space's archs, the trainer builds the dataset's), and no resolution it
+    searches is larger than the data's images (a larger one would train on upsampled images:
+    cost without information)."""
     if "data" not in config:
         return
     from data.pipeline import dataset_info
 
-    n = dataset_info(config.data).num_classes
-    if n != spec.space.num_classes:
+    info = dataset_info(config.data)
+    if info.num_classes != spec.space.num_classes:
         raise UserError(
             f"search.space.num_classes: got {spec.space.num_classes}; allowed: "
-            f"{n}, the class count of data {config.data.name!r}"
+            f"{info.num_classes}, the class count of data {config.data.name!r}"
+        )
+    if info.image_size is None:  # sizes vary: nothing to check up front
+        return
+    h, w = info.image_size
+    big = [r for r in spec.space.values("resolution") if r[0] > h or r[1] > w]
+    if big:
+        raise UserError(
+            f"search.space.resolution: got {'x'.join(map(str, big[0]))}, larger than the "
+            f"{h}x{w} images of data {config.data.name!r}; allowed: resolutions up to {h}x{w}, "
+            "or data at least as large as the largest resolution searched (e.g. "
+            "data.builder_kwargs.height / width for toy_scenes)"
         )
 
 
@@ -139,7 +152,7 @@ def prepare(
         evaluate = load_evaluator(spec.evaluator)
     if cost_fn is None:
         from nas.cost import cost as cost_fn
-    check_classes(config, spec)
+    check_data(config, spec)
     url = st.resolve_url(storage, workdir)
     seed = sampler_seed(spec, worker_index, not st.is_default_storage(url, workdir))
     # One local worker at a time creates the database and study and fills the queue.

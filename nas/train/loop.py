@@ -10,12 +10,23 @@ The steps are `nas.train.steps`, sharded by `nas.train.sharding`; the config is 
 `WORKDIR/checkpoints` (batch k of the data pipeline is a function of (seed, k), so a resumed
 run retraces the uninterrupted one), evaluates every `eval_every` steps and at the end,
 checkpoints every `checkpoint_every` steps and at the end, and stops at `train.steps`, after
-`train.max_minutes` (accumulated over restarts), or when `on_eval(step, metrics)` returns
-True (the search driver's pruning). A non-finite loss or gradient ends the run with status
-`diverged`; any other exception during training with `failed` (traceback in
-`WORKDIR/error.log`); nothing escapes but `UserError` (a bad config, raised before training
-starts) and KeyboardInterrupt (after a last checkpoint). The result is also written to
-`WORKDIR/result.json`.
+`train.max_minutes` of training and evaluation (accumulated over restarts), or when
+`on_eval(step, metrics)` returns True (the search driver's pruning).
+
+**Budgets.** A run's budget is its step count, `train.steps` (`TrainResult.step_budget`).
+Compilation is never charged to it: the train step is compiled ahead of time before the
+clock starts, the eval step at its first use with its compile time taken off the clock
+(`nas.train.sharding.AotStep`); the seconds go to `TrainResult.compile_s`. `train.max_minutes`
+caps only the time spent training and evaluating (`TrainResult.train_s`, checkpoint meta
+`elapsed_s`), as a safety net against a stalled run.
+
+**Statuses** (`nas.train.result`): `complete` (the step budget was reached, a resumed finished
+run was scored again, or `on_eval` stopped it), `timeout` (`train.max_minutes` stopped it
+before its step budget; the message names the step, and the metrics hold a final evaluation
+of the state reached), `diverged` (a non-finite loss or gradient), `failed` (any other
+exception during training; traceback in `WORKDIR/error.log`). Nothing escapes but
+`UserError` (a bad config, raised before training starts) and KeyboardInterrupt (after a last
+checkpoint). The result is also written to `WORKDIR/result.json`.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ from nas.train.optim import make_optimizer
 from nas.train.plan import Plan, resolve_arch
 from nas.train.result import TrainResult
 from nas.train.sharding import (
+    AotStep,
     agree,
     global_batch,
     jit_steps,
@@ -123,15 +135,34 @@ def train_and_evaluate(
     last_eval: dict[str, float] = {}
     steady_s, steady_steps, window_s, window_steps = 0.0, 0, 0.0, 0
     mngr, writers = None, None
+    aot: list[AotStep] = []  # the train and eval steps, their compile seconds kept apart
     pi, pc = jax.process_index(), jax.process_count()
+    elapsed0, t_loop, compiled_before = 0.0, None, 0.0
+
+    def compile_s() -> float:
+        return sum(a.seconds for a in aot)
+
+    def elapsed() -> float:
+        # training and evaluation over restarts; a compile inside the loop (the eval step's
+        # first call) is taken off the clock
+        if t_loop is None:
+            return elapsed0
+        return elapsed0 + time.time() - t_loop - (compile_s() - compiled_before)
+
     try:  # from here on, a crash is a failed candidate, not an exception
         mesh = make_mesh()
         repl = NamedSharding(mesh, P())
-        train_step, eval_step = jit_steps(
-            make_train_step(model, tx, loss, schedule, hw, plan.ema, plan.bn_momentum),
-            make_eval_step(model, info.num_classes, hw, plan.ema > 0, info.ignore_index),
-            mesh,
+        aot.extend(
+            AotStep(f)
+            for f in jit_steps(
+                make_train_step(model, tx, loss, schedule, hw, plan.ema, plan.bn_momentum),
+                make_eval_step(
+                    model, info.num_classes, hw, plan.ema > 0, info.ignore_index, plan.eval_protocol
+                ),
+                mesh,
+            )
         )
+        train_step, eval_step = aot
         init = jax.jit(
             lambda: create_train_state(model, tx, hw, plan.seed, plan.ema > 0), out_shardings=repl
         )
@@ -151,10 +182,20 @@ def train_and_evaluate(
             else MultiWriter(list(writer_extra))
         )  # host 0 reports
 
-        t_loop = time.time()
+        step = start_step
+        if step < plan.steps:
+            batches = pipeline.train_batches(
+                config.data,
+                plan.batch_size // pc,
+                seed=plan.seed,
+                start_step=start_step,
+                process_index=pi,
+                process_count=pc,
+            )
+            batch = global_batch(next(batches), mesh)
+            train_step.compile(state, batch)  # before the clock starts (module docstring)
 
-        def elapsed() -> float:
-            return elapsed0 + time.time() - t_loop
+        t_loop, compiled_before = time.time(), compile_s()
 
         def run_eval() -> dict[str, float]:
             cm = np.zeros((info.num_classes,) * 2, np.int64)
@@ -174,29 +215,18 @@ def train_and_evaluate(
                 {"arch": arch.to_dict(), "elapsed_s": elapsed(), "ema": plan.ema > 0},
             )
 
-        step = start_step
-        if step < plan.steps:
-            batches = pipeline.train_batches(
-                config.data,
-                plan.batch_size // pc,
-                seed=plan.seed,
-                start_step=start_step,
-                process_index=pi,
-                process_count=pc,
-            )
-            batch = global_batch(next(batches), mesh)
-        t0 = time.time()
+        t0, c0 = time.time(), train_step.seconds
         while step < plan.steps:
             state, m = train_step(state, batch)
             if step + 1 < plan.steps:  # the host reads the next batch while the step runs
                 batch = global_batch(next(batches), mesh)
             m = {k: float(v) for k, v in jax.device_get(m).items()}
-            dt, step = time.time() - t0, step + 1
+            # a recompile (a new input signature) is not step time
+            dt, step = time.time() - t0 - (train_step.seconds - c0), step + 1
             if step == start_step + 1:
-                m["train/compile_s"] = dt  # the first step of a process includes compiling
-            else:
-                steady_s, steady_steps = steady_s + dt, steady_steps + 1
-                window_s, window_steps = window_s + dt, window_steps + 1
+                m["train/compile_s"] = train_step.seconds  # logged once per process
+            steady_s, steady_steps = steady_s + dt, steady_steps + 1
+            window_s, window_steps = window_s + dt, window_steps + 1
             last_train = m
             if not (math.isfinite(m["train/loss"]) and math.isfinite(m["train/grad_norm"])):
                 status = "diverged"
@@ -214,8 +244,12 @@ def train_and_evaluate(
                 window_s, window_steps = 0.0, 0
                 writers.write(step, m)
             stop = agree(plan.max_seconds > 0 and elapsed() >= plan.max_seconds)
-            if stop:
-                message = f"stopped at train.max_minutes after step {step}"
+            if stop and step < plan.steps:
+                status = "timeout"
+                message = (
+                    f"stopped by train.max_minutes ({plan.max_seconds / 60:g} min of training "
+                    f"and evaluation) at step {step} of {plan.steps}"
+                )
             if stop or step == plan.steps or (plan.eval_every and step % plan.eval_every == 0):
                 last_eval = run_eval()
                 writers.write(step, last_eval)
@@ -230,7 +264,7 @@ def train_and_evaluate(
                 save(step)
             if stop:
                 break
-            t0 = time.time()
+            t0, c0 = time.time(), train_step.seconds
         if status == "complete" and not last_eval:  # resumed a finished run: score it again
             last_eval = run_eval()
             writers.write(step, last_eval)
@@ -253,7 +287,16 @@ def train_and_evaluate(
     metrics = {**last_train, **last_eval}
     if steady_steps:
         metrics["train/images_per_s"] = plan.batch_size * steady_steps / steady_s
-    result = TrainResult(status, step, metrics, time.time() - t_call, message)
+    result = TrainResult(
+        status,
+        step,
+        metrics,
+        time.time() - t_call,
+        message,
+        step_budget=plan.steps,
+        compile_s=compile_s(),
+        train_s=elapsed(),
+    )
     if pi == 0:
         write_json(
             workdir / "result.json",

@@ -15,6 +15,7 @@ from models.layers import BN_MOMENTUM
 from nas.errors import UserError, check_int, check_number
 from nas.space.arch import Arch
 from nas.space.resolve import resolve_arch_spec
+from nas.train.steps import EVAL_PROTOCOLS
 
 
 def resolve_arch(config: ml_collections.ConfigDict, arch: Arch | None, num_classes: int) -> Arch:
@@ -35,7 +36,8 @@ def _int(cfg: ml_collections.ConfigDict, name: str, low: int) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """The validated `config.train` numbers the loop needs."""
+    """The validated `config.train` numbers the loop needs, and its evaluation protocol
+    (`eval_protocol`, one of `nas.train.steps.EVAL_PROTOCOLS`; default `label`)."""
 
     steps: int
     batch_size: int
@@ -48,6 +50,7 @@ class Plan:
     ema: float
     bn_momentum: float
     seed: int
+    eval_protocol: str = EVAL_PROTOCOLS[0]
 
     @classmethod
     def from_config(cls, t: ml_collections.ConfigDict) -> Plan:
@@ -76,6 +79,13 @@ class Plan:
             lambda v: v >= 0,
             "minutes >= 0 (0 = no limit)",
         )
+        protocol = t.get("eval_protocol", EVAL_PROTOCOLS[0])
+        if protocol not in EVAL_PROTOCOLS:
+            raise UserError(
+                f"train.eval_protocol: got {protocol!r}; allowed: 'label' (logits upsampled "
+                "to the labels' resolution) or 'output' (labels shrunk to the model's output "
+                "resolution, seed 000's protocol)"
+            )
         return cls(
             steps=_int(t, "steps", 1),
             batch_size=batch,
@@ -88,4 +98,5 @@ class Plan:
             ema=float(ema),
             bn_momentum=float(bn),
             seed=_int(t, "seed", 0),
+            eval_protocol=protocol,
         )

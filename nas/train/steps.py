@@ -1,9 +1,19 @@
 """Pure `train_step` / `eval_step` functions of `(state, batch)`.
 
 **Resolution.** A batch whose images are not at the arch's resolution is resized inside the
-step (images bilinear, masks nearest), for training and evaluation alike: as seed 000 does,
-a model is trained on images scaled to its input resolution and scored against the ground
-truth scaled to its output resolution. A search can thus vary `resolution` over one dataset.
+step (images bilinear), so a search can vary `resolution` over one dataset. Training compares
+the logits with the masks resized by nearest neighbour to the model's output resolution (its
+input resolution). Evaluation follows `train.eval_protocol` (`EVAL_PROTOCOLS`):
+
+- `label` (the default): the logits are upsampled bilinearly (half-pixel centres, the
+  models' `upsample_bilinear`) to the masks' own resolution and scored against the ground
+  truth as the batch carries it, as Cityscapes / ADE20K scores are computed; a model at a
+  lower resolution is scored on the same pixels as one at a higher. (Logits larger than the
+  masks are shrunk with jax.image.resize's antialiased bilinear filter.)
+- `output` (seed 000's protocol): the masks are shrunk by nearest neighbour to the model's
+  output resolution and scored there.
+
+Either way `IGNORE_INDEX` pixels (void, batch padding) are counted nowhere.
 
 **EMA.** With `train.ema` = d > 0 the state keeps an exponential moving average of the
 params, updated with min(d, (1 + t) / (10 + t)) at step t (the usual warm-up, so a short run
@@ -32,6 +42,9 @@ from models.layers import BN_MOMENTUM
 from models.segmenter import Segmenter
 from nas.train.losses import LossSpec, downsample_mask
 from nas.train.state import TrainState
+
+# train.eval_protocol's values (module docstring); the first is the default.
+EVAL_PROTOCOLS: tuple[str, ...] = ("label", "output")
 
 
 def fit_to(images: jax.Array, masks: jax.Array, hw: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
@@ -107,21 +120,38 @@ def make_train_step(
     return train_step
 
 
+def resize_logits(logits: jax.Array, hw: tuple[int, int]) -> jax.Array:
+    """(N, h, w, C) logits at (N, *hw, C): half-pixel bilinear, as `upsample_bilinear` when
+    upsampling (antialiased when shrinking, where that one refuses)."""
+    if tuple(logits.shape[1:3]) == tuple(hw):
+        return logits
+    return jax.image.resize(logits, (logits.shape[0], *hw, logits.shape[3]), "linear")
+
+
 def make_eval_step(
     model: Segmenter,
     num_classes: int,
     hw: tuple[int, int],
     use_ema: bool,
     ignore_index: int = IGNORE_INDEX,
+    protocol: str = EVAL_PROTOCOLS[0],
 ) -> Callable[[TrainState, dict], jax.Array]:
-    """(state, batch) -> (C, C) int32 confusion matrix of the batch (rows: ground truth)."""
+    """(state, batch) -> (C, C) int32 confusion matrix of the batch (rows: ground truth),
+    scored by `protocol` (module docstring: Resolution)."""
+    if protocol not in EVAL_PROTOCOLS:
+        raise ValueError(f"protocol: got {protocol!r}; allowed: {', '.join(EVAL_PROTOCOLS)}")
 
     def eval_step(state: TrainState, batch: dict) -> jax.Array:
-        images, masks = fit_to(batch["image"], batch["mask"], hw)
+        images, small_masks = fit_to(batch["image"], batch["mask"], hw)
         params = state.ema_params if use_ema else state.params
         logits, _ = model.apply(
             {"params": params, "batch_stats": state.batch_stats}, images, train=False
         )
+        if protocol == "output":
+            masks = small_masks
+        else:  # the ground truth as the batch carries it; the logits come to it
+            masks = batch["mask"]
+            logits = resize_logits(logits, masks.shape[1:3])
         return seg_metrics.confusion_matrix_jax(
             jnp.argmax(logits, -1), masks, num_classes, ignore_index
         )

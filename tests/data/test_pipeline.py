@@ -50,9 +50,34 @@ def test_dataset_info(toy_cfg):
         class_names=("background", "disk", "square", "triangle", "ring"),
         train_size=20,
         eval_size=7,
+        image_size=(32, 32),
     )
     toy_cfg.preprocess_train = "random_scale | random_crop(24, 16) | normalize"
-    assert pipeline.dataset_info(toy_cfg).image_shape == (24, 16)
+    info = pipeline.dataset_info(toy_cfg)
+    # the batches' size follows the chain; the stored images' does not
+    assert info.image_shape == (24, 16) and info.image_size == (32, 32)
+
+
+def test_toy_scenes_at_96x96_through_the_experiment_helper(toy_dir):
+    from experiments.common import data_section
+
+    cfg = data_section(
+        "toy_scenes/binary", height=96, width=96, train_size=2, validation_size=1, test_size=0
+    )
+    cfg.data_dir = toy_dir
+    info = pipeline.dataset_info(cfg)
+    assert info.image_size == (96, 96) and info.image_shape == (96, 96)
+    assert info.num_classes == 2 and info.train_size == 2
+    batch = next(pipeline.eval_batches(cfg, 1))
+    assert batch["image"].shape == (1, 96, 96, 3) and batch["mask"].shape == (1, 96, 96)
+
+
+def test_image_size_is_none_when_stored_sizes_vary(toy_cfg, monkeypatch):
+    source = pipeline.find_source(toy_cfg.name)
+    monkeypatch.setattr(type(source), "raw_hw", lambda self, builder: None)
+    info = pipeline.dataset_info(toy_cfg)
+    # without a stored size, only a chain ending in a fixed size knows its output's
+    assert info.image_size is None and info.image_shape is None
 
 
 def test_train_batches_walk_each_epoch_once_with_exact_pixels(toy_cfg):

@@ -89,6 +89,7 @@ def test_a_new_source_flows_through_the_pipeline_unchanged(toy_dir, monkeypatch)
         class_names=("shape", "backdrop"),
         train_size=6,
         eval_size=3,
+        image_size=(16, 16),  # the source's raw_hw
     )
     batch = next(pipeline.train_batches(cfg, 4, seed=0))
     assert batch["image"].shape == (4, 8, 8, 3) and set(np.unique(batch["mask"])) <= {0, 1}

@@ -51,3 +51,52 @@ def test_nan_candidate_fails_the_sweep_goes_on_and_the_winner_exports(tmp_path):
     saved = json.loads((tmp_path / "winners" / f"{good['arch_id']}.json").read_text())
     assert saved["parity"]["passed"] is True and saved["parity"]["max_abs_diff"] <= 1e-4
     assert (tmp_path / "winners" / f"{good['arch_id']}.tflite").stat().st_size == saved["bytes"]
+
+
+@pytest.mark.slow
+def test_real_search_with_a_latency_objective_and_budget(tmp_path):
+    """Real trainer, real latency table (measured here for the smoke space), a latency
+    objective and a budget between the fastest and slowest candidate's predicted latency."""
+    from experiments.quickstart import get_config
+    from nas.latency import predict
+
+    config = get_config("smoke")
+    config.wandb.mode = "disabled"
+    config.search.num_trials = 4  # the whole smoke space: 2 widths x 2 decoder kinds
+    config.search.strategy = "grid"
+    ctx = prepare.prepare(config, tmp_path)  # builds WORKDIR/latency-litert-cpu.json
+    table = ctx.tables["litert-cpu"]
+    archs = [search.arch_from_params(p, ctx.spec) for p in _grid_params(ctx.spec)]
+    predicted = sorted(predict(a, table) for a in archs)
+    assert len(predicted) == 4 and predicted[0] < predicted[-1]
+    budget = (predicted[1] + predicted[2]) / 2  # two candidates fit, two do not
+    config.search.max_latency_ms = {"litert-cpu": budget}
+    ctx = prepare.prepare(config, tmp_path)  # the table is reused, the budget is new
+    assert search.run_worker(ctx) == 4
+    report.render(ctx.study, ctx.spec, ctx.workdir, winners=False, log=lambda *a: None)
+    recs = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
+    outcomes = sorted(r["outcome"] for r in recs)
+    assert outcomes == ["complete", "complete", "infeasible", "infeasible"]
+    for r in recs:
+        ms = r["latency_ms"]["litert-cpu"]
+        from nas.space.arch import Arch
+
+        assert ms == pytest.approx(predict(Arch.from_dict(r["arch"]), table))
+        if r["outcome"] == "infeasible":
+            assert ms > budget and r["values"] is None and r["train"] is None
+            assert not (tmp_path / "trials" / r["arch_id"]).exists()
+        else:  # trained to the full step budget of the smoke config
+            assert ms <= budget and r["train"]["step"] == r["train"]["step_budget"] == 4
+            assert r["values"] == [r["metrics"]["val/miou"], ms]
+            assert r["train"]["compile_s"] > 0 and r["train"]["train_s"] > 0
+    front = json.loads((tmp_path / "pareto.json").read_text())
+    assert front["reference_point"] == {"val/miou": 0.0, "latency/litert-cpu": budget}
+    assert {m["arch_id"] for m in front["pareto"]} <= {
+        r["arch_id"] for r in recs if r["outcome"] == "complete"
+    }
+
+
+def _grid_params(spec):
+    from nas.space.encoding import params_of
+
+    return [params_of(a, spec.space) for a in spec.space.grid()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import ml_collections
@@ -37,6 +38,9 @@ def test_smoke_run_outputs_and_rerun(smoke: ml_collections.ConfigDict, tmp_path:
     result = train_and_evaluate(smoke, tmp_path, writer_extra=[rec])
     assert result.status == "complete", result.message
     assert result.step == 8 and result.message == ""
+    assert result.step_budget == 8 and result.compile_s > 0 and result.train_s > 0
+    # compiling (before the loop, or taken off its clock) is never charged to the run
+    assert result.train_s + result.compile_s <= result.wall_time_s
     m = result.metrics
     assert 0.0 <= m["val/miou"] <= 1.0 and math.isfinite(m["train/loss"])
     assert m["train/images_per_s"] > 0 and "train/compile_s" not in m  # last step: steady
@@ -49,7 +53,8 @@ def test_smoke_run_outputs_and_rerun(smoke: ml_collections.ConfigDict, tmp_path:
     assert rec.closed and [s for s, r in rec.rows if "val/miou" in r] == [4, 8]
 
     saved = json.loads((tmp_path / "result.json").read_text())
-    assert saved["status"] == "complete" and saved["step"] == 8
+    assert saved["status"] == "complete" and saved["step"] == 8 and saved["step_budget"] == 8
+    assert saved["compile_s"] == result.compile_s and saved["train_s"] == result.train_s
     assert saved["metrics"]["val/miou"] == pytest.approx(m["val/miou"])
     assert sorted(
         int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()
@@ -68,6 +73,9 @@ def test_smoke_run_outputs_and_rerun(smoke: ml_collections.ConfigDict, tmp_path:
     assert again.status == "complete" and again.step == 8
     assert again.metrics["val/miou"] == m["val/miou"]
     assert "train/loss" not in again.metrics
+    # the budget of the whole run; its time accumulates over restarts (here: one evaluation)
+    assert again.step_budget == 8 and again.compile_s > 0
+    assert again.train_s > meta["elapsed_s"]
 
 
 def test_nan_loss_ends_with_status_diverged(smoke, tmp_path, monkeypatch):
@@ -93,23 +101,75 @@ def test_nan_loss_ends_with_status_diverged(smoke, tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()] == ["2"]
 
 
-def test_on_eval_true_stops_early_and_max_minutes_caps_time(smoke, tmp_path):
+def test_on_eval_true_stops_early_with_status_complete(smoke, tmp_path):
     seen = []
     result = train_and_evaluate(
         smoke,
         tmp_path / "pruned",
         on_eval=lambda step, m: seen.append((step, m["val/miou"])) or True,
     )
-    assert result.status == "complete" and result.step == 4
+    assert result.status == "complete" and result.step == 4 and result.step_budget == 8
     assert result.message == "stopped by on_eval after step 4"
     assert [s for s, _ in seen] == [4] and seen[0][1] == result.metrics["val/miou"]
     assert (tmp_path / "pruned" / "checkpoints" / "4").is_dir()
 
-    smoke.train.max_minutes = 1e-9
-    capped = train_and_evaluate(smoke, tmp_path / "capped")
-    assert capped.status == "complete" and capped.step == 1
-    assert capped.message == "stopped at train.max_minutes after step 1"
-    assert "val/miou" in capped.metrics
+
+def test_max_minutes_stops_with_status_timeout_and_a_resume_finishes(smoke, tmp_path):
+    # 1e-6 min = 60 us: the cap is certain to hit after the first step (a step takes ms)
+    smoke.train.max_minutes = 1e-6
+    capped = train_and_evaluate(smoke, tmp_path)
+    assert capped.status == "timeout" and capped.step == 1 and capped.step_budget == 8
+    assert capped.message == (
+        "stopped by train.max_minutes (1e-06 min of training and evaluation) at step 1 of 8"
+    )
+    assert "val/miou" in capped.metrics  # how far it got: the final evaluation
+    assert capped.train_s > 0 and capped.compile_s > 0
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["status"] == "timeout" and saved["step"] == 1 and saved["step_budget"] == 8
+    assert (tmp_path / "checkpoints" / "1").is_dir()
+
+    smoke.train.max_minutes = 0.0  # no cap: the rerun resumes at step 1 and finishes
+    resumed = train_and_evaluate(smoke, tmp_path)
+    assert resumed.status == "complete" and resumed.message == ""
+    assert resumed.step == 8 and resumed.step_budget == 8 and resumed.compile_s > 0
+    assert resumed.train_s > capped.train_s  # accumulated over the restart
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in rows if "train/loss" in r] == list(range(1, 9))
+
+
+def test_compile_time_is_not_charged(smoke, tmp_path, monkeypatch):
+    """Compiling is made 1.5 s slower per step: the clock that train.max_minutes reads
+    (train/elapsed_s) must not see it."""
+    import nas.train.loop as loop
+
+    delay = 1.5
+
+    class SlowLower:
+        def __init__(self, jitted):
+            self.jitted = jitted
+
+        def lower(self, *args):
+            time.sleep(delay)
+            return self.jitted.lower(*args)
+
+    real = loop.jit_steps
+    monkeypatch.setattr(loop, "jit_steps", lambda *a: tuple(map(SlowLower, real(*a))))
+    at: dict[tuple[int, str], float] = {}  # (step, "train" | "val") -> when it was written
+
+    class Clock(Recorder):
+        def write(self, step, metrics):
+            at[step, "val" if "val/miou" in metrics else "train"] = time.time()
+            super().write(step, metrics)
+
+    clock = Clock()
+    result = train_and_evaluate(smoke, tmp_path, writer_extra=[clock])
+    assert result.status == "complete" and result.compile_s >= 2 * delay
+    elapsed_4 = next(m["train/elapsed_s"] for s, m in clock.rows if s == 4 and "val/miou" in m)
+    # The loop clock at the step-4 evaluation covers step 1 (well under 1 s) and everything
+    # from then to the end of that evaluation, less the eval step's compile (>= 1.5 s) done in
+    # it. Charged, that compile (or the train step's) would break the bound.
+    assert 0 < elapsed_4 < at[4, "val"] - at[1, "train"] + 1.0 - delay
+    assert result.train_s + result.compile_s <= result.wall_time_s
 
 
 def test_exception_during_training_ends_with_status_failed(smoke, tmp_path, monkeypatch):
@@ -147,6 +207,10 @@ def test_exception_during_training_ends_with_status_failed(smoke, tmp_path, monk
         (lambda c: c.train.update(steps=0), "train.steps: got 0"),
         (lambda c: c.train.update(ema=1.0), r"train.ema: got 1.0; allowed: a decay in \[0, 1\)"),
         (lambda c: c.train.update(max_minutes=-1.0), "train.max_minutes: got -1.0"),
+        (
+            lambda c: c.train.update(eval_protocol="input"),
+            "train.eval_protocol: got 'input'; allowed: 'label' .* or 'output'",
+        ),
         (
             lambda c: c.train.update(bn_momentum=1.0),
             r"train.bn_momentum: got 1.0; allowed: a momentum in \(0, 1\)",

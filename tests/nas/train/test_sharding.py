@@ -100,3 +100,37 @@ def test_one_step_on_8_devices_equals_one_device(jax_cache):
         "train.batch_size: got 4; allowed: a multiple of the device "
         "count 8 (the batch is split over devices)"
     )
+
+
+def test_aot_step_compiles_once_per_signature_and_counts_the_seconds():
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from nas.train.sharding import AotStep
+
+    lowered = []
+
+    class Counting:  # a jitted function that records each lowering
+        def __init__(self):
+            self.jitted = jax.jit(lambda x, y: (x * y).sum())
+
+        def lower(self, *args):
+            lowered.append(tuple(a.shape for a in args))
+            return self.jitted.lower(*args)
+
+    step = AotStep(Counting())
+    x = jnp.arange(6.0).reshape(2, 3)
+    assert float(step(x, x)) == 55.0  # 0 + 1 + 4 + 9 + 16 + 25
+    assert float(step(x + 1, x)) == 70.0  # same signature: the same executable
+    assert lowered == [((2, 3), (2, 3))] and step.seconds > 0
+    first = step.seconds
+    assert float(step(jnp.ones(4), jnp.ones(4))) == 4.0  # a new shape compiles again
+    assert float(step(x.astype(jnp.int32), x.astype(jnp.int32))) == 55  # a new dtype too
+    assert len(lowered) == 3 and step.seconds > first
+    # compiling ahead of time from shapes (and the placement) alone, then calling: no
+    # further lowering
+    spec = jax.ShapeDtypeStruct((5,), np.float32, sharding=jnp.ones(5).sharding)
+    step.compile(spec, spec)
+    assert len(lowered) == 4
+    assert float(step(jnp.ones(5), jnp.ones(5))) == 5.0 and len(lowered) == 4
