@@ -8,6 +8,7 @@ import pytest
 
 from nas.search import driver as search
 from nas.search import prepare, report
+from nas.space.arch import Arch
 from nas.train.loop import train_and_evaluate
 
 
@@ -41,7 +42,7 @@ def test_nan_candidate_fails_the_sweep_goes_on_and_the_winner_exports(tmp_path):
         "diverged",
         "diverged",
     )
-    assert bad["reason"].startswith(f"diverged at step {bad['train']['step']}: train/loss is ")
+    assert bad["reason"].startswith(f"diverged at step {bad['train']['step']} of 4: train/loss is ")
     (good,) = recs.values()
     assert good["state"] == "complete" and 0.0 <= good["metrics"]["val/miou"] <= 1.0
     assert good["values"] == [good["metrics"]["val/miou"], good["costs"]["params"]]
@@ -79,8 +80,6 @@ def test_real_search_with_a_latency_objective_and_budget(tmp_path):
     assert outcomes == ["complete", "complete", "infeasible", "infeasible"]
     for r in recs:
         ms = r["latency_ms"]["litert-cpu"]
-        from nas.space.arch import Arch
-
         assert ms == pytest.approx(predict(Arch.from_dict(r["arch"]), table))
         if r["outcome"] == "infeasible":
             assert ms > budget and r["values"] is None and r["train"] is None

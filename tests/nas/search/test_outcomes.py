@@ -205,3 +205,17 @@ def test_workers_split_the_cores():
     assert split_cores([0, 1], 3) == [[0], [1], [0]]  # oversubscribed: the CLI warns
     env = worker_env([2, 3])
     assert (env["TF_NUM_INTRAOP_THREADS"], env["OMP_NUM_THREADS"]) == ("2", "2")
+
+
+def test_a_resolution_larger_than_the_data_is_refused(tmp_path):
+    from experiments.quickstart import get_config
+    from nas.errors import UserError
+
+    config = get_config()  # toy_scenes/binary generated at 96 px
+    config.search.space.resolution = ((64, 64), (128, 128))
+    with pytest.raises(
+        UserError,
+        match=r"^search.space.resolution: got 128x128, larger than the 96x96 images of data "
+        r"'toy_scenes/binary'; allowed: resolutions up to 96x96",
+    ):
+        prepare.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
