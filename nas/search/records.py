@@ -155,6 +155,8 @@ def trial_line(t: FrozenTrial, spec: SearchSpec) -> str:
         f"{k} {_num(scores.get(k))}" for k in dict.fromkeys((MIOU, *spec.objectives)) if k in scores
     ]
     took = f" {r['duration_s']:.0f}s" if r["duration_s"] is not None else ""
+    if r["outcome"] == "complete" and r["hypervolume"] is not None:
+        shown.append(f"hypervolume {r['hypervolume']:.4g}")  # of the front with this trial
     reason = f"  [{r['reason']}]" if r["reason"] and r["outcome"] != "complete" else ""
     return (
         f"trial {t.number:3d} {outcome:<10s} {describe(r['arch']):<52s} "
