@@ -3,10 +3,11 @@
     segnas train --config experiments/toy_train.py --workdir runs/toy
     segnas train --config experiments/toy_train.py:smoke --workdir /tmp/toy_smoke  # seconds
 
-Measured (2-core x86-64 CPU, this config, W&B offline): val/miou 0.618 at step 900 and 0.655
-at the end (step 1100), 8 min 48 s for the whole command (35 images/s at batch 16);
-experiments/benchmarks/train_throughput.py prints the same figures for any config. Rerunning
-the same command resumes from the last checkpoint.
+Measured (experiments/benchmarks/train_throughput.py, this config; its result, with the
+machine and its load, is experiments/benchmarks/results/train_throughput.json): val/miou 0.618
+at step 900 and 0.655 at the end (step 1100); on the 2-core x86-64 VM shared with other jobs
+(load average 3-5) 10.9 images/s at batch 16 and 28 min in all. The script measures the same
+figures for any config. Rerunning the same command resumes from the last checkpoint.
 
 Model: seed 000's baseline (MobileNetV3-Large encoder, bilinear U-Net decoder, depthwise
 convs) at 64 px. Two choices make it learn within minutes: BatchNorm running statistics with

@@ -9,13 +9,16 @@ include_preprocessing=False`) through TensorFlow's `TFLiteConverter.from_keras_m
 run in the same LiteRT interpreter (XNNPACK, 1 thread by default); timed runs alternate
 between the two models (ABBA order) so that machine noise hits both alike. Prints trainable
 parameter counts, model sizes, op counts per model, latency (median, p10, p90) and the
-latency ratio. Weights are random: latency does not depend on their values.
+latency ratio. Weights are random: latency does not depend on their values. The figures go
+to experiments/benchmarks/results/keras_mobilenet_v3.json (`--name` for another name,
+`--no-save` for none).
 
 Measured (2-core x86-64, heavily shared): 2,971,952 trainable params each, the same 116 ops
 (CONV_2D 47, DEPTHWISE_CONV_2D 15, HARD_SWISH 20, MUL 16, ADD 10, MEAN 8), op by op the same
 fused activations and strides (only 1x1 convs differ: VALID vs SAME padding, a no-op);
 at 512x512 the latency ratio segnas / keras was 1.03 and 0.95 in two runs (50 and 60
-rounds): equal within that machine's noise, as the identical graphs predict. The params
+rounds), and 0.98 in the run of results/keras_mobilenet_v3.json (50 rounds, load average
+3-4): equal within that machine's noise, as the identical graphs predict. The params
 equal torchvision's 5,483,032 minus the classifier head (1,230,080 + 1,281,000).
 """
 
@@ -25,15 +28,21 @@ import argparse
 import contextlib
 import io
 import math
+import os
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models.encoders.mobilenet_v3 import MobileNetV3
-from nas.export import tflite
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)  # runs from a checkout without installing segnas too
+
+from experiments.benchmarks.results import LoadMonitor, loadavg, write_result  # noqa: E402
+from models.encoders.mobilenet_v3 import MobileNetV3  # noqa: E402
+from nas.export import tflite  # noqa: E402
 
 
 def segnas_encoder(resolution: int) -> tuple[bytes, int]:
@@ -90,22 +99,26 @@ def interleaved(
     return times
 
 
-def main() -> None:
-    """Convert both encoders, time them interleaved and print the comparison table."""
+def main(argv: list[str] | None = None) -> None:
+    """Convert both encoders, time them interleaved, print the comparison table and save it."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--resolution", type=int, default=512)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
+    p.add_argument("--name", default="keras_mobilenet_v3", help="result file name (no .json)")
+    p.add_argument("--no-save", action="store_true", help="print only; write no result file")
+    args = p.parse_args(argv)
 
+    load_before = loadavg()
     t = time.perf_counter()
     ours, ours_params = segnas_encoder(args.resolution)
     keras_tfl, keras_params = keras_model(args.resolution)
     print(f"converted both in {time.perf_counter() - t:.1f} s")
     models = {"segnas": ours, "keras": keras_tfl}
     x = np.random.default_rng(0).uniform(-1, 1, (1, args.resolution, args.resolution, 3))
-    times = interleaved(models, x.astype(np.float32), args.runs, args.warmup, args.threads)
+    with LoadMonitor(interval_s=5.0) as load:
+        times = interleaved(models, x.astype(np.float32), args.runs, args.warmup, args.threads)
 
     counts = {name: tflite.op_counts(tfl) for name, tfl in models.items()}
     print(
@@ -124,7 +137,29 @@ def main() -> None:
     stats = {n: (statistics.median(v), *np.percentile(v, [10, 90])) for n, v in times.items()}
     for i, label in enumerate(("median ms", "p10 ms", "p90 ms")):
         print(f"{label:24s}{stats['segnas'][i]:>12.2f}{stats['keras'][i]:>12.2f}")
-    print(f"\nlatency ratio segnas / keras (medians): {stats['segnas'][0] / stats['keras'][0]:.3f}")
+    ratio = stats["segnas"][0] / stats["keras"][0]
+    print(f"\nlatency ratio segnas / keras (medians): {ratio:.3f}")
+    if args.no_save:
+        return
+    params = {"segnas": ours_params, "keras": keras_params}
+    figures: dict = {
+        name: {
+            "params": params[name],
+            "tflite_bytes": len(tfl),
+            "ops_total": sum(counts[name].values()),
+            "ops": counts[name],
+            "median_ms": float(stats[name][0]),
+            "p10_ms": float(stats[name][1]),
+            "p90_ms": float(stats[name][2]),
+        }
+        for name, tfl in models.items()
+    }
+    figures["latency_ratio"] = ratio
+    figures["same_ops"] = counts["segnas"] == counts["keras"]
+    path = write_result(
+        args.name, figures, params=vars(args), load_before=load_before, load_during=load.summary()
+    )
+    print(f"result: {path}")
 
 
 if __name__ == "__main__":

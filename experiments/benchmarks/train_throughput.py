@@ -14,6 +14,10 @@ there would resume and distort the figures) and prints:
   sets the resolution of this figure;
 - the machine's CPU count and 1-minute load average before and after, since on a shared
   machine other processes slow the figures down.
+
+The figures go to experiments/benchmarks/results/train_throughput.json (`--name` for another
+name, `--no-save` for none; experiments/benchmarks/results.py describes the file); the README
+quotes the default run's.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)  # runs from a checkout without installing segnas too
 
+from experiments.benchmarks.results import LoadMonitor, loadavg, write_result  # noqa: E402
 from nas.config import load_config  # noqa: E402
 from nas.errors import UserError  # noqa: E402
 
@@ -43,6 +48,8 @@ def _args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     p.add_argument(
         "--stop_at_target", action="store_true", help="stop training once the target is reached"
     )
+    p.add_argument("--name", default="train_throughput", help="result file name (no .json)")
+    p.add_argument("--no-save", action="store_true", help="print only; write no result file")
     args, rest = p.parse_known_args(argv)
     bad = [a for a in rest if not a.startswith("--config.")]
     if bad:
@@ -62,13 +69,15 @@ def main(argv: list[str]) -> int:
         return 2
     evals: list[tuple[int, float, float, float]] = []  # step, wall, loop time, miou
     t0 = time.time()
+    load_before = loadavg()
     load0 = os.getloadavg()[0]
 
     def on_eval(step: int, metrics: dict) -> bool:
         evals.append((step, time.time() - t0, metrics["train/elapsed_s"], metrics["val/miou"]))
         return args.stop_at_target and metrics["val/miou"] >= args.target
 
-    result = train_and_evaluate(config, workdir, on_eval=on_eval)
+    with LoadMonitor() as load:
+        result = train_and_evaluate(config, workdir, on_eval=on_eval)
     m = result.metrics
     if not evals or evals[-1][0] != result.step:
         evals.append(
@@ -106,6 +115,33 @@ def main(argv: list[str]) -> int:
             f"target      val/miou {args.target} not reached (best {max(e[3] for e in evals):.3f})"
         )
     print(f"total       {result.wall_time_s:.1f} s; workdir {workdir}")
+    if not args.no_save:
+        figures = {
+            "status": result.status,
+            "steps": result.step,
+            "batch_size": batch,
+            "images_per_s": m.get("train/images_per_s"),
+            # 0.0 means the trainer did not record it (older TrainResult), not "no compile".
+            "compile_s": getattr(result, "compile_s", 0.0) or None,
+            "wall_s": result.wall_time_s,
+            "wall_min": result.wall_time_s / 60,
+            "final_miou": evals[-1][3],
+            "target": args.target,
+            "target_reached": hit is not None,
+            "target_step": hit[0] if hit else None,
+            "target_miou": hit[3] if hit else None,
+            "target_wall_s": hit[1] if hit else None,
+            "target_loop_s": hit[2] if hit else None,
+            "evaluations": [
+                {"step": s, "wall_s": wall, "loop_s": loop, "miou": miou}
+                for s, wall, loop, miou in evals
+            ],
+        }
+        params = {"argv": argv, "config": os.path.relpath(args.config, ROOT), "arch": arch}
+        path = write_result(
+            args.name, figures, params=params, load_before=load_before, load_during=load.summary()
+        )
+        print(f"result      {path}")
     return 0 if hit else 1
 
 

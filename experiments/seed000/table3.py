@@ -19,9 +19,10 @@ chose group convolutions for the NPU ("separable convolutions are a natural fit 
 GPUs"): these are CPU / GPU models. Their sizes (fp16: 7.18 MB MobileNetV3, 6.19 MB Lite0) are
 4x the paper's, which therefore cannot be matched; compare ratios only.
 
-Measured with this config on a 2-core x86-64 VM (AMD EPYC, LiteRT 1 thread, 20 rounds):
-10.2 / 15.0 / 39.5 / 64.7 ms for #W0-#W3, i.e. EfficientNet-Lite / MobileNetV3 = 1.47 at 256²
-and 1.64 at 512²: segnas's Lite0 segmenter is *slower* here, roughly in proportion to its MACs
+Measured with this config on a 2-core x86-64 VM (AMD EPYC, LiteRT 1 thread, 20 rounds;
+experiments/benchmarks/paper_tables.py, results/paper_tables.json): 9.4 / 14.2 / 38.0 / 63.0 ms
+for #W0-#W3, i.e. EfficientNet-Lite / MobileNetV3 = 1.51 at 256² and 1.66 at 512² (an earlier
+run: 1.47 and 1.64): segnas's Lite0 segmenter is *slower* here, roughly in proportion to its MACs
 (1.63x), where the paper's web models show 0.77. With the final model's group convolutions
 instead (CONV_TYPE = "group") the ratio measured on the same VM was 1.71 at 256², 2.0 at 512².
 
