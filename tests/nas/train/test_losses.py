@@ -125,9 +125,9 @@ def test_losses_take_image_shaped_batches():
     logits = jnp.broadcast_to(LOGITS[None, :, None, :], (2, 3, 1, 2))  # (N, H, W, C)
     labels = jnp.broadcast_to(LABELS[None, :, None], (2, 3, 1))
     assert float(lovasz_softmax(logits, labels)) == pytest.approx(0.55, abs=1e-6)
-    assert float(cross_entropy(logits, labels)) == pytest.approx(
-        float(cross_entropy(LOGITS, LABELS)), rel=1e-6
-    )
+    # the running example's mean over its 3 pixels, each pixel counted twice
+    expected = -(math.log(0.9) + math.log(0.6) + math.log(0.2)) / 3
+    assert float(cross_entropy(logits, labels)) == pytest.approx(expected, rel=1e-6)
 
 
 def test_loss_spec_weighted_sum_seed002_ratio():
@@ -138,15 +138,18 @@ def test_loss_spec_weighted_sum_seed002_ratio():
     assert spec == LossSpec({"ce": 4.0, "lovasz": 1.0}, None, 0.4)
     total, parts = spec(LOGITS, LABELS)
     assert set(parts) == {"ce", "lovasz"}
-    assert float(total) == pytest.approx(4 * float(parts["ce"]) + 0.55, rel=1e-6)
+    ce = -(math.log(0.9) + math.log(0.6) + math.log(0.2)) / 3  # 0.8389...
+    assert float(parts["ce"]) == pytest.approx(ce, rel=1e-6)
+    assert float(parts["lovasz"]) == pytest.approx(0.55, abs=1e-6)
+    assert float(total) == pytest.approx(4 * ce + 0.55, rel=1e-6)
 
 
 def test_loss_spec_class_weights_reach_the_losses():
     cfg = ml_collections.ConfigDict(dict(ce=1.0, class_weights=(1.0, 3.0)))
     total, _ = loss_spec(cfg, num_classes=2)(LOGITS, LABELS)
-    assert float(total) == pytest.approx(
-        float(cross_entropy(LOGITS, LABELS, class_weights=jnp.asarray([1.0, 3.0])))
-    )
+    # weights 3, 1, 3 on the pixels of class 1, 0, 1 (test_cross_entropy_class_weights_...)
+    expected = (3 * -math.log(0.9) + 1 * -math.log(0.6) + 3 * -math.log(0.2)) / 7
+    assert float(total) == pytest.approx(expected, rel=1e-6)
 
 
 @pytest.mark.parametrize(

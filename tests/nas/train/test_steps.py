@@ -3,12 +3,14 @@ in-step resizing."""
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
+from models.layers import ConvBNAct
 from nas.train.losses import LossSpec
 from nas.train.state import create_train_state
 from nas.train.steps import fit_to, make_eval_step, make_train_step
@@ -69,34 +71,45 @@ def test_ema_uses_warmed_up_decay():
     assert off.ema_params is None
 
 
-def test_bn_momentum_rescales_the_statistics_update():
-    model, state, default = setup()  # the models' own momentum: the update is left as is
-    tx = optax.adam(0.05)
-    slow = jax.jit(
-        make_train_step(
-            model,
-            tx,
-            LossSpec({"ce": 1.0}),
-            optax.constant_schedule(0.05),
-            HW,
-            0.0,
-            bn_momentum=0.9,
+class OneBN(nn.Module):
+    """A 1x1 ConvBNAct with the models' own BatchNorm (momentum 0.99) as the whole segmenter."""
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> tuple[jax.Array, dict]:
+        return ConvBNAct(3, act="none", name="cba")(x, train), {}
+
+
+def test_bn_momentum_sets_the_running_statistics_of_a_momentum_0_99_model():
+    model, tx = OneBN(), optax.adam(0.05)
+    state = create_train_state(model, tx, HW, seed=0, ema=False)
+    # an identity 1x1 conv: BatchNorm sees the image itself
+    params = {"cba": {**state.params["cba"], "conv": {"kernel": jnp.eye(3).reshape(1, 1, 3, 3)}}}
+    state = state.replace(params=params, opt_state=tx.init(params))
+    image = np.zeros((1, *HW, 3), np.float32)
+    image[..., 0] = 2.0  # batch mean 2, variance 0
+    image[0, :, :, 1] = 4.0 * (np.indices(HW).sum(0) % 2)  # checkerboard 0 / 4: mean 2, var 4
+    image[0, :4, :, 2], image[0, 4:, :, 2] = 1.0, -3.0  # halves 1 / -3: mean -1, var 4
+    b = {"image": jnp.asarray(image), "mask": jnp.zeros((1, *HW), jnp.int32)}
+
+    def stats_after_one_step(**momentum):
+        step = make_train_step(
+            model, tx, LossSpec({"ce": 1.0}), optax.constant_schedule(0.05), HW, 0.0, **momentum
         )
-    )
-    b = batch()
-    a, _ = default(state, b)
-    c, _ = slow(state, b)
-    # momentum 0.9 instead of 0.99: each statistic moves (1 - 0.9) / (1 - 0.99) = 10x as far
-    for key in ("mean", "var"):
-        old = state.batch_stats["bn"][key]
-        np.testing.assert_allclose(
-            c.batch_stats["bn"][key] - old,
-            10.0 * (a.batch_stats["bn"][key] - old),
-            rtol=1e-4,
-            atol=1e-6,
-        )
-        assert float(jnp.abs(a.batch_stats["bn"][key] - old).max()) > 1e-3
-    for p, q in zip(jax.tree.leaves(a.params), jax.tree.leaves(c.params), strict=False):
+        new, _ = jax.jit(step)(state, b)
+        bn = new.batch_stats["cba"]["bn"]
+        return np.asarray(bn["mean"]), np.asarray(bn["var"]), new.params
+
+    # from mean 0, var 1: new = m * old + (1 - m) * batch statistic
+    mean, var, p_default = stats_after_one_step()  # the models' own 0.99
+    np.testing.assert_allclose(mean, [0.02, 0.02, -0.01], rtol=1e-5)
+    np.testing.assert_allclose(var, [0.99, 1.03, 1.03], rtol=1e-6)
+    mean, var, p_09 = stats_after_one_step(bn_momentum=0.9)
+    np.testing.assert_allclose(mean, [0.2, 0.2, -0.1], rtol=1e-5)
+    np.testing.assert_allclose(var, [0.9, 1.3, 1.3], rtol=1e-6)
+    mean, var, _ = stats_after_one_step(bn_momentum=0.5)
+    np.testing.assert_allclose(mean, [1.0, 1.0, -0.5], rtol=1e-5)
+    np.testing.assert_allclose(var, [0.5, 2.5, 2.5], rtol=1e-6)
+    for p, q in zip(jax.tree.leaves(p_default), jax.tree.leaves(p_09), strict=True):
         np.testing.assert_array_equal(p, q)  # the parameters' update does not depend on it
 
 
