@@ -57,6 +57,7 @@ from nas.train.optim import make_optimizer
 from nas.train.plan import Plan, resolve_arch
 from nas.train.result import TrainResult
 from nas.train.sharding import (
+    INIT_COMPILE_OPTIONS,
     AotStep,
     agree,
     global_batch,
@@ -162,16 +163,18 @@ def train_and_evaluate(
                 mesh,
             )
         )
-        train_step, eval_step = aot
+        train_step, eval_step = aot[:2]
         init = jax.jit(
             lambda: create_train_state(model, tx, hw, plan.seed, plan.ema > 0), out_shardings=repl
         )
+        init_step = AotStep(init, INIT_COMPILE_OPTIONS)  # runs once: compiled cheaply
+        aot.append(init_step)
         abstract = jax.tree.map(
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=repl), jax.eval_shape(init)
         )
         mngr = checkpoint.manager(workdir, plan.keep)
         restored = checkpoint.restore_latest(mngr, abstract)
-        state, meta = restored if restored else (init(), {})
+        state, meta = restored if restored else (init_step(), {})
         start_step, elapsed0 = int(state.step), float(meta.get("elapsed_s", 0.0))
         if pi == 0:
             write_json(workdir / "config.json", config.to_dict())

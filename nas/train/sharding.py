@@ -51,9 +51,11 @@ class AotStep:
     (tree structure, shapes, dtypes, weak types, shardings); `seconds` is the time spent
     lowering and compiling them."""
 
-    def __init__(self, jitted: Any) -> None:
-        """`jitted`: a `jax.jit` function (anything with `.lower(*args).compile()`)."""
+    def __init__(self, jitted: Any, compiler_options: dict[str, Any] | None = None) -> None:
+        """`jitted`: a `jax.jit` function (anything with `.lower(*args).compile()`);
+        `compiler_options`: XLA options for its compiles (e.g. `INIT_COMPILE_OPTIONS`)."""
         self.jitted = jitted
+        self.compiler_options = compiler_options
         self.seconds = 0.0
         self._compiled: dict[Hashable, Callable] = {}
 
@@ -63,13 +65,23 @@ class AotStep:
         key = _signature(args)
         if key not in self._compiled:
             t = time.perf_counter()
-            self._compiled[key] = self.jitted.lower(*args).compile()
+            lowered = self.jitted.lower(*args)
+            self._compiled[key] = lowered.compile(compiler_options=self.compiler_options)
             self.seconds += time.perf_counter() - t
         return self._compiled[key]
 
     def __call__(self, *args: Any) -> Any:
         """`jitted(*args)`, compiling first (counted in `seconds`) for a new signature."""
         return self.compile(*args)(*args)
+
+
+# XLA options for a function that runs once, the initial state: optimising its code is not
+# worth it. Measured on one core (MobileNetV3-Small + MLP U-Net, 96 px): 8.4 s to compile and
+# run instead of 25.6 s, the same values within float32 rounding (max abs diff 1.2e-7).
+INIT_COMPILE_OPTIONS = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+}
 
 
 def _signature(args: tuple) -> Hashable:
