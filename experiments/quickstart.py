@@ -78,13 +78,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             resolution=((32, 32),),
         )
 
-    # Per-candidate budget: 100 steps of 16 images, the same for every candidate (equal
+    # Per-candidate budget: 100 steps of 8 images, the same for every candidate (equal
     # budgets: a candidate is complete only at its full step count). max_minutes is only a
     # safety net against a stalled candidate (compiling is not charged to it): far above the
     # slowest candidate's training time here, so no candidate is a `timeout`.
     c.train.update(
         steps=4 if smoke else 100,
-        batch_size=4 if smoke else 16,
+        batch_size=4 if smoke else 8,
         lr=3e-3 if smoke else 1e-2,
         warmup_steps=1 if smoke else 10,
         max_minutes=0.0 if smoke else 15.0,

@@ -85,6 +85,8 @@ def summarize(workdir: Path) -> dict:
     front = json.loads((workdir / "pareto.json").read_text())
     winners = []
     for path in sorted((workdir / "winners").glob("*.json")):
+        if path.name == "winners.json":  # the list of all winners; one report per winner
+            continue
         w = json.loads(path.read_text())
         p = w.get("parity") or {}
         winners.append(
