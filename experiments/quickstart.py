@@ -5,21 +5,21 @@
 
 What it does: NSGA-II over seed 000's joint space (MobileNetV3 encoder, decoder, width;
 depthwise convolutions, see below) at small resolutions (64 and 96 px), 12 candidates, each
-trained for 150 steps on toy_scenes `binary` (foreground vs background, seed 000's task), two
-at a time, scored by validation mIoU (evaluated once, at the end) and by its latency on this
-CPU (LiteRT, XNNPACK, 1 thread) predicted from a latency table. The table is built
-first, for this space, when `search.latency_tables.litert-cpu` does not exist (kept in the
-workdir; point the field at an existing table to skip that step). Outputs in the workdir:
+trained for the same budget of 100 steps of 8 images on toy_scenes `binary` (foreground vs
+background, seed 000's task; generated at 96 px), two at a time (each worker pinned to one
+core), scored by validation mIoU (evaluated once, at the end, on the 96 px masks) and by its
+latency on this CPU (LiteRT, XNNPACK, 1 thread) predicted from a latency table. The table is
+built first, for this space, when `search.latency_tables.litert-cpu` does not exist (kept in
+the workdir; point the field at an existing table to skip that step). Outputs in the workdir:
 trials.jsonl, pareto.json (front + hypervolume), pareto.png, pareto.html, winners/*.tflite with
 their parity reports, W&B offline runs (one per candidate + a summary; `wandb sync` them).
 Re-running the command continues the study; `--workers 1` trains one candidate at a time.
 
-Measured on a 2-core x86-64 CPU with an empty XLA compilation cache (a fresh machine): the
-whole command in 13 min 52 s (832 s: latency table 60 s, 12 candidates 760 s, plots, winners
-and W&B summary 12 s); 12 min 33 s when some candidates' compiled steps are already in the
-cache (~/.cache/segnas/jax). val/miou 0.62 - 0.76 across candidates (0.41 is "all
-background"), 4 of them on the Pareto front, the 2 winners exported with parity passed (max
-abs logit difference <= 5.8e-6, argmax agreement 1.0).
+Measured: `python experiments/benchmarks/quickstart_run.py` runs toy_train for its images/s
+and then this command with an empty compilation cache, and writes wall time, CPU time, the
+outcomes, budgets, mIoU range, front, hypervolume and parity to
+experiments/benchmarks/results/quickstart.json (the README quotes it). Compiling is about 40 %
+of a candidate's time on one core (XLA:CPU, 30-60 s per candidate; not charged to its budget).
 
 Every field can be overridden, e.g. `--config.search.num_trials=20`,
 `--config.search.strategy=tpe`, `--config.train.max_minutes=2`,
@@ -45,7 +45,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = toy_train_config("smoke" if smoke else None)
     del c["arch"]
     if not smoke:
-        # Foreground vs background (seed 000's task): separates candidates within the 150
+        # Foreground vs background (seed 000's task): separates candidates within the 100
         # steps each gets here; the 5-shape variant needs ~900 steps to pass val/miou 0.6.
         # Generated at 96 px, the largest resolution searched: 64 px candidates train on
         # images scaled down, and every candidate is scored on the same 96 px masks
@@ -57,10 +57,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # depthwise convolutions only: XLA's grouped convolutions are ~10x slower per training
     # step on CPU (measured: 3.8 s vs 0.38 s, MobileNetV3-Small, 64 px, batch 8), so the
     # conv_type dimension is left to GPU / TPU sweeps (experiments/seed000/table1.py). So is
-    # EfficientNet-Lite0, the slowest encoder to train on this CPU: its candidates reached
-    # 59-62 of 150 steps at 96 px and 111-113 at 64 px within the 3-minute cap (MobileNetV3:
-    # all 150 steps in 41-168 s, except Large at width 1 and 96 px, 105-109), and sweeps that
-    # drew several of them took 14:50 and 15:30.
+    # EfficientNet-Lite0, the slowest encoder to train on this CPU (its candidates took 2-3 x
+    # as long as MobileNetV3's at the same step budget).
     # One tuple of values per dimension path (nas/space/space.py); the rest as in
     # SPACES["seed000"] (U-Net decoder kinds, depth 1, output stride 32).
     space = dict(
