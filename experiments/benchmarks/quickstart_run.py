@@ -126,6 +126,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--workdir", default="", help="default: a new temporary folder")
     p.add_argument("--no_save", action="store_true", help="print only, write no result")
     args = p.parse_args(argv)
+    if args.throughput_steps <= 50:  # toy_train warms its learning rate up for 50 steps
+        p.error(f"--throughput_steps: got {args.throughput_steps}; allowed: an integer > 50")
     load0 = loadavg()
     base = Path(args.workdir or tempfile.mkdtemp(prefix="segnas_quickstart_"))
     base.mkdir(parents=True, exist_ok=True)
