@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,8 +135,9 @@ def main(argv: list[str]) -> int:
     ips = toy_train_throughput(args.throughput_steps, base / "toy_train")
     print(f"toy_train: {ips:.1f} images/s", flush=True)
     overrides = [f"--config.search.seed={args.seed}"]
-    if args.table:
-        overrides.append(f"--config.search.latency_tables.litert-cpu={Path(args.table).resolve()}")
+    if args.table:  # where the quickstart looks for its table (search.latency_tables '')
+        (base / "search").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.table, base / "search" / "latency-litert-cpu.json")
     run = run_quickstart(base / "search", base / "empty_cache", overrides)
     print(f"quickstart: rc {run['returncode']}, {run['wall_s']:.0f} s", flush=True)
     figures = {"toy_train_images_per_s": round(ips, 2), **run}
