@@ -144,7 +144,15 @@ def test_sigkill_at_five_random_moments_then_resume(tmp_path):
 def test_ctrl_c_hands_the_trial_back_and_the_rerun_finishes(tmp_path):
     cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.3"]
     p = subprocess.Popen(
-        cmd, env=ENV, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        env=ENV,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A pytest-xdist worker may ignore SIGINT, and a child inherits that (Python then never
+        # raises KeyboardInterrupt): give the command the default disposition a terminal gives.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     # Mid-sweep: the second candidate has trained a step, so the first is complete. Polled on
