@@ -51,9 +51,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         dict(
             space=space,
-            resolutions=() if smoke else (128, 192, 256),
+            resolutions=() if smoke else (128, 160, 192, 224, 256),
             output="logits",
             measure=dict(rounds=5 if smoke else 40, warmup=2 if smoke else 5, chunk=16, seed=0),
-            calibration=dict(n=2 if smoke else 24, seed=1),
+            calibration=dict(n=2 if smoke else 100, seed=1),
         )
     )

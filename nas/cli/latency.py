@@ -3,7 +3,8 @@
     segnas latency build    --target litert-cpu [--threads 1] [--out T]
                             (--config experiments/latency_cpu.py[:ARG] | --arch A.json ...)
     segnas latency predict  (--arch A.json | --preset NAME) [--table T] [--blocks] [--json]
-    segnas latency validate --target litert-cpu --n 100 [--table T] [--json] [--plot out.png]
+    segnas latency validate --target litert-cpu --n 100 [--repeat 25] [--table T] [--json]
+        [--plot out.png]
     segnas latency merge    A.json B.json --out C.json [--allow-foreign]
     segnas latency export-bench (--config C | --arch A.json ...) --out DIR
     segnas latency import   --manifest DIR/manifest.json --results FILE --device NAME --out T
@@ -86,9 +87,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                 "table": str(out),
                 "entries": len(table.entries),
                 "measured_now": len(table.entries) - before,
-                "calibration": {
-                    k: fit.get(k) for k in ("scale", "offset_ms", "n", "max_abs_pct_residual")
-                },
+                "calibration": {k: fit.get(k) for k in ("n", "scale", "offset_ms", "heldout")},
             }
         )
     )
@@ -165,17 +164,45 @@ def cmd_validate(args: argparse.Namespace) -> int:
         **build.DEFAULT_SETTINGS,
         **{k: v for k, v in table.settings.items() if k in build.DEFAULT_SETTINGS},
     }
-    result = validate.validate(table, archs, settings, table.settings.get("output", "logits"))
+    result = validate.validate(
+        table, archs, settings, table.settings.get("output", "logits"), repeat=args.repeat
+    )
     if args.plot:
         validate.scatter_plot(result, args.plot)
     summary = {
-        k: result[k] for k in ("n", "within_10pct", "median_abs_pct_error", "max_abs_pct_error")
+        k: result[k]
+        for k in ("n", "within_5pct", "within_10pct", "median_abs_pct_error", "max_abs_pct_error")
     }
+    rep = result["repeatability"]
+    heldout = (table.calibration or {}).get("heldout")
     if args.json:
-        print(json.dumps({**summary, "table": str(table.path), "rows": result["rows"]}))
-    else:
-        for k, v in summary.items():
-            print(f"{k}: {v}")
+        print(
+            json.dumps(
+                {
+                    **summary,
+                    "repeatability": rep,
+                    "calibration_heldout": heldout,
+                    "table": str(table.path),
+                    "rows": result["rows"],
+                }
+            )
+        )
+        return 0
+    for k, v in summary.items():
+        print(f"{k}: {v}")
+    if rep["n"]:
+        print(
+            f"repeatability ({rep['n']} of them measured again later): "
+            f"{100 * rep['within_5pct']:.0f} % within ±5 %, "
+            f"{100 * rep['within_10pct']:.0f} % within ±10 %, median |difference| "
+            f"{rep['median_abs_pct_error']:.1f} %, max {rep['max_abs_pct_error']:.1f} %"
+        )
+    if heldout:
+        print(
+            f"the table's calibration, out of fold ({heldout['n']} models): "
+            f"{100 * heldout['within_10pct']:.0f} % within ±10 %, median |error| "
+            f"{heldout['median_abs_pct_error']:.1f} %"
+        )
     return 0
 
 
@@ -276,6 +303,12 @@ def _parser() -> Parser:
     v.add_argument("--table", type=Path)
     v.add_argument("--config", help="space to sample (default: the table's)")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument(
+        "--repeat",
+        type=int,
+        default=25,
+        help="measure this many of the archs a second time, for the repeatability (default 25)",
+    )
     v.add_argument("--json", action="store_true", help="print one JSON object with every arch")
     v.add_argument("--plot", type=Path, help="write a predicted-vs-measured scatter PNG")
     v.add_argument(

@@ -19,7 +19,9 @@ What `export_candidate` guarantees, in order (nothing is written until every che
    max abs diff <= 1e-4 and agreement >= 99.9 %, else `UserError` and nothing is written,
    unless `force` (written, `parity.passed` false, loud warning). Quantized models only
    report parity: the thresholds do not apply to them;
-4. latency: LiteRT interpreter, XNNPACK, 1 thread, median of 30 runs after 5 warm-ups;
+4. latency: LiteRT interpreter, XNNPACK, 1 thread, on the latency tables' protocol (median of
+   40 single calls on the thread's CPU clock, interleaved with 7 other whole models:
+   `nas/latency/context.py`), so a table's prediction compares with it;
 5. the .tflite and its JSON report (`PATH.json`) are written to temporary files beside the
    target and renamed into place, so an interrupted export leaves nothing half-written.
 
@@ -54,7 +56,6 @@ MAX_ABS_DIFF = 1e-4
 MIN_ARGMAX_AGREEMENT = 0.999
 MIN_INPUTS = 8
 INPUT_NAME = "image"
-LATENCY_RUNS = 30
 INIT_SEED = 0
 
 
@@ -331,10 +332,15 @@ def export_candidate(
     force: bool = False,
     calibration_inputs: Sequence[np.ndarray] | np.ndarray | None = None,
     data_cfg: Any = None,
+    predicted_ms: float | None = None,
+    companions: Sequence[Arch] | None = None,
 ) -> dict:
     """Exports `arch` with `variables` to `out_path` (.tflite) and `PATH.json`; returns the
     report. Parity / calibration images default to the first 8 images of `data_cfg`'s eval
-    split / train batch 0 (toy_scenes when `data_cfg` is None). See the module docstring."""
+    split / train batch 0 (toy_scenes when `data_cfg` is None). `predicted_ms`: the latency a
+    table predicted for this program, reported beside the measured one; `companions`: the
+    whole models it is timed among (default `nas.latency.context.companions_for(arch)`; empty:
+    timed alone). See the module docstring."""
     if quantize not in QUANTIZE:
         raise UserError(f"quantize: got {quantize!r}; allowed: {', '.join(QUANTIZE)}")
     if output not in OUTPUTS:
@@ -365,7 +371,11 @@ def export_candidate(
             f"max_abs_diff <= {MAX_ABS_DIFF} and argmax_agreement >= {MIN_ARGMAX_AGREEMENT} "
             "(nothing written; --force writes it anyway)"
         )
-    latency = tflite.benchmark(tfl, {INPUT_NAME: example}, threads=1, warmup=5, runs=LATENCY_RUNS)
+    from nas.latency import context
+
+    if companions is None:
+        companions = context.companions_for(arch)
+    latency = tflite.benchmark(tfl, {INPUT_NAME: example}, threads=1, companions=companions)
     report = {
         "segnas_version": SEGNAS_VERSION,
         "path": str(out),
@@ -378,7 +388,19 @@ def export_candidate(
         "input": {"name": INPUT_NAME, "shape": [1, *arch.resolution, 3], "dtype": "float32"},
         "parity": parity,
         "latency_ms": latency["median_ms"],
-        "latency": {**latency, "runtime": "ai-edge-litert Interpreter + XNNPACK"},
+        "latency": {
+            **latency,
+            "runtime": "ai-edge-litert Interpreter + XNNPACK",
+            "measured_ms": latency["median_ms"],
+            **(
+                {
+                    "predicted_ms": round(predicted_ms, 4),
+                    "error_pct": round(100 * (predicted_ms / latency["median_ms"] - 1), 2),
+                }
+                if predicted_ms is not None
+                else {}
+            ),
+        },
         "forced": bool(parity["passed"] is False and force),
     }
     if report["forced"]:

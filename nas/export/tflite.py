@@ -19,9 +19,9 @@ output is dequantized, because writing float32 into an int8 buffer silently give
 from __future__ import annotations
 
 import statistics
-import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -129,9 +129,7 @@ class Runner:
         self.outputs: dict[str, dict] = sig.get_output_details()
 
     def _set(self, inputs: dict[str, np.ndarray]) -> None:
-        for name, value in inputs.items():
-            if name not in self.inputs:
-                raise ValueError(f"input: got {name!r}; allowed: {', '.join(self.inputs)}")
+        for name, value in inputs.items():  # names checked by __call__
             d = self.inputs[name]
             value = np.asarray(value)
             if tuple(value.shape) != tuple(d["shape"]):
@@ -169,26 +167,28 @@ class Runner:
         self.interpreter.invoke()
         return self._get()
 
-    def invoke_timed(self, **inputs: np.ndarray) -> float:
-        """Seconds of one `invoke()`; inputs, when given, are set before the clock starts."""
-        self._set(inputs)
-        start = time.perf_counter()
-        self.interpreter.invoke()
-        return time.perf_counter() - start
-
 
 def benchmark(
-    tfl: bytes, inputs: dict[str, np.ndarray], threads: int = 1, warmup: int = 5, runs: int = 30
+    tfl: bytes,
+    inputs: dict[str, np.ndarray],
+    threads: int = 1,
+    warmup: int = 5,
+    runs: int = 40,
+    companions: Sequence[Any] = (),
 ) -> dict:
-    """Latency of `invoke()` in ms: median, 10th and 90th percentile over `runs` timed runs
-    after `warmup` untimed ones (XNNPACK, `threads` threads)."""
+    """Latency of `invoke()` in ms on segnas's timing protocol (`nas/latency/measure.py`: single
+    calls on the table's clock, `runs` interleaved rounds after `warmup` untimed calls), timed
+    among the whole models `companions` (archs; `nas/latency/context.py`) so that the figure
+    compares with a latency table's: median, 10th and 90th percentile."""
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs/warmup: got {runs}/{warmup}; allowed: runs >= 1, warmup >= 0")
+    from nas.latency import context, measure
+
     runner = Runner(tfl, threads=threads)
     runner(**inputs)
-    for _ in range(warmup):
-        runner.invoke_timed()
-    ms = [1e3 * runner.invoke_timed() for _ in range(runs)]
+    clock = measure.clock_name("litert-cpu", threads)
+    timer = measure.call_timer(runner.interpreter.invoke, clock)
+    ms = context.time_among(timer, companions, "litert-cpu", threads, runs, warmup)
     p10, p90 = np.percentile(ms, [10, 90]).tolist()
     return {
         "median_ms": statistics.median(ms),
@@ -197,4 +197,6 @@ def benchmark(
         "runs": runs,
         "warmup": warmup,
         "threads": threads,
+        "clock": clock,
+        "companions": len(companions),
     }

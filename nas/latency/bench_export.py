@@ -281,22 +281,19 @@ def import_results(
     missing = [n for n in list(blocks) + list(models) if n not in runs]
     cal_runs = [(m, runs[n]) for n, m in models.items() if n in runs]
     if cal_runs:
-        from nas.latency.predictor import fit_calibration, signatures
+        from nas.latency.build import fit_points
+        from nas.latency.predictor import signatures
 
-        pts, sums = [], []
-        for m, r in cal_runs:
-            keys = signatures(Arch.from_dict(m["arch"]), manifest.get("output", "logits"))
-            if all(k in table.entries for k in keys):
-                sums.append(sum(table.entries[k]["median_ms"] for k in keys))
-                pts.append(
-                    {
-                        "id": m["id"],
-                        "arch": m["arch"],
-                        "block_sum_ms": round(sums[-1], 6),
-                        "measured": {k: v for k, v in r.items() if k != "threads"},
-                    }
-                )
-        if pts:
-            fit = fit_calibration(sums, [p["measured"]["median_ms"] for p in pts])
-            table.calibration = {**fit, "date": now(), "points": pts}
+        output = manifest.get("output", "logits")
+        pts = [
+            {
+                "id": m["id"],
+                "arch": m["arch"],
+                "measured": {k: v for k, v in r.items() if k != "threads"},
+            }
+            for m, r in cal_runs
+            if all(k in table.entries for k in signatures(Arch.from_dict(m["arch"]), output))
+        ]
+        if pts:  # the same fit as a host table's: the phone's own whole models correct it
+            table.calibration = fit_points(table, pts, output)
     return table, missing

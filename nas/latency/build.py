@@ -18,17 +18,23 @@ from typing import Any
 from tqdm import tqdm
 
 from nas.errors import UserError
-from nas.latency import measure
+from nas.latency import fit, measure
 from nas.latency.blocks import Block, decompose, micro_model, whole_model
-from nas.latency.predictor import fit_calibration, signatures
+from nas.latency.predictor import signatures
 from nas.latency.table import LatencyTable, load_table, now
 from nas.space.arch import Arch
 from nas.space.resolve import resolve_space_spec
 from nas.space.space import Space, resolutions
 
 # Measurement settings a config may set (the `measure` field), with their defaults.
-DEFAULT_SETTINGS: dict[str, Any] = {"rounds": 40, "warmup": 5, "chunk": 16, "seed": 0}
-DEFAULT_CALIBRATION: dict[str, Any] = {"n": 24, "seed": 1}
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "rounds": measure.ROUNDS,
+    "warmup": measure.WARMUP,
+    "chunk": 16,
+    "seed": 0,
+}
+# Whole models for the fit (fit.py): 100, or the whole space when it is smaller.
+DEFAULT_CALIBRATION: dict[str, Any] = {"n": 100, "seed": 1}
 
 
 def space_of(space: Any, sizes: Sequence[int] = ()) -> Space:
@@ -180,17 +186,7 @@ def calibrate(
         for a in todo:
             if a.id in measured:
                 points[a.id] = {"id": a.id, "arch": a.to_dict(), "measured": measured[a.id]}
-        pts = list(points.values())
-        sums = [
-            sum(
-                table.entries[k]["median_ms"] for k in signatures(Arch.from_dict(p["arch"]), output)
-            )
-            for p in pts
-        ]
-        for p, s in zip(pts, sums, strict=False):
-            p["block_sum_ms"] = round(s, 6)
-        fit = fit_calibration(sums, [p["measured"]["median_ms"] for p in pts])
-        table.calibration = {**fit, "date": now(), "points": pts}
+        table.calibration = fit_points(table, list(points.values()), output)
         table.save(out)
 
     if todo:
@@ -207,6 +203,21 @@ def calibrate(
     elif old:
         refit({})  # new entries may have changed the block sums
     return table.calibration or {}
+
+
+def fit_points(table: LatencyTable, points: list[dict], output: str = "logits") -> dict:
+    """The table's calibration (see `fit.py`) from whole-model points `{id, arch, measured}`;
+    each point gets its block sums (ms, total and by kind) from the table's entries."""
+    for p in points:
+        sums = fit.kind_sums(signatures(Arch.from_dict(p["arch"]), output), table.entries)
+        p["block_sum_ms"] = round(sum(sums.values()), 6)
+        p["kind_sums_ms"] = {k: round(v, 6) for k, v in sums.items()}
+    result = fit.calibrate(
+        [p["id"] for p in points],
+        [p["kind_sums_ms"] for p in points],
+        [p["measured"]["median_ms"] for p in points],
+    )
+    return {**result, "date": now(), "points": points}
 
 
 def build_table(

@@ -43,6 +43,8 @@ import numpy as np
 from nas.errors import UserError
 
 TARGETS = ("litert-cpu", "jax-cpu", "jax-gpu")
+ROUNDS = 40  # samples per program (the median of 40 single calls)
+WARMUP = 5  # untimed calls of every program first
 # Timer: runs the program once, returns the seconds it took.
 Timer = Callable[[], float]
 
@@ -84,10 +86,10 @@ def _clock(name: str) -> Callable[[], float]:
 
 
 def jax_cpu_flags(threads: int) -> str:
-    """XLA_FLAGS that hold XLA:CPU to `threads` threads; must be set before JAX starts."""
-    if threads == 1:
-        return "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    return f"intra_op_parallelism_threads={threads}"
+    """XLA_FLAGS for XLA:CPU at `threads` threads; must be set before JAX starts. One thread:
+    Eigen's intra-op pool off. More: no flag (XLA has none for a thread count); the pool is
+    sized from the cores the process may run on, which `prepare_process` restricts."""
+    return "--xla_cpu_multi_thread_eigen=false" if threads == 1 else ""
 
 
 def clock_overhead(clock: Callable[[], float], n: int = 2000) -> float:
@@ -99,12 +101,25 @@ def clock_overhead(clock: Callable[[], float], n: int = 2000) -> float:
     return statistics.median(gaps)
 
 
+def call_timer(call: Callable[[], Any], clock: str) -> Timer:
+    """The `Timer` of `call` (e.g. a LiteRT interpreter's `invoke`) on the clock named `clock`
+    (`clock_name`), the clock's own cost subtracted."""
+    read = _clock(clock)
+    overhead = clock_overhead(read)
+
+    def timer() -> float:
+        start = read()
+        call()
+        return max(0.0, read() - start - overhead)
+
+    return timer
+
+
 def make_timer(
     target: str, fn: Callable[..., Any], inputs: Sequence[np.ndarray], threads: int = 1
 ) -> Timer:
     """Compiles `fn` for `target` (LiteRT conversion or jit) and returns its `Timer`."""
-    clock = _clock(clock_name(target, threads))
-    overhead = clock_overhead(clock)
+    clock = clock_name(target, threads)
     if target == "litert-cpu":
         from nas.export import tflite
 
@@ -114,27 +129,14 @@ def make_timer(
         )
         runner = tflite.Runner(tfl, threads=threads)
         runner(**{f"x{i}": v for i, v in enumerate(inputs)})  # sets the inputs once
-        invoke = runner.interpreter.invoke
-
-        def litert_timer() -> float:
-            start = clock()
-            invoke()
-            return max(0.0, clock() - start - overhead)
-
-        return litert_timer
+        return call_timer(runner.interpreter.invoke, clock)
     import jax
 
     device = jax.devices("gpu" if target == "jax-gpu" else "cpu")[0]
     args = [jax.device_put(x, device) for x in inputs]
     jitted = jax.jit(fn)
     jax.block_until_ready(jitted(*args))  # compile outside the clock
-
-    def jax_timer() -> float:
-        start = clock()
-        jax.block_until_ready(jitted(*args))
-        return max(0.0, clock() - start - overhead)
-
-    return jax_timer
+    return call_timer(lambda: jax.block_until_ready(jitted(*args)), clock)
 
 
 def jax_outputs(fn: Callable[..., Any], inputs: Sequence[np.ndarray]) -> int:
@@ -146,7 +148,7 @@ def jax_outputs(fn: Callable[..., Any], inputs: Sequence[np.ndarray]) -> int:
 
 
 def measure(
-    timers: dict[str, Timer], rounds: int = 40, warmup: int = 5, seed: int = 0
+    timers: dict[str, Timer], rounds: int = ROUNDS, warmup: int = WARMUP, seed: int = 0
 ) -> dict[str, list[float]]:
     """Interleaved single-call samples (ms) of every timer; see the module docstring."""
     if rounds < 1 or warmup < 0:
@@ -183,6 +185,13 @@ def summarize(samples_ms: Sequence[float]) -> dict[str, float | int]:
 
 
 def prepare_process(target: str, threads: int) -> None:
-    """Process-wide settings a target needs before JAX starts (XLA's CPU thread count)."""
-    if target == "jax-cpu" and "XLA_FLAGS" not in os.environ:
+    """Process-wide settings a target needs before JAX starts: for `jax-cpu`, the XLA flags
+    (unless XLA_FLAGS is set) and, for several threads, the process held to `threads` of
+    its cores (XLA:CPU sizes its thread pool from them)."""
+    if target != "jax-cpu":
+        return
+    if "XLA_FLAGS" not in os.environ:
         os.environ["XLA_FLAGS"] = jax_cpu_flags(threads)
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if 1 < threads < len(cores):
+        os.sched_setaffinity(0, cores[:threads])

@@ -1,18 +1,11 @@
-"""Predicted latency: the sum of a model's block latencies, corrected by a calibration fitted on
-whole models.
+"""Predicted latency: a model's block latencies from the table, combined by a fit on whole
+models (`fit.py`: one scale per block kind plus an offset, cross-fitted so that no prediction
+uses its own measurement).
 
 Blocks measured alone miss what happens between them in a whole model (the interpreter's
-per-invoke cost paid once instead of once per block, caches warm or cold, tensors handed over
-in memory). `build` measures whole models (24 by default, a seeded sample of the space) and
-fits
-
-    measured ≈ scale * block_sum + offset_ms
-
-by least squares on *relative* error (each point weighted by 1 / measured², so a 2 ms and a
-40 ms model count alike, as the ±10 % acceptance does). On the 2-core x86 VM segnas is
-developed on, LiteRT + XNNPACK at 1 thread gave scale ≈ 0.9 and |offset| < 0.3 ms; fitted on
-all 70 models of one run the residuals stayed within 7 %, so a richer model (per block kind,
-per resolution, block counts) did not pay: with 10 calibration models it was worse.
+per-call cost paid once instead of once per block, data handed over in cache, layouts changed
+across block borders), by an amount that depends on the kind of block; `build` measures whole
+models (the calibration points, a seeded sample of the space) and fits the correction.
 
 The public API for the search: `load_table(path)`, `predict(arch, table)`,
 `missing_signatures(arch, table)`.
@@ -21,12 +14,10 @@ The public API for the search: `load_table(path)`, `predict(arch, table)`,
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from nas.errors import UserError
+from nas.latency import fit
 from nas.latency.blocks import decompose
 from nas.latency.measure import TARGETS
 from nas.latency.table import LatencyTable, load_table
@@ -37,7 +28,7 @@ __all__ = [
     "predict",
     "missing_signatures",
     "block_sum",
-    "fit_calibration",
+    "block_kind_sums",
     "signatures",
     "build_command",
 ]
@@ -92,42 +83,24 @@ def block_sum(
     return float(sum(table.entries[k]["median_ms"] for k in keys))
 
 
+def block_kind_sums(
+    arch: Arch, table: LatencyTable, output: str | None = None, arch_file: str | Path = "ARCH.json"
+) -> dict[str, float]:
+    """`arch`'s block latencies (ms) summed by block kind; UserError as `block_sum`."""
+    block_sum(arch, table, output, arch_file)  # the missing-signature check and its message
+    return fit.kind_sums(signatures(arch, _output(table, output)), table.entries)
+
+
 def predict(
     arch: Arch, table: LatencyTable, output: str | None = None, arch_file: str | Path = "ARCH.json"
 ) -> float:
-    """Predicted latency of `arch` in ms on the table's target (calibrated when the table
-    has a calibration, else the plain block sum), for the model output the table was built
-    for ("logits" or "labels") unless `output` says otherwise."""
-    total = block_sum(arch, table, output, arch_file)
+    """Predicted latency of `arch` in ms on the table's target, for the model output the
+    table was built for ("logits" or "labels") unless `output` says otherwise: the table's
+    fit applied to the block sums (the fit of the fold that left `arch` out when `arch` is a
+    calibration point), or the plain block sum when the table has no calibration."""
     cal = table.calibration
     if not cal:
-        return total
-    return float(cal["scale"] * total + cal["offset_ms"])
-
-
-def fit_calibration(block_sums: Sequence[float], measured: Sequence[float]) -> dict:
-    """`{scale, offset_ms, n, max_abs_pct_residual}` from paired whole-model measurements.
-
-    Two or more points: least squares on the relative residuals (predicted / measured - 1);
-    one point: the ratio alone. UserError with none or with a non-positive measurement.
-    """
-    x, y = np.asarray(block_sums, float), np.asarray(measured, float)
-    if len(x) == 0 or len(x) != len(y):
-        raise UserError(
-            f"calibration: got {len(x)} block sums and {len(y)} measurements; "
-            "allowed: one or more pairs"
-        )
-    if np.any(y <= 0) or np.any(x <= 0):
-        raise UserError("calibration: got a non-positive latency; allowed: positive times")
-    if len(x) == 1 or np.ptp(x) == 0:
-        scale, offset = float(np.mean(y / x)), 0.0
-    else:
-        a = np.stack([x, np.ones_like(x)], axis=1) / y[:, None]
-        (scale, offset), *_ = np.linalg.lstsq(a, np.ones_like(y), rcond=None)
-    pred = scale * x + offset
-    return {
-        "scale": round(float(scale), 6),
-        "offset_ms": round(float(offset), 6),
-        "n": int(len(x)),
-        "max_abs_pct_residual": round(float(np.max(np.abs(pred / y - 1)) * 100), 3),
-    }
+        return block_sum(arch, table, output, arch_file)
+    if "coef" not in cal:  # a table written before per-kind fits: one scale and offset
+        return float(cal["scale"] * block_sum(arch, table, output, arch_file) + cal["offset_ms"])
+    return fit.apply(fit.fit_for(cal, arch.id), block_kind_sums(arch, table, output, arch_file))

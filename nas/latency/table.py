@@ -14,7 +14,12 @@ Layout (`segnas.latency_table/1`):
                      {"median_ms": 0.078, "p10_ms": 0.077, "p90_ms": 0.080, "mad_ms": 0.001,
                       "n": 40, "kind": "InvertedResidual", "fields": {...},
                       "inputs": [[1, 32, 32, 24]], "macs": 1234567, "date": "..."}},
-     "calibration": {"scale": 1.02, "offset_ms": 0.05, "points": [...]} or null}
+     "calibration": {"model": "per-kind", "scale": 0.97, "coef": {"InvertedResidual": 0.95,
+                     ...}, "offset_ms": 0.05, "folds": [...], "heldout": {...},
+                     "points": [...]} or null}
+
+`calibration` is the predictor's fit (nas/latency/fit.py); tables written before per-kind fits
+hold only `scale` and `offset_ms`, which `predict` still applies.
 
 Two tables (or a table and this machine) belong to the same environment when their
 `environment` objects are equal. Stores keep tables as JSON, never pickles: they must load
@@ -193,6 +198,7 @@ class LatencyTable:
         if cal is not None and not (
             isinstance(cal, dict)
             and all(isinstance(cal.get(f), (int, float)) for f in ("scale", "offset_ms"))
+            and isinstance(cal.get("coef", {}), dict)
         ):
             raise UserError(
                 f"{source}: calibration got {cal!r}; allowed: null or an object "

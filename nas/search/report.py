@@ -31,7 +31,7 @@ from nas.search.spec import (
     MIOU,
     SearchSpec,
 )
-from nas.search.winners import export_winners
+from nas.search.winners import export_winners, predictor_error
 
 
 def front_staircase(
@@ -324,11 +324,26 @@ def render(
                 log(f"winner #{w['number']} ({w['arch_id']}): not exported: {w['error']}")
             else:
                 p = w.get("parity") or {}
+                lat = w.get("latency") or {}
+                pred = (
+                    f" (predicted {lat['predicted_ms']:.2f} ms, {lat['error_pct']:+.1f} %)"
+                    if lat.get("predicted_ms") is not None
+                    else ""
+                )
                 log(
                     f"winner #{w['number']}: {w['tflite']} ({_num(w.get('bytes'))} bytes, "
-                    f"LiteRT {w.get('latency_ms') or 0:.2f} ms, parity max_abs_diff "
-                    f"{p.get('max_abs_diff')}, argmax agreement {p.get('argmax_agreement')})"
+                    f"LiteRT {w.get('latency_ms') or 0:.2f} ms measured{pred}, parity "
+                    f"max_abs_diff {p.get('max_abs_diff')}, argmax agreement "
+                    f"{p.get('argmax_agreement')})"
                 )
+        err = predictor_error(result["winners"])
+        if err:
+            log(
+                f"latency predictor on the {err['n']} winner(s): median |error| "
+                f"{err['median_abs_pct_error']:.1f} %, max {err['max_abs_pct_error']:.1f} % "
+                f"({100 * err['within_10pct']:.0f} % within ±10 %)"
+            )
+        result["predictor_error"] = err
     if wandb_cfg is not None:
         result["wandb_dir"] = log_wandb_summary(study, spec, f, workdir, wandb_cfg)
     return result

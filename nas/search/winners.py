@@ -1,4 +1,11 @@
-"""The winners of a sweep: the Pareto members exported to `WORKDIR/winners/` with their reports."""
+"""The winners of a sweep: the Pareto members exported to `WORKDIR/winners/` with their reports.
+
+Every search checks its latency predictor on its winners: when the sweep scores `litert-cpu`
+from a table of the program a winner is exported as (float32, the table's output, one thread,
+the exporter's setting), the winner's report holds the table's `latency.predicted_ms` (the
+value the search ranked it by) beside the `latency.measured_ms` of the exported file, both on
+the timing protocol of `nas/latency/measure.py`, and `predictor_error` summarises them.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +44,45 @@ def pick_winners(f: dict[str, Any], spec: SearchSpec) -> list[FrozenTrial]:
     return [members[i] for i in picks]
 
 
+CHECKED_TARGET = "litert-cpu"  # the target the exporter measures (LiteRT, XNNPACK, 1 thread)
+
+
+def comparable_prediction(t: FrozenTrial, spec: SearchSpec) -> float | None:
+    """The trial's predicted `litert-cpu` latency when the export measures the same program
+    (float32, the table's output, one thread); else None."""
+    predicted = (t.user_attrs.get("latency_ms") or {}).get(CHECKED_TARGET)
+    path = spec.latency_tables.get(CHECKED_TARGET)
+    if predicted is None or path is None or spec.winners_quantize != "none":
+        return None
+    from nas.latency import load_table
+
+    try:
+        table = load_table(path)
+    except UserError:
+        return None
+    if table.threads != 1 or table.settings.get("output", "logits") != spec.winners_output:
+        return None
+    return float(predicted)
+
+
+def predictor_error(winners: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """n, median and max |predicted / measured - 1| (%) over the winners that have both."""
+    pairs = [
+        (w["latency"]["predicted_ms"], w["latency"]["measured_ms"])
+        for w in winners
+        if (w.get("latency") or {}).get("predicted_ms") is not None
+    ]
+    if not pairs:
+        return None
+    errs = sorted(abs(100 * (p / m - 1)) for p, m in pairs)
+    return {
+        "n": len(errs),
+        "median_abs_pct_error": round(errs[len(errs) // 2], 2),
+        "max_abs_pct_error": round(errs[-1], 2),
+        "within_10pct": round(sum(e <= 10 for e in errs) / len(errs), 4),
+    }
+
+
 def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[dict[str, Any]]:
     """`winners/<arch id>.tflite` + report JSON for each picked Pareto member (kept if already
     exported); a member that cannot be exported is listed with its error, the rest go on."""
@@ -60,6 +106,7 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
         else:
             try:
                 from nas.export.policy import export_candidate, load_run
+                from nas.latency import context
 
                 arch, variables, data_cfg = load_run(workdir / t.user_attrs["trial_dir"])
                 report = export_candidate(
@@ -69,6 +116,9 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
                     quantize=spec.winners_quantize,
                     output=spec.winners_output,
                     data_cfg=data_cfg,
+                    predicted_ms=comparable_prediction(t, spec),
+                    # timed among the sweep's own archs, as the table's calibration was
+                    companions=context.companions_for(arch, spec.space),
                 )
             except (UserError, ValueError, OSError, KeyError) as e:
                 entry["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -78,6 +128,11 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
             report=str(out.with_suffix(".json")),
             parity=report.get("parity"),
             latency_ms=report.get("latency_ms"),
+            latency={
+                k: v
+                for k, v in (report.get("latency") or {}).items()
+                if k in ("predicted_ms", "measured_ms", "error_pct", "clock")
+            },
             bytes=report.get("bytes"),
         )
         done.append(entry)

@@ -203,15 +203,23 @@ def test_smoke_config_end_to_end(tmp_path, capsys, arch_file):
     assert code == 0
     result = json.loads(stdout)
     assert result["n"] == 1 and set(result) >= {
+        "within_5pct",
         "within_10pct",
         "median_abs_pct_error",
         "max_abs_pct_error",
+        "repeatability",
         "rows",
     }
     assert result["rows"][0]["id"] not in [p["id"] for p in table.calibration["points"]]
+    # the one arch was measured twice (--repeat defaults to 25, capped by --n)
+    assert result["repeatability"]["n"] == 1 and "measured_again_ms" in result["rows"][0]
+    code, stdout, _ = _run(capsys, "validate", "--n", "1", "--table", str(out), "--repeat", "0")
+    assert code == 0 and "within_5pct: " in stdout and "repeatability" not in stdout
     assert (tmp_path / "v.png").read_bytes()[:4] == b"\x89PNG"
     line = _error(capsys, "validate", "--n", "5", "--table", str(out))
     assert "the space has only 1 archs outside the 1 calibration archs" in line
+    line = _error(capsys, "validate", "--n", "1", "--table", str(out), "--repeat", "-1")
+    assert line.endswith("repeat: got -1; allowed: an integer >= 0")
 
 
 def test_merge_command(tmp_path, capsys):

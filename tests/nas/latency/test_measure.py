@@ -61,9 +61,9 @@ def test_targets_and_clocks():
     assert measure.clock_name("jax-cpu", 1) == "process-cpu"
     assert measure.clock_name("litert-cpu", 2) == "wall"
     assert measure.clock_name("jax-gpu", 1) == "wall"
-    assert measure.jax_cpu_flags(1) == (
-        "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    )
+    # intra_op_parallelism_threads is not an XLA flag: never emitted
+    assert measure.jax_cpu_flags(1) == "--xla_cpu_multi_thread_eigen=false"
+    assert measure.jax_cpu_flags(4) == ""
 
 
 def test_jax_gpu_without_a_gpu_is_a_clear_error():

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from nas.errors import UserError
 from nas.latency import load_table, missing_signatures, predict
-from nas.latency.predictor import block_sum, build_command, fit_calibration
+from nas.latency.predictor import block_kind_sums, block_sum, build_command
 from tests.nas.latency.helpers import TINY, synthetic_table, tiny_keys
 
 
@@ -21,9 +19,30 @@ def test_predict_is_the_calibrated_block_sum():
     assert len(keys) == 19 and len(distinct) == 17  # pinned decomposition of TINY
     assert block_sum(TINY, t) == pytest.approx(expected, abs=1e-9)
     assert predict(TINY, t) == pytest.approx(expected, abs=1e-9)  # no calibration yet
-    t.calibration = {"scale": 1.5, "offset_ms": 0.25}
+    t.calibration = {"scale": 1.5, "offset_ms": 0.25}  # a table from before per-kind fits
     assert predict(TINY, t) == pytest.approx(1.5 * expected + 0.25, abs=1e-9)
     assert missing_signatures(TINY, t) == []
+
+
+def test_predict_applies_the_fit_of_the_fold_that_left_the_arch_out():
+    t = synthetic_table()
+    sums = block_kind_sums(TINY, t)  # synthetic entries have no kind: the key's prefix
+    assert sorted(sums) == [
+        "CoarseBottleneck",
+        "Conv",
+        "ConvBNAct",
+        "DecoderStage",
+        "InvertedResidual",
+        "UNetDecoder",
+    ]
+    total = sum(sums.values())
+    assert total == pytest.approx(block_sum(TINY, t), abs=1e-9)
+    everything = {"scale": 2.0, "coef": {}, "offset_ms": 0.0}  # unseen kinds: the scale
+    fold = {"ids": [TINY.id], "scale": 1.0, "coef": {}, "offset_ms": 0.5}
+    t.calibration = {**everything, "folds": [{"ids": ["other"], **everything}]}
+    assert predict(TINY, t) == pytest.approx(2.0 * total, abs=1e-9)
+    t.calibration = {**everything, "folds": [fold]}  # TINY was a calibration point
+    assert predict(TINY, t) == pytest.approx(total + 0.5, abs=1e-9)
 
 
 def test_missing_signatures_are_listed_with_the_command(tmp_path):
@@ -49,28 +68,3 @@ def test_device_tables_point_to_export_bench():
     assert build_command(t).startswith("segnas latency export-bench --arch ARCH.json")
     with pytest.raises(UserError, match="segnas latency import --manifest"):
         predict(TINY, t)
-
-
-def test_fit_calibration_recovers_a_line():
-    sums = [1.0, 2.0, 5.0, 10.0]
-    fit = fit_calibration(sums, [1.1 * s + 0.2 for s in sums])
-    assert fit == {"scale": 1.1, "offset_ms": 0.2, "n": 4, "max_abs_pct_residual": 0.0}
-    # relative weighting: a 10 % miss on a small model costs as much as on a large one
-    fit = fit_calibration([1.0, 10.0, 100.0], [1.0, 10.0, 110.0])
-    assert re.fullmatch(r"\d+\.\d+", str(fit["max_abs_pct_residual"]))
-    assert fit["max_abs_pct_residual"] < 10.0
-
-
-def test_fit_calibration_single_point_and_errors():
-    assert fit_calibration([2.0], [3.0]) == {
-        "scale": 1.5,
-        "offset_ms": 0.0,
-        "n": 1,
-        "max_abs_pct_residual": 0.0,
-    }
-    with pytest.raises(UserError, match="got 0 block sums and 0 measurements"):
-        fit_calibration([], [])
-    with pytest.raises(UserError, match="got 2 block sums and 1 measurements"):
-        fit_calibration([1.0, 2.0], [1.0])
-    with pytest.raises(UserError, match="non-positive latency"):
-        fit_calibration([1.0, 2.0], [1.0, 0.0])

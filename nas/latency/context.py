@@ -1,0 +1,65 @@
+"""Timing one model the way tables time whole models: among other whole models.
+
+Calibration and validation time whole models in interleaved chunks of 8 (`build.measure_models`),
+so each call finds the machine as seven other models left it. A model timed alone, call after
+call, finds its own weights and activations still close to the core: on the development VM a
+1.2 ms model measured 0.63 ms alone and 1.07-1.18 ms in chunks, and neither flushing the
+L2-sized caches nor running a small model between calls closed that gap (0.64 ms); seven
+copies of the same model closed most of it (0.95-1.01 ms). Larger models differed less
+(0-10 %), but the table's fit is made on chunks, so lone models are timed in one. So a lone model (an
+export's report, a search's winner) is timed in a chunk with `COMPANIONS` other whole models:
+a seeded sample of the sweep's space, or of seed 000's space at the model's resolution and
+class count. Its figure is then on the same protocol as the table's calibration points and its
+prediction, and can be compared with them.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from nas.latency import measure
+from nas.latency.blocks import whole_model
+from nas.space.arch import Arch
+from nas.space.space import Space
+
+COMPANIONS = 7  # a chunk of build.measure_models holds 8 whole models
+_SELF = "\0model"  # the timed model's key among its companions (no arch id looks like it)
+
+
+def companions_for(arch: Arch, space: Space | None = None, k: int = COMPANIONS) -> tuple[Arch, ...]:
+    """`k` archs other than `arch`, a seeded sample of `space` (by default seed 000's space at
+    `arch`'s resolution and class count; fewer when the space is smaller). The seed is fixed,
+    so models of one space share companions (and their conversions, cached)."""
+    if space is None:
+        from nas.space.presets import SPACES
+
+        base = SPACES["seed000"]
+        space = Space(base.replace(resolution=(arch.resolution,)).dims, arch.num_classes)
+    pool = list(space.grid())
+    picked = random.Random(0).sample(pool, min(k + 1, len(pool)))
+    return tuple([a for a in picked if a.id != arch.id][:k])
+
+
+@functools.lru_cache(maxsize=4)
+def _timers(companions: tuple[Arch, ...], target: str, threads: int) -> dict[str, Any]:
+    # converting a companion takes a second or two: kept for the next export in this process
+    return {a.id: measure.make_timer(target, *whole_model(a), threads=threads) for a in companions}
+
+
+def time_among(
+    timer: measure.Timer,
+    companions: Sequence[Arch],
+    target: str = "litert-cpu",
+    threads: int = 1,
+    rounds: int = measure.ROUNDS,
+    warmup: int = measure.WARMUP,
+    seed: int = 0,
+) -> list[float]:
+    """Samples (ms) of `timer`, measured interleaved with the whole models `companions`
+    (`measure.measure`'s protocol); `companions` empty: the timer alone."""
+    timers = dict(_timers(tuple(companions), target, threads)) if companions else {}
+    timers[_SELF] = timer
+    return measure.measure(timers, rounds, warmup, seed)[_SELF]
