@@ -11,7 +11,8 @@ Steps:
    JAX_COMPILATION_CACHE_DIR pointing at a new empty folder (a fresh machine): wall seconds,
    the user and system CPU seconds of the whole process tree (system share = sys / (user +
    sys)), the trials' outcomes, whether every complete candidate reached its full step budget,
-   the hypervolume and its reference point, and the winners' parity.
+   the hypervolume and its reference point, and the winners' parity and latency (predicted by
+   the search's table vs measured on the exported file).
 3. The acceptance bar of the main command: wall <= 15 min x 20 / (toy_train images/s), so a
    machine twice as fast must finish in half the time.
 
@@ -96,6 +97,10 @@ def summarize(workdir: Path) -> dict:
                 "parity_passed": p.get("passed"),
                 "max_abs_diff": p.get("max_abs_diff"),
                 "argmax_agreement": p.get("argmax_agreement"),
+                # the search's predicted latency against the exported file's, one protocol
+                "predicted_ms": (w.get("latency") or {}).get("predicted_ms"),
+                "measured_ms": (w.get("latency") or {}).get("measured_ms"),
+                "latency_error_pct": (w.get("latency") or {}).get("error_pct"),
             }
         )
     mious = [r["metrics"]["val/miou"] for r in complete]
@@ -115,6 +120,11 @@ def summarize(workdir: Path) -> dict:
         "reference_point": front["reference_point"],
         "winners": winners,
         "winners_parity_passed": bool(winners) and all(w["parity_passed"] for w in winners),
+        "winners_latency_within_10pct": bool(winners)
+        and all(
+            w["latency_error_pct"] is not None and abs(w["latency_error_pct"]) <= 10.0
+            for w in winners
+        ),
     }
 
 

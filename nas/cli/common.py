@@ -1,9 +1,9 @@
-"""Argument helpers shared by subcommands: choosing an arch by preset or JSON file."""
+"""Helpers shared by subcommands: argument parsing and choosing an arch by preset or JSON file
+(`--json` output is in `nas.cli.output`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from nas.errors import UserError
@@ -46,8 +46,3 @@ def arch_from_args(args: argparse.Namespace) -> Arch:
     if getattr(args, "resolution", None) is not None:
         changes["resolution"] = tuple(args.resolution)
     return arch.replace(**changes) if changes else arch
-
-
-def dump_json(obj: object) -> str:
-    """`obj` as one line of key-sorted JSON (what every --json flag prints)."""
-    return json.dumps(obj, indent=None, sort_keys=True)

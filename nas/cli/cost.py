@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from nas.cli.common import Parser, add_arch_args, arch_from_args, dump_json
+from nas.cli.common import Parser, add_arch_args, arch_from_args
+from nas.cli.output import emit_json
 from nas.cost import cost
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str]) -> int:
     arch = arch_from_args(args)
     c = cost(arch)
     if args.json:
-        print(dump_json({**c, "arch": arch.to_dict()}))
+        emit_json({**c, "arch": arch.to_dict()})
         return 0
     print(
         format_table(

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.cli.common import Parser, arch_from_args, dump_json
+from nas.cli.common import Parser, arch_from_args
+from nas.cli.output import emit_json
 from nas.space.presets import PRESETS
 
 
@@ -99,5 +100,8 @@ def main(argv: list[str]) -> int:
         force=args.force,
         data_cfg=data_cfg,
     )
-    print(dump_json(report) if args.json else _summary(report))
+    if args.json:
+        emit_json(report)
+    else:
+        print(_summary(report))
     return 0

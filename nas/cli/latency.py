@@ -24,6 +24,7 @@ from typing import Any
 
 from nas.cli.common import Parser
 from nas.cli.config import split_config_args
+from nas.cli.output import emit_json
 from nas.config import load_config
 from nas.errors import UserError
 from nas.latency import measure
@@ -124,7 +125,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if b.key
         ]
     if args.json:
-        print(json.dumps(result))
+        emit_json(result)
         return 0
     for b in result.get("blocks", []):
         print(f"{b['median_ms']:9.4f} ms  {b['path']:22s} {b['key']}")
@@ -176,16 +177,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     rep = result["repeatability"]
     heldout = (table.calibration or {}).get("heldout")
     if args.json:
-        print(
-            json.dumps(
-                {
-                    **summary,
-                    "repeatability": rep,
-                    "calibration_heldout": heldout,
-                    "table": str(table.path),
-                    "rows": result["rows"],
-                }
-            )
+        emit_json(
+            {
+                **summary,
+                "repeatability": rep,
+                "calibration_heldout": heldout,
+                "table": str(table.path),
+                "rows": result["rows"],
+            }
         )
         return 0
     for k, v in summary.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from nas.cli.output import json_mode
 from nas.errors import UserError
 
 # subcommand -> (module, one-line help)
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     try:
-        return int(module.main(rest) or 0)
+        with json_mode("--json" in rest):
+            return int(module.main(rest) or 0)
     except (UserError, ValueError) as e:
         print(f"segnas {name}: error: {e}", file=sys.stderr)
         return 2

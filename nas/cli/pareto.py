@@ -27,7 +27,8 @@ def main(argv: list[str]) -> int:
     """`segnas pareto`: re-renders a search workdir's outputs from its study."""
     p = Parser(prog="segnas pareto", description=__doc__.split("\n\n")[0])
     p.add_argument("--workdir", type=Path, required=True, help="a `segnas search` workdir")
-    p.add_argument("--storage", help="storage URL (default: the one the search recorded)")
+    p.add_argument("--storage", help="storage URL (default: $SEGNAS_STORAGE, else the search's)")
+    p.add_argument("--storage-file", type=Path, help="a file whose first line is the storage URL")
     p.add_argument("--winners", action="store_true", help="export missing Pareto winners")
     p.add_argument("--wandb", action="store_true", help="log a W&B summary run")
     args = p.parse_args(argv)
@@ -46,7 +47,13 @@ def main(argv: list[str]) -> int:
     config = ConfigDict(saved["config"])
     workdir = args.workdir.resolve()
     spec = spec_from_config(config, workdir)
-    url = args.storage or saved["storage"]
+    url = search_storage.storage_from(args.storage, args.storage_file) or saved["storage"]
+    if url == saved["storage"] and ":***@" in url:  # masked when the search wrote it
+        raise UserError(
+            f"storage: the search recorded {url!r}, whose password segnas never writes; "
+            f"allowed: the URL with its password in --storage, --storage-file or "
+            f"${search_storage.STORAGE_ENV}"
+        )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -60,7 +67,8 @@ def main(argv: list[str]) -> int:
         study = optuna.load_study(study_name=spec.study_name, storage=storage)
     except KeyError:
         raise UserError(
-            f"storage: no study {spec.study_name!r} in {url!r}; allowed: the "
+            f"storage: no study {spec.study_name!r} in {search_storage.mask_url(url)!r}; "
+            "allowed: the "
             "storage of this workdir's search"
         ) from None
     result = report.render(

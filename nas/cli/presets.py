@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nas.cli.common import Parser, dump_json
+from nas.cli.common import Parser
+from nas.cli.output import emit_json
 from nas.space.presets import PRESETS, SPACES
 
 
@@ -12,13 +13,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if args.json:
-        print(
-            dump_json(
-                {
-                    "presets": {n: a.to_dict() for n, a in PRESETS.items()},
-                    "spaces": {n: s.to_dict() for n, s in SPACES.items()},
-                }
-            )
+        emit_json(
+            {
+                "presets": {n: a.to_dict() for n, a in PRESETS.items()},
+                "spaces": {n: s.to_dict() for n, s in SPACES.items()},
+            }
         )
         return 0
     print("presets:")

@@ -46,8 +46,13 @@ def _parser(prog: str = "segnas search") -> Parser:
     p.add_argument("--workdir", type=Path, required=True, help="the sweep's folder")
     p.add_argument(
         "--storage",
-        help="Optuna storage URL shared by machines (default: "
+        help="Optuna storage URL shared by machines (default: $SEGNAS_STORAGE, else "
         "sqlite:///WORKDIR/study.db); journal:PATH for a journal file",
+    )
+    p.add_argument(
+        "--storage-file",
+        type=Path,
+        help="a file whose first line is the storage URL (keeps a password off the command line)",
     )
     p.add_argument(
         "--workers",
@@ -86,7 +91,7 @@ def _print_header(ctx: prepare.Context, url: str, workers: int) -> None:
     print(
         f"study {spec.study_name!r}: strategy {spec.strategy}, objectives "
         f"{', '.join(spec.objectives)}, {planned_trials(spec)} architectures "
-        f"({done} already evaluated), {workers} worker(s)\nstorage {url}\n"
+        f"({done} already evaluated), {workers} worker(s)\nstorage {search.st.mask_url(url)}\n"
         f"workdir {ctx.workdir}",
         flush=True,
     )
@@ -133,13 +138,15 @@ def split_cores(cores: list[int], workers: int) -> list[list[int]]:
     return out
 
 
-def worker_env(cores: list[int]) -> dict[str, str]:
+def worker_env(cores: list[int], storage: str | None = None) -> dict[str, str]:
     """The environment of a worker pinned to `cores`: thread pools sized to them. XLA:CPU and
     Eigen size their pools from the process's CPU affinity (set by `run_children`); TF's
-    tf.data and OpenMP / BLAS pools read these variables."""
+    tf.data and OpenMP / BLAS pools read these variables. `storage`: the study's URL, passed
+    here rather than on the worker's command line (where `ps` would show a password)."""
     n = str(len(cores))
     return {
         **os.environ,
+        **({search.st.STORAGE_ENV: storage} if storage else {}),
         "TF_NUM_INTRAOP_THREADS": n,
         "TF_NUM_INTEROP_THREADS": "1",
         "OMP_NUM_THREADS": n,
@@ -147,7 +154,9 @@ def worker_env(cores: list[int]) -> dict[str, str]:
     }
 
 
-def run_children(ctx: prepare.Context, argv: list[str], workers: int) -> None:
+def run_children(
+    ctx: prepare.Context, argv: list[str], workers: int, storage: str | None = None
+) -> None:
     """N worker processes of this command on the same storage; the parent shows progress.
 
     Workers split the machine's cores: each is pinned (CPU affinity) to its own group, so N
@@ -183,7 +192,7 @@ def run_children(ctx: prepare.Context, argv: list[str], workers: int) -> None:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     cwd=os.getcwd(),
-                    env=worker_env(cores),
+                    env=worker_env(cores, storage),
                     preexec_fn=lambda cores=cores: os.sched_setaffinity(0, cores),
                 )
             )
@@ -254,12 +263,13 @@ def main(argv: list[str]) -> int:
             f"--workers / search.workers: got {args.workers!r}; allowed: an integer >= 1"
         )
     child = args.worker_index is not None
+    storage = search.st.storage_from(args.storage, args.storage_file)
     # A worker process never rebuilds latency tables (the parent did) nor writes final outputs.
     try:
         ctx = prepare.prepare(
             config,
             args.workdir,
-            storage=args.storage,
+            storage=storage,
             worker_index=args.worker_index or 0,
             build_tables=not child,
         )
@@ -269,7 +279,7 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 130
-    url = search.st.resolve_url(args.storage, ctx.workdir)
+    url = search.st.resolve_url(storage, ctx.workdir)
     try:
         return _run(ctx, config, argv, args, url, child)
     except KeyboardInterrupt:
@@ -294,18 +304,19 @@ def _run(
         search.run_worker(ctx, lambda t: print(records.trial_line(t, ctx.spec), flush=True))
         records.write_trials_jsonl(ctx.study, ctx.workdir)
         return 0
-    # What `segnas pareto --workdir DIR` needs to re-render the outputs without the config file.
-    atomic_write(
-        ctx.workdir / SEARCH_JSON,
-        json.dumps({"config": json.loads(config.to_json_best_effort()), "storage": url}, indent=2)
-        + "\n",
-    )
+    # What `segnas pareto --workdir DIR` needs to re-render the outputs without the config
+    # file; the storage URL without its password (pareto asks for it when it is needed).
+    saved = {"config": json.loads(config.to_json_best_effort()), "storage": search.st.mask_url(url)}
+    atomic_write(ctx.workdir / SEARCH_JSON, json.dumps(saved, indent=2) + "\n")
     _print_header(ctx, url, args.workers)
     t0 = time.time()
     if args.workers == 1:
         run_local(ctx)
     else:
-        run_children(ctx, without_flag(argv, "--workers"), args.workers)
+        argv = without_flag(
+            without_flag(without_flag(argv, "--workers"), "--storage"), "--storage-file"
+        )
+        run_children(ctx, argv, args.workers, url)
     print(f"\nsearch finished in {time.time() - t0:.0f} s", flush=True)
     result = report.render(ctx.study, ctx.spec, ctx.workdir, wandb_cfg=config.get("wandb"))
     if result["wandb_dir"]:

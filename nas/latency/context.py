@@ -2,12 +2,12 @@
 
 Calibration and validation time whole models in interleaved chunks of 8 (`build.measure_models`),
 so each call finds the machine as seven other models left it. A model timed alone, call after
-call, finds its own weights and activations still close to the core: on the development VM a
+call, runs faster, and not only through the data caches: on the development VM a
 1.2 ms model measured 0.63 ms alone and 1.07-1.18 ms in chunks, and neither flushing the
 L2-sized caches nor running a small model between calls closed that gap (0.64 ms); seven
 copies of the same model closed most of it (0.95-1.01 ms). Larger models differed less
-(0-10 %), but the table's fit is made on chunks, so lone models are timed in one. So a lone model (an
-export's report, a search's winner) is timed in a chunk with `COMPANIONS` other whole models:
+(0-10 %), but the table's fit is made on chunks, so a lone model (an export's report, a
+search's winner) is timed in a chunk too, with `COMPANIONS` other whole models:
 a seeded sample of the sweep's space, or of seed 000's space at the model's resolution and
 class count. Its figure is then on the same protocol as the table's calibration points and its
 prediction, and can be compared with them.

@@ -11,6 +11,13 @@ server, where a dead worker's trial is caught by the pid check below only.
 Each worker also records (host, pid) on its trial, so a sweep restarted on the same host fails
 and retries the trial of a killed predecessor at once instead of after the grace period.
 
+Credentials. A database URL may carry a password (`postgresql://user:PASSWORD@host/db`). segnas
+never prints, logs or writes it: everything shown or stored uses `mask_url` (`user:***@`), error
+lines are `scrub`bed, and worker processes get the URL through the environment, not their
+command line. The URL itself can come from `--storage URL`, `--storage-file PATH` (its first
+line; keep the file readable by you only) or `$SEGNAS_STORAGE`, so it need not be typed where
+shell history and `ps` see it.
+
 SQLite with several local processes: one writer at a time, the others wait (60 s connect
 timeout); a sweep writes a few rows per candidate, so contention is negligible. A SQLite file on
 NFS is unsafe (its locks are unreliable there): across machines use a database server URL.
@@ -24,8 +31,11 @@ retry). The table of outcomes is in the `nas.search` docstring.
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +50,64 @@ DEFAULT_DB = "study.db"
 
 
 JOURNAL_PREFIX = "journal:"
+STORAGE_ENV = "SEGNAS_STORAGE"  # the storage URL, for workers and for users who prefer it
+_MASK = "***"
+
+
+def mask_url(url: str) -> str:
+    """`url` with its password, if any, replaced by `***` (what segnas shows or writes)."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except Exception:  # not a database URL (journal:PATH, a typo): mask anything that looks
+        return re.sub(r"(//[^/:@]*:)[^@/]*@", rf"\g<1>{_MASK}@", url)
+    if parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def scrub(text: str, url: str | None) -> str:
+    """`text` (an error line, a log) with `url`'s password, raw or URL-encoded, masked."""
+    if not url:
+        return text
+    text = text.replace(url, mask_url(url))
+    try:
+        password = sqlalchemy.engine.make_url(url).password
+    except Exception:
+        match = re.search(r"//[^/:@]*:([^@/]*)@", url)
+        password = match.group(1) if match else None
+    if password:
+        for form in {
+            str(password),
+            urllib.parse.quote(str(password), safe=""),
+            urllib.parse.quote_plus(str(password)),
+        }:
+            if form:
+                text = text.replace(form, _MASK)
+    return text
+
+
+def storage_from(url: str | None, file: str | Path | None) -> str | None:
+    """The storage URL: `--storage`, else the first line of `--storage-file`, else
+    `$SEGNAS_STORAGE`, else None (the workdir's SQLite file)."""
+    if url and file:
+        raise UserError(
+            "--storage / --storage-file: got both; allowed: one of them (or $SEGNAS_STORAGE)"
+        )
+    if file:
+        try:
+            lines = Path(file).read_text().splitlines()
+        except OSError as e:
+            raise UserError(
+                f"--storage-file: cannot read {str(file)!r} ({e.strerror}); allowed: a "
+                "readable file whose first line is the storage URL"
+            ) from None
+        if not lines or not lines[0].strip():
+            raise UserError(
+                f"--storage-file: {str(file)!r} is empty; allowed: a file whose first line "
+                "is the storage URL"
+            )
+        return lines[0].strip()
+    return url or os.environ.get(STORAGE_ENV) or None
 
 
 def resolve_url(storage: str | None, workdir: Path) -> str:
@@ -88,7 +156,7 @@ def _open_storage(
             return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
         if "://" not in url:
             raise UserError(
-                f"storage: got {url!r}; allowed: a database URL (sqlite:///PATH, "
+                f"storage: got {mask_url(url)!r}; allowed: a database URL (sqlite:///PATH, "
                 "postgresql://..., mysql://...) or journal:PATH"
             )
         sqlite = url.startswith("sqlite")
@@ -107,14 +175,14 @@ def _open_storage(
         raise
     except ImportError as e:
         raise UserError(
-            f"storage: cannot open {url!r}: its database driver is not installed "
-            f"({e}); allowed: sqlite:///PATH, journal:PATH, or install the driver "
-            "(e.g. psycopg2-binary for postgresql, pymysql for mysql+pymysql)"
+            f"storage: cannot open {mask_url(url)!r}: its database driver is not installed "
+            f"({scrub(str(e), url)}); allowed: sqlite:///PATH, journal:PATH, or install the driver "
+            "(pip install -e '.[postgres]' for postgresql, pymysql for mysql+pymysql)"
         ) from None
     except Exception as e:  # sqlalchemy.exc.*, OSError: an unreachable or unusable storage
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = scrub(str(e).splitlines()[0], url) if str(e) else type(e).__name__
         raise UserError(
-            f"storage: cannot open {url!r} ({msg}); allowed: a reachable, writable "
+            f"storage: cannot open {mask_url(url)!r} ({msg}); allowed: a reachable, writable "
             "database URL or journal:PATH"
         ) from None
 

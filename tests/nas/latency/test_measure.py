@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,18 @@ def test_real_timers(target):
     timer = measure.make_timer(target, lambda x: x @ w, [np.ones((8, 64), np.float32)])
     samples = measure.measure({"mm": timer}, rounds=3, warmup=1)
     assert len(samples["mm"]) == 3 and all(0 < s < 50 for s in samples["mm"])
+
+
+def test_prepare_process_holds_jax_cpu_to_its_threads(monkeypatch):
+    cores: list[list[int]] = []
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, c: cores.append(list(c)))
+    measure.prepare_process("jax-cpu", 2)
+    assert os.environ["XLA_FLAGS"] == "" and cores == [[0, 1]]
+    monkeypatch.delenv("XLA_FLAGS")
+    measure.prepare_process("jax-cpu", 1)  # one thread: Eigen's pool off, no pinning needed
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false" and len(cores) == 1
+    measure.prepare_process("jax-cpu", 8)  # more threads than cores: left as it is
+    measure.prepare_process("litert-cpu", 2)  # LiteRT takes its thread count per interpreter
+    assert len(cores) == 1

@@ -71,10 +71,15 @@ def test_real_search_with_a_latency_objective_and_budget(tmp_path):
     predicted = sorted(predict(a, table) for a in archs)
     assert len(predicted) == 4 and predicted[0] < predicted[-1]
     budget = (predicted[1] + predicted[2]) / 2  # two candidates fit, two do not
+    # every calibration model (here the whole space) is predicted out of fold
+    cal = table.calibration
+    assert cal["n"] == 4 and cal["heldout"]["n"] == 4 and len(cal["folds"]) == 4
     config.search.max_latency_ms = {"litert-cpu": budget}
+    config.search.winners.max_count = 1
     ctx = prepare.prepare(config, tmp_path)  # the table is reused, the budget is new
     assert search.run_worker(ctx) == 4
-    report.render(ctx.study, ctx.spec, ctx.workdir, winners=False, log=lambda *a: None)
+    lines: list[str] = []
+    out = report.render(ctx.study, ctx.spec, ctx.workdir, log=lines.append)
     recs = [json.loads(line) for line in (tmp_path / "trials.jsonl").read_text().splitlines()]
     outcomes = sorted(r["outcome"] for r in recs)
     assert outcomes == ["complete", "complete", "infeasible", "infeasible"]
@@ -90,6 +95,15 @@ def test_real_search_with_a_latency_objective_and_budget(tmp_path):
             assert r["train"]["compile_s"] > 0 and r["train"]["train_s"] > 0
     front = json.loads((tmp_path / "pareto.json").read_text())
     assert front["reference_point"] == {"val/miou": 0.0, "latency/litert-cpu": budget}
+    # the winner's report: the search's prediction beside the exported file's measurement
+    (winner,) = out["winners"]
+    rec = next(r for r in recs if r["arch_id"] == winner["arch_id"])
+    lat = json.loads((tmp_path / "winners" / f"{winner['arch_id']}.json").read_text())["latency"]
+    assert lat["predicted_ms"] == round(rec["latency_ms"]["litert-cpu"], 4)
+    assert lat["measured_ms"] > 0 and lat["clock"] == "thread-cpu" and lat["companions"] == 3
+    assert lat["error_pct"] == round(100 * (lat["predicted_ms"] / lat["measured_ms"] - 1), 2)
+    assert out["predictor_error"]["n"] == 1
+    assert any(x.startswith("latency predictor on the 1 winner(s): median |error| ") for x in lines)
     assert {m["arch_id"] for m in front["pareto"]} <= {
         r["arch_id"] for r in recs if r["outcome"] == "complete"
     }
