@@ -175,11 +175,14 @@ def benchmark(
     warmup: int = 5,
     runs: int = 40,
     companions: Sequence[Any] = (),
+    reference_ms: float | None = None,
 ) -> dict:
     """Latency of `invoke()` in ms on segnas's timing protocol (`nas/latency/measure.py`: single
     calls on the table's clock, `runs` interleaved rounds after `warmup` untimed calls), timed
     among the whole models `companions` (archs; `nas/latency/context.py`) so that the figure
-    compares with a latency table's: median, 10th and 90th percentile."""
+    compares with a latency table's: median, 10th and 90th percentile. With `reference_ms` (a
+    table's reference scale) the reference program is timed too and `scaled_median_ms` is the
+    median on the table's scale."""
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs/warmup: got {runs}/{warmup}; allowed: runs >= 1, warmup >= 0")
     from nas.latency import context, measure
@@ -188,9 +191,11 @@ def benchmark(
     runner(**inputs)
     clock = measure.clock_name("litert-cpu", threads)
     timer = measure.call_timer(runner.interpreter.invoke, clock)
-    ms = context.time_among(timer, companions, "litert-cpu", threads, runs, warmup)
+    ms, ref = context.time_among(
+        timer, companions, "litert-cpu", threads, runs, warmup, with_reference=bool(reference_ms)
+    )
     p10, p90 = np.percentile(ms, [10, 90]).tolist()
-    return {
+    out = {
         "median_ms": statistics.median(ms),
         "p10_ms": p10,
         "p90_ms": p90,
@@ -200,3 +205,11 @@ def benchmark(
         "clock": clock,
         "companions": len(companions),
     }
+    if reference_ms and ref:
+        scaled = context.rescale(ms, reference_ms, ref)
+        out.update(
+            scaled_median_ms=statistics.median(scaled),
+            reference_ms=ref,
+            table_reference_ms=reference_ms,
+        )
+    return out

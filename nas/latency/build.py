@@ -11,6 +11,7 @@ of every kind and size rather than timing all the large ones during one burst of
 from __future__ import annotations
 
 import random
+import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from nas.errors import UserError
-from nas.latency import fit, measure
+from nas.latency import context, fit, measure
 from nas.latency.blocks import Block, decompose, micro_model, whole_model
 from nas.latency.predictor import signatures
 from nas.latency.table import LatencyTable, load_table, now
@@ -89,6 +90,16 @@ def open_table(
     )
 
 
+def set_reference(table: LatencyTable, median_ms: float) -> None:
+    """The table's reference scale: the reference program's median in its first chunk."""
+    if table.reference is None:
+        table.reference = {
+            "arch": context.REFERENCE.to_dict(),
+            "median_ms": round(median_ms, 6),
+            "date": now(),
+        }
+
+
 def measure_blocks(
     table: LatencyTable,
     blocks: dict[str, Block],
@@ -104,18 +115,22 @@ def measure_blocks(
     bar = tqdm(
         total=len(pending), desc=f"measuring blocks ({target})", unit="sig", disable=not progress
     )
+    reference = context.reference_timer(target, threads) if pending else None
     for start in range(0, len(pending), settings["chunk"]):
         chunk = pending[start : start + settings["chunk"]]
         timers = {
             k: measure.make_timer(target, *micro_model(blocks[k]), threads=threads) for k in chunk
         }
-        samples = measure.measure(
-            timers, settings["rounds"], settings["warmup"], settings["seed"] + start
+        samples, ref = measure.measure_chunk(
+            timers, settings["rounds"], settings["warmup"], settings["seed"] + start, reference
         )
+        set_reference(table, ref)
         for k in chunk:
             b = blocks[k]
             table.entries[k] = {
-                **measure.summarize(samples[k]),
+                **measure.summarize(context.rescale(samples[k], table.reference["median_ms"], ref)),
+                "raw_median_ms": round(statistics.median(samples[k]), 6),
+                "reference_ms": round(ref, 6),
                 "kind": b.kind,
                 "path": b.path,
                 "fields": b.fields,
@@ -138,22 +153,35 @@ def measure_models(
     progress: bool = True,
     desc: str = "models",
     on_chunk=None,
+    table: LatencyTable | None = None,
 ) -> dict[str, dict]:
     """Whole-model statistics by arch id, measured in interleaved chunks; `on_chunk(done)`
-    is called after each chunk with the results so far (to save them)."""
+    is called after each chunk with the results so far (to save them). With a `table`, the
+    reference program is timed in every chunk and the figures are put on the table's scale
+    (`raw_median_ms` and the chunk's `reference_ms` kept beside them)."""
     results: dict[str, dict] = {}
     bar = tqdm(total=len(archs), desc=desc, unit="model", disable=not progress)
     step = max(1, settings["chunk"] // 2)  # whole models are larger: smaller chunks
+    reference = context.reference_timer(target, threads) if table is not None and archs else None
     for start in range(0, len(archs), step):
         chunk = archs[start : start + step]
         timers = {
             a.id: measure.make_timer(target, *whole_model(a, output), threads=threads)
             for a in chunk
         }
-        samples = measure.measure(
-            timers, settings["rounds"], settings["warmup"], settings["seed"] + start
+        samples, ref = measure.measure_chunk(
+            timers, settings["rounds"], settings["warmup"], settings["seed"] + start, reference
         )
-        results.update({k: measure.summarize(v) for k, v in samples.items()})
+        for k, v in samples.items():
+            if table is None:
+                results[k] = measure.summarize(v)
+                continue
+            set_reference(table, ref)
+            results[k] = {
+                **measure.summarize(context.rescale(v, table.reference["median_ms"], ref)),
+                "raw_median_ms": round(statistics.median(v), 6),
+                "reference_ms": round(ref, 6),
+            }
         if on_chunk:
             on_chunk(results)
         bar.update(len(chunk))
@@ -199,6 +227,7 @@ def calibrate(
             progress,
             desc=f"calibrating ({target})",
             on_chunk=refit,
+            table=table,
         )
     elif old:
         refit({})  # new entries may have changed the block sums

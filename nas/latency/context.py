@@ -26,6 +26,16 @@ from nas.space.arch import Arch
 from nas.space.space import Space
 
 COMPANIONS = 7  # a chunk of build.measure_models holds 8 whole models
+# The reference program timed in every chunk (measure.py, "Drift"): a mid-sized model of the
+# kinds tables hold (~3 ms at 1 thread on the development VM).
+REFERENCE = Arch.from_dict(
+    dict(
+        encoder=dict(name="mobilenet_v3_large", width=1.0),
+        decoder=dict(name="unet", kind="bilinear"),
+        resolution=(128, 128),
+        num_classes=2,
+    )
+)
 _SELF = "\0model"  # the timed model's key among its companions (no arch id looks like it)
 
 
@@ -49,6 +59,20 @@ def _timers(companions: tuple[Arch, ...], target: str, threads: int) -> dict[str
     return {a.id: measure.make_timer(target, *whole_model(a), threads=threads) for a in companions}
 
 
+@functools.lru_cache(maxsize=4)
+def reference_timer(target: str, threads: int) -> measure.Timer:
+    """The `Timer` of the reference program on `target` (converted once per process)."""
+    return measure.make_timer(target, *whole_model(REFERENCE), threads=threads)
+
+
+def rescale(samples: Sequence[float], reference_ms: float | None, now_ms: float | None) -> list:
+    """Samples put on the scale where the reference took `reference_ms` (it took `now_ms`
+    in their chunk); unchanged when either is missing."""
+    if not reference_ms or not now_ms:
+        return list(samples)
+    return [x * reference_ms / now_ms for x in samples]
+
+
 def time_among(
     timer: measure.Timer,
     companions: Sequence[Arch],
@@ -57,9 +81,13 @@ def time_among(
     rounds: int = measure.ROUNDS,
     warmup: int = measure.WARMUP,
     seed: int = 0,
-) -> list[float]:
+    with_reference: bool = False,
+) -> tuple[list[float], float | None]:
     """Samples (ms) of `timer`, measured interleaved with the whole models `companions`
-    (`measure.measure`'s protocol); `companions` empty: the timer alone."""
+    (`measure.measure`'s protocol; none: the timer alone), and, `with_reference`, the
+    reference program's median in the same chunk (else None)."""
     timers = dict(_timers(tuple(companions), target, threads)) if companions else {}
     timers[_SELF] = timer
-    return measure.measure(timers, rounds, warmup, seed)[_SELF]
+    reference = reference_timer(target, threads) if with_reference else None
+    samples, ref = measure.measure_chunk(timers, rounds, warmup, seed, reference)
+    return samples[_SELF], ref

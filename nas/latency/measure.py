@@ -34,9 +34,20 @@ blind to waiting. Multi-threaded runs and `jax-gpu` are timed with the wall cloc
 would add up the threads); the table records which clock was used, and every consumer (tables,
 validation, exports, winners) gets its clock from `clock_name`.
 
-Repeatability: the same 162 models timed twice, 7 minutes apart, on the development VM (2
-cores, quiet): median |difference| 3.1 %, 71 % within ±5 %, 98 % within ±10 %; `segnas latency
-validate` measures it beside every validation (`--repeat`).
+Drift. A shared VM's speed wanders by a few percent over minutes (other tenants, frequency):
+the same whole models timed twice minutes apart differed by a median of 1.4-3.1 %, some by
+more than 10 %.
+So every chunk also times one fixed *reference program* (`context.REFERENCE`, a 3 ms model)
+(`measure_chunk`), and each figure is put on one scale, the reference's latency when the table
+was first measured: figure x (reference then / reference in this chunk). On 32 models timed
+in three passes this took the median difference between passes from 1.4 % to 0.5 % and the
+90th percentile from 4.4 % to 1.4 %. Tables, calibration and validation are on that scale;
+an export timed against a table (a search's winner) reports both its raw and its scaled figure.
+
+Repeatability without the reference: the same 162 models timed twice, 7 minutes apart, on the
+development VM (2 cores, quiet): median |difference| 3.1 %, 71 % within ±5 %, 98 % within
+±10 %. `segnas latency validate` measures the repeatability (on the table's scale) beside
+every validation (`--repeat`).
 """
 
 from __future__ import annotations
@@ -176,6 +187,26 @@ def measure(
         for key in order:
             samples[key].append(1e3 * timers[key]())
     return samples
+
+
+REFERENCE_KEY = "\0reference"  # the reference program among a chunk's timers
+
+
+def measure_chunk(
+    timers: dict[str, Timer],
+    rounds: int = ROUNDS,
+    warmup: int = WARMUP,
+    seed: int = 0,
+    reference: Timer | None = None,
+) -> tuple[dict[str, list[float]], float | None]:
+    """`measure` with the `reference` program interleaved among `timers` (see "Drift"): the
+    timers' samples (ms) and the reference's median (None without a reference)."""
+    chunk = dict(timers)
+    if reference is not None:
+        chunk[REFERENCE_KEY] = reference
+    samples = measure(chunk, rounds, warmup, seed)
+    ref = samples.pop(REFERENCE_KEY, None)
+    return samples, (statistics.median(ref) if ref else None)
 
 
 def summarize(samples_ms: Sequence[float]) -> dict[str, float | int]:

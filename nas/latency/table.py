@@ -19,7 +19,9 @@ Layout (`segnas.latency_table/1`):
                      "points": [...]} or null}
 
 `calibration` is the predictor's fit (nas/latency/fit.py); tables written before per-kind fits
-hold only `scale` and `offset_ms`, which `predict` still applies.
+hold only `scale` and `offset_ms`, which `predict` still applies. `reference`
+(`{"arch": {...}, "median_ms": 3.3, "date": ...}`) is the reference program's latency when the
+table was first measured: every figure of the table is on that scale (`measure.py`, "Drift").
 
 Two tables (or a table and this machine) belong to the same environment when their
 `environment` objects are equal. Stores keep tables as JSON, never pickles: they must load
@@ -126,8 +128,10 @@ class LatencyTable:
         created: str | None = None,
         updated: str | None = None,
         path: Path | None = None,
+        reference: dict | None = None,
     ):
         self.environment = environment
+        self.reference = reference
         self.entries: dict[str, dict] = dict(entries or {})
         self.calibration = calibration
         self.settings = dict(settings or {})
@@ -157,6 +161,7 @@ class LatencyTable:
             "space": self.space,
             "entries": dict(sorted(self.entries.items())),
             "calibration": self.calibration,
+            "reference": self.reference,
         }
 
     @classmethod
@@ -204,8 +209,25 @@ class LatencyTable:
                 f"{source}: calibration got {cal!r}; allowed: null or an object "
                 "with numbers scale and offset_ms"
             )
+        ref = d.get("reference")
+        if ref is not None and not (
+            isinstance(ref, dict)
+            and isinstance(ref.get("median_ms"), (int, float))
+            and ref["median_ms"] > 0
+        ):
+            raise UserError(
+                f"{source}: reference got {ref!r}; allowed: null or an object with a "
+                "positive number median_ms"
+            )
         return cls(
-            env, entries, cal, d.get("settings"), d.get("space"), d.get("created"), d.get("updated")
+            env,
+            entries,
+            cal,
+            d.get("settings"),
+            d.get("space"),
+            d.get("created"),
+            d.get("updated"),
+            reference=ref,
         )
 
     def save(self, path: Path | str) -> Path:
@@ -233,8 +255,17 @@ class LatencyTable:
         environment unless `allow_foreign` (then the environment stays this table's)."""
         self.check_environment(other.environment, f"table {other.path or ''}", allow_foreign)
         added = [k for k in other.entries if k not in self.entries]
+        factor = 1.0  # other's figures put on this table's reference scale
+        if self.reference and other.reference:
+            factor = self.reference["median_ms"] / other.reference["median_ms"]
+        elif other.reference:
+            self.reference = other.reference
         for k in added:
-            self.entries[k] = other.entries[k]
+            e = dict(other.entries[k])
+            for f in ("median_ms", "p10_ms", "p90_ms", "mad_ms"):
+                if isinstance(e.get(f), (int, float)):
+                    e[f] = round(e[f] * factor, 6)
+            self.entries[k] = e
         if added:
             self.calibration = None  # fitted on other entries: refit (segnas latency build)
         return added

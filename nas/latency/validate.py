@@ -91,6 +91,7 @@ def validate(
             output,
             progress,
             desc=f"{desc} ({table.target})",
+            table=table,
         )
 
     measured = run(archs, settings["seed"], "measuring models")
@@ -104,6 +105,7 @@ def validate(
             "measured_ms": measured[a.id]["median_ms"],
             "measured_p10_ms": measured[a.id]["p10_ms"],
             "measured_p90_ms": measured[a.id]["p90_ms"],
+            "measured_raw_ms": measured[a.id].get("raw_median_ms"),
             "error_pct": round(100.0 * (predicted[a.id] / measured[a.id]["median_ms"] - 1), 3),
             **({"measured_again_ms": again[a.id]["median_ms"]} if a.id in again else {}),
         }

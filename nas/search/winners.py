@@ -47,22 +47,22 @@ def pick_winners(f: dict[str, Any], spec: SearchSpec) -> list[FrozenTrial]:
 CHECKED_TARGET = "litert-cpu"  # the target the exporter measures (LiteRT, XNNPACK, 1 thread)
 
 
-def comparable_prediction(t: FrozenTrial, spec: SearchSpec) -> float | None:
-    """The trial's predicted `litert-cpu` latency when the export measures the same program
-    (float32, the table's output, one thread); else None."""
+def comparable_prediction(t: FrozenTrial, spec: SearchSpec) -> tuple[float | None, float | None]:
+    """The trial's predicted `litert-cpu` latency and the table's reference scale, when the
+    export measures the same program (float32, the table's output, one thread); else None."""
     predicted = (t.user_attrs.get("latency_ms") or {}).get(CHECKED_TARGET)
     path = spec.latency_tables.get(CHECKED_TARGET)
     if predicted is None or path is None or spec.winners_quantize != "none":
-        return None
+        return None, None
     from nas.latency import load_table
 
     try:
         table = load_table(path)
     except UserError:
-        return None
+        return None, None
     if table.threads != 1 or table.settings.get("output", "logits") != spec.winners_output:
-        return None
-    return float(predicted)
+        return None, None
+    return float(predicted), (table.reference or {}).get("median_ms")
 
 
 def predictor_error(winners: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -109,6 +109,7 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
                 from nas.latency import context
 
                 arch, variables, data_cfg = load_run(workdir / t.user_attrs["trial_dir"])
+                predicted, reference = comparable_prediction(t, spec)
                 report = export_candidate(
                     arch,
                     variables,
@@ -116,7 +117,8 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
                     quantize=spec.winners_quantize,
                     output=spec.winners_output,
                     data_cfg=data_cfg,
-                    predicted_ms=comparable_prediction(t, spec),
+                    predicted_ms=predicted,
+                    reference_ms=reference,
                     # timed among the sweep's own archs, as the table's calibration was
                     companions=context.companions_for(arch, spec.space),
                 )
@@ -131,7 +133,7 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
             latency={
                 k: v
                 for k, v in (report.get("latency") or {}).items()
-                if k in ("predicted_ms", "measured_ms", "error_pct", "clock")
+                if k in ("predicted_ms", "measured_ms", "error_pct", "clock", "median_ms")
             },
             bytes=report.get("bytes"),
         )

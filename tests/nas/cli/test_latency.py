@@ -162,8 +162,10 @@ def test_build_resumes_after_a_kill(tmp_path, monkeypatch):
     table = build_mod.build_table(
         [TINY], out, measure_settings=settings, calibration={"n": 1}, progress=False
     )
-    assert calls == [5, 5, 2, 1]  # the 12 missing signatures, then the calibration model
+    # the 12 missing signatures, then the calibration model; each chunk + the reference
+    assert calls == [6, 6, 3, 2]
     assert len(table.entries) == 17 and table.calibration["n"] == 1
+    assert table.reference["median_ms"] > 0 and table.reference["arch"]["resolution"] == [128, 128]
     calls.clear()
     build_mod.build_table(
         [TINY], out, measure_settings=settings, calibration={"n": 1}, progress=False
