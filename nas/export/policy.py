@@ -21,7 +21,8 @@ What `export_candidate` guarantees, in order (nothing is written until every che
    report parity: the thresholds do not apply to them;
 4. latency: LiteRT interpreter, XNNPACK, 1 thread, on the latency tables' protocol (median of
    40 single calls on the thread's CPU clock, interleaved with 7 other whole models:
-   `nas/latency/context.py`), so a table's prediction compares with it;
+   `nas/latency/context.py`; against a table, also on the table's reference scale), so a
+   table's prediction compares with it;
 5. the .tflite and its JSON report (`PATH.json`) are written to temporary files beside the
    target and renamed into place, so an interrupted export leaves nothing half-written.
 

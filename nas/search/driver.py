@@ -207,16 +207,20 @@ def run_trial(ctx: Context, trial: optuna.Trial) -> FrozenTrial:
     if st.slots_taken(trials, before=trial.number) >= planned_trials(ctx.spec):
         trial.set_user_attr("skipped", "the sweep's budget was reached by other workers")
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
-    # Two local workers proposing one architecture at the same moment both pass the check
-    # above; the architecture's lock lets only one of them evaluate it.
-    arch_lock = wk.FileLock(ctx.workdir / "locks" / arch.id)
-    if not arch_lock.acquire():
+    # Two workers (on any machines) proposing one architecture at the same moment: each wrote
+    # its arch to the study before reading it, so at least one of them sees the other, and a
+    # worker that sees another running holder leaves the architecture to it (both may: it is
+    # proposed again later). Decided through the study's database, not a lock file: flock is
+    # unreliable on network file systems, and machines need not share a workdir.
+    if any(
+        t.number > trial.number
+        and t.state == TrialState.RUNNING
+        and t.user_attrs.get("arch_id") == arch.id
+        for t in st.counted_trials(trials)
+    ):
         trial.set_user_attr("skipped", "another worker is evaluating the same architecture")
         return _tell(ctx, trial, "skipped", trial.user_attrs["skipped"])
-    try:
-        return _evaluate(ctx, trial, arch, t0)
-    finally:
-        arch_lock.release()
+    return _evaluate(ctx, trial, arch, t0)
 
 
 def _evaluate(ctx: Context, trial: optuna.Trial, arch: Arch, t0: float) -> FrozenTrial:

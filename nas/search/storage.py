@@ -132,7 +132,10 @@ def open_storage(
         try:
             return _open_storage(url, heartbeat_interval, grace_period, max_retry)
         except UserError as e:
-            race = any(s in str(e) for s in ("UNIQUE constraint", "already exists", "locked"))
+            # SQLite says "UNIQUE constraint failed", PostgreSQL "duplicate key value
+            # violates unique constraint" (two machines creating Optuna's tables at once)
+            text = str(e).lower()
+            race = any(w in text for w in ("unique constraint", "already exists", "locked"))
             if attempt == attempts - 1 or not race:
                 raise
             time.sleep(1.0 + attempt)

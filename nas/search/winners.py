@@ -4,7 +4,9 @@ Every search checks its latency predictor on its winners: when the sweep scores 
 from a table of the program a winner is exported as (float32, the table's output, one thread,
 the exporter's setting), the winner's report holds the table's `latency.predicted_ms` (the
 value the search ranked it by) beside the `latency.measured_ms` of the exported file, both on
-the timing protocol of `nas/latency/measure.py`, and `predictor_error` summarises them.
+the timing protocol of `nas/latency/measure.py`: the file is timed among 7 other archs of the
+sweep's space with the table's reference program, and `measured_ms` is on the table's scale
+(`median_ms` is the raw figure). `predictor_error` summarises the winners.
 """
 
 from __future__ import annotations

@@ -113,8 +113,9 @@ class FileLock:
     first write, so Optuna's pop of a queued trial (read "WAITING", write "RUNNING") is not
     atomic on SQLite, and two local workers can both receive the same trial (seen in tests;
     database servers lock the row and do not have this race). A worker therefore holds
-    `locks/trial-<number>` while it runs a trial and `locks/<arch id>` while it trains an
-    architecture; a worker that cannot take them leaves the trial to its holder.
+    `locks/trial-<number>` while it runs a trial; a worker that cannot take it leaves the
+    trial to its holder. (Two trials of one architecture are kept apart through the study's
+    database, not a lock file: see `driver.run_trial`.)
     """
 
     def __init__(self, path: Path) -> None:

@@ -127,6 +127,11 @@ def test_failed_save_keeps_the_old_table(tmp_path, monkeypatch):
             '"entries": {}, "calibration": {"scale": "big"}}',
             "calibration got .*; allowed: null",
         ),
+        (
+            '{"schema": "segnas.latency_table/1", "environment": {"target": "x"}, '
+            '"entries": {}, "reference": {"median_ms": 0}}',
+            "reference got .*; allowed: null or an object with a positive number median_ms",
+        ),
     ],
 )
 def test_bad_files_are_one_line_user_errors(tmp_path, content, message):
