@@ -1,9 +1,15 @@
 """Cityscapes through tfds' `cityscapes` builder: labelIds -> the 19 evaluation trainIds.
 
-tfds stores Cityscapes' `gtFine_labelIds` (0..33, or gtCoarse for `semantic_segmentation_extra`);
-the benchmark scores 19 classes. Every other labelId (void, rare and license-plate classes)
-maps to 255 = ignore, through a 256-entry lookup table applied in the input pipeline.
+tfds stores Cityscapes' `gtFine_labelIds` (0..33); the benchmark scores 19 classes. Every
+other labelId (void, rare and license-plate classes) maps to 255 = ignore, through a
+256-entry lookup table applied in the input pipeline.
 The data needs a login, so preparing is manual (`missing_message` says how).
+
+`cityscapes/semantic_segmentation_extra` is refused: tfds' config pairs *every* split with the
+coarse labels, so its `train` split trains on coarse labels of the fine images (not the 20k
+`train_extra` images) and its `validation` split scores coarse labels, which is not the
+benchmark; training on `train_extra` with fine-label evaluation needs a builder segnas does not
+have yet.
 
 Default preprocessing follows seed 002 for Cityscapes: random scale 0.125..1.5, crop
 512x1024, flip, photometric distortion; evaluation resizes to 512x1024 (masks nearest), so
@@ -69,9 +75,12 @@ GET = {
         "download leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip from "
         "https://www.cityscapes-dataset.com (needs a login)"
     ),
+}
+REFUSED = {
     "cityscapes/semantic_segmentation_extra": (
-        "download leftImg8bit_trainvaltest.zip, leftImg8bit_trainextra.zip and gtCoarse.zip"
-        " from https://www.cityscapes-dataset.com (needs a login)"
+        "data.name: got 'cityscapes/semantic_segmentation_extra', whose splits all carry "
+        "coarse labels (training on the fine images' coarse labels, scoring coarse validation "
+        "labels: not the benchmark); allowed: cityscapes/semantic_segmentation"
     ),
 }
 SOURCE = Source(
@@ -90,4 +99,5 @@ SOURCE = Source(
     },
     get=GET,
     manual=True,
+    refused=REFUSED,
 )

@@ -54,7 +54,7 @@ class Source:
     `to_example` decodes itself); get: name -> how to obtain the files, and manual: whether
     those files go into a manual_dir for `prepare` (else tfds downloads them itself);
     in_memory: read whole splits into numpy unless `data.in_memory` says otherwise;
-    refused: names (heads) a user may try for this dataset -> the one-line refusal.
+    refused: names (full, or heads) a user may try for this dataset -> the one-line refusal.
     """
 
     names: tuple[str, ...]
@@ -75,8 +75,9 @@ class Source:
         """Whether `name` is this dataset's; a UserError for a name under one of its heads
         that it does not serve (a wrong variant) or a refused name."""
         head = name.split("/")[0]
-        if head in self.refused:
-            raise UserError(self.refused[head])
+        for refused in (name, head):
+            if refused in self.refused:
+                raise UserError(self.refused[refused])
         if head not in {n.split("/")[0] for n in self.names}:
             return False
         if name not in self.names:

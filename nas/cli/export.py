@@ -72,12 +72,24 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="write a float model even when it fails the parity check",
     )
+    p.add_argument(
+        "--calibration-images",
+        type=int,
+        default=export.CALIBRATION_IMAGES,
+        help="int8: training images (not augmented) to calibrate on "
+        f"(default {export.CALIBRATION_IMAGES}, at least {export.MIN_INPUTS})",
+    )
     args = p.parse_args(argv)
     # Cheap checks first: a typo must not cost a model build.
     if args.quantize not in export.QUANTIZE:
         p.error(f"--quantize: got {args.quantize!r}; allowed: {', '.join(export.QUANTIZE)}")
     if args.output not in export.OUTPUTS:
         p.error(f"--output: got {args.output!r}; allowed: {', '.join(export.OUTPUTS)}")
+    if args.calibration_images < export.MIN_INPUTS:
+        p.error(
+            f"--calibration-images: got {args.calibration_images}; allowed: an integer "
+            f">= {export.MIN_INPUTS}"
+        )
     export.check_out_path(args.out)
 
     data_cfg = None
@@ -99,6 +111,7 @@ def main(argv: list[str]) -> int:
         output=args.output,
         force=args.force,
         data_cfg=data_cfg,
+        calibration_images=args.calibration_images,
     )
     if args.json:
         emit_json(report)

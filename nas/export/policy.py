@@ -11,8 +11,10 @@ What `export_candidate` guarantees, in order (nothing is written until every che
 2. quantization with ai-edge-quantizer: `fp16` = weight-only float16 (the quantizer's
    FLOAT_CASTING algorithm on CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED weights, which
    it has no named recipe for), `dynamic_int8` = `dynamic_wi8_afp32`, `int8` =
-   `static_wi8_ai8` calibrated on >= 8 representative images (int8 I/O: `nas.export.tflite.Runner`
-   quantizes inputs and dequantizes outputs with the tensors' own parameters);
+   `static_wi8_ai8` calibrated on representative images (by default the first 100 images of
+   the training split with the evaluation preprocessing, no augmentation; at least 8; int8
+   I/O: `nas.export.tflite.Runner` quantizes inputs and dequantizes outputs with the
+   tensors' own parameters);
 3. parity against the *float* JAX model on >= 8 real images (the run's dataset, or toy_scenes
    without a checkpoint): max abs difference of the exported output (logits / probs; not
    defined for labels) and argmax agreement per pixel. Float models must reach
@@ -56,6 +58,7 @@ OUTPUTS: tuple[str, ...] = ("logits", "labels", "probs")
 MAX_ABS_DIFF = 1e-4
 MIN_ARGMAX_AGREEMENT = 0.999
 MIN_INPUTS = 8
+CALIBRATION_IMAGES = 100  # int8 calibration: training images, not augmented (fewer if fewer)
 INPUT_NAME = "image"
 INIT_SEED = 0
 
@@ -253,7 +256,10 @@ def _prepare_images(images: Any, arch: Arch, what: str) -> np.ndarray:
 
 
 def dataset_images(data_cfg: Any, n: int, *, train: bool) -> list[np.ndarray]:
-    """The first `n` images of the eval split (parity) or of train batch 0 (calibration)."""
+    """The first `n` images of the eval split (parity) or, `train`, of the training split
+    (int8 calibration: up to `n`, at least `MIN_INPUTS`), both with the evaluation
+    preprocessing: calibration ranges must be those of the images the model will see, not of
+    augmented ones."""
     from data import pipeline
     from data.labels import IGNORE_INDEX
 
@@ -263,19 +269,19 @@ def dataset_images(data_cfg: Any, n: int, *, train: bool) -> list[np.ndarray]:
             -1, *batch["mask"].shape[-2:]
         )
 
-    if train:
-        return list(frames(next(pipeline.train_batches(data_cfg, n, seed=0)))[0][:n])
+    split = data_cfg.train_split if train else None
     got: list[np.ndarray] = []
-    for batch in pipeline.eval_batches(data_cfg, n):
+    for batch in pipeline.eval_batches(data_cfg, min(n, 32), split=split):
         images, masks = frames(batch)
         # Padded rows of the last batch are fully ignored (mask 255): not real images.
         got += list(images[(masks != IGNORE_INDEX).reshape(len(masks), -1).any(1)])
         if len(got) >= n:
             break
-    if len(got) < n:
+    need = MIN_INPUTS if train else n
+    if len(got) < need:
         raise UserError(
             f"data: split of {data_cfg.name!r} has {len(got)} images; allowed: "
-            f">= {n} for the parity check"
+            f">= {need} for the {'int8 calibration' if train else 'parity check'}"
         )
     return got[:n]
 
@@ -333,13 +339,15 @@ def export_candidate(
     force: bool = False,
     calibration_inputs: Sequence[np.ndarray] | np.ndarray | None = None,
     data_cfg: Any = None,
+    calibration_images: int = CALIBRATION_IMAGES,
     predicted_ms: float | None = None,
     companions: Sequence[Arch] | None = None,
     reference_ms: float | None = None,
 ) -> dict:
     """Exports `arch` with `variables` to `out_path` (.tflite) and `PATH.json`; returns the
-    report. Parity / calibration images default to the first 8 images of `data_cfg`'s eval
-    split / train batch 0 (toy_scenes when `data_cfg` is None). `predicted_ms`: the latency a
+    report. Parity images default to the first 8 images of `data_cfg`'s eval split, int8
+    calibration images to the first `calibration_images` of its training split, without
+    augmentation (toy_scenes when `data_cfg` is None). `predicted_ms`: the latency a
     table predicted for this program, reported beside the measured one; `companions`: the
     whole models it is timed among (default `nas.latency.context.companions_for(arch)`; empty:
     timed alone); `reference_ms`: the predicting table's reference scale, so that the
@@ -359,7 +367,7 @@ def export_candidate(
     calibration = None
     if quantize == "int8":
         if calibration_inputs is None:
-            calibration_inputs = dataset_images(data_cfg, MIN_INPUTS, train=True)
+            calibration_inputs = dataset_images(data_cfg, calibration_images, train=True)
         calibration = _prepare_images(calibration_inputs, arch, "calibration_inputs")
 
     example = parity_inputs[:1]

@@ -99,9 +99,13 @@ def load_run(
             f"({type(e).__name__}: {e}); allowed: a complete orbax checkpoint"
         ) from None
     meta, state = dict(out.meta), out.state
-    params = state["ema_params"] if meta.get("ema") else state["params"]
+    ema = bool(meta.get("ema"))
+    params = state["ema_params"] if ema else state["params"]
+    # the averaged statistics belong to the averaged params (runs saved before they were kept
+    # have none: their raw statistics)
+    stats = state.get("ema_batch_stats") if ema else None
     variables = {
         "params": jax.device_get(params),
-        "batch_stats": jax.device_get(state["batch_stats"]),
+        "batch_stats": jax.device_get(stats if stats is not None else state["batch_stats"]),
     }
     return Arch.from_dict(meta["arch"]), variables, meta

@@ -27,6 +27,8 @@ class TrainState:
     opt_state: Any
     ema_params: Any  # None when EMA is off
     rng: jax.Array
+    # the BatchNorm statistics averaged like the params (evaluated with them); None: EMA off
+    ema_batch_stats: Any = None
 
 
 def create_train_state(
@@ -40,11 +42,13 @@ def create_train_state(
         train=False,
     )
     params = variables["params"]
+    batch_stats = variables.get("batch_stats", {})
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
-        batch_stats=variables.get("batch_stats", {}),
+        batch_stats=batch_stats,
         opt_state=tx.init(params),
         ema_params=params if ema else None,
         rng=state_rng,
+        ema_batch_stats=batch_stats if ema else None,
     )

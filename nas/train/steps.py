@@ -17,7 +17,9 @@ Either way `IGNORE_INDEX` pixels (void, batch padding) are counted nowhere.
 
 **EMA.** With `train.ema` = d > 0 the state keeps an exponential moving average of the
 params, updated with min(d, (1 + t) / (10 + t)) at step t (the usual warm-up, so a short run
-is not dominated by the random initialisation), and evaluation uses it (seed 002: 0.999).
+is not dominated by the random initialisation), and evaluation uses it (seed 002: 0.999). The
+BatchNorm running statistics are averaged the same way and evaluated with the averaged
+params: the raw model's statistics belong to the raw weights, not to their average.
 
 **BatchNorm statistics.** The models keep running statistics with momentum 0.99 (the
 MobileNetV3 / EfficientNet-Lite convention, `models.layers.BN_MOMENTUM`). In a short run that
@@ -97,11 +99,14 @@ def make_train_step(
             )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        ema_params = None
+        ema_params = ema_stats = None
         if ema_decay > 0:
             t = state.step.astype(jnp.float32)
             d = jnp.minimum(ema_decay, (1.0 + t) / (10.0 + t))
             ema_params = jax.tree.map(lambda e, p: d * e + (1.0 - d) * p, state.ema_params, params)
+            ema_stats = jax.tree.map(
+                lambda e, s: d * e + (1.0 - d) * s, state.ema_batch_stats, batch_stats
+            )
         metrics = {
             "train/loss": total,
             "train/grad_norm": optax.global_norm(grads),
@@ -114,6 +119,7 @@ def make_train_step(
             batch_stats=batch_stats,
             opt_state=opt_state,
             ema_params=ema_params,
+            ema_batch_stats=ema_stats,
         )
         return new_state, metrics
 
@@ -144,9 +150,8 @@ def make_eval_step(
     def eval_step(state: TrainState, batch: dict) -> jax.Array:
         images, small_masks = fit_to(batch["image"], batch["mask"], hw)
         params = state.ema_params if use_ema else state.params
-        logits, _ = model.apply(
-            {"params": params, "batch_stats": state.batch_stats}, images, train=False
-        )
+        stats = state.ema_batch_stats if use_ema else state.batch_stats
+        logits, _ = model.apply({"params": params, "batch_stats": stats}, images, train=False)
         if protocol == "output":
             masks = small_masks
         else:  # the ground truth as the batch carries it; the logits come to it

@@ -226,6 +226,10 @@ def test_prepare_toy(toy_dir):
         ({"name": "cityscapes/stereo_disparity"}, "allowed: cityscapes/semantic_segmentation"),
         ({"name": "scene_parse150"}, "instance annotations .* allowed: 'ade20k'"),
         (
+            {"name": "cityscapes/semantic_segmentation_extra"},
+            r"whose splits all carry coarse labels .* allowed: cityscapes/semantic_segmentation$",
+        ),
+        (
             {"name": "no_such_set", "builder_kwargs": {}},
             "neither a known dataset nor stored in data_dir=.*segnas data store ROOT --name "
             "no_such_set",

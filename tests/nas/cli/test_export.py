@@ -74,6 +74,10 @@ def test_arch_file_export_summary(tmp_path, capsys, toy_default, tiny_arch):
         ),
         (["--preset", "nope", "--out", "{d}/m.tflite"], "preset: got 'nope'; allowed: seed000_"),
         (
+            ["--preset", "seed000_final", "--out", "{d}/m.tflite", "--calibration-images", "4"],
+            "--calibration-images: got 4; allowed: an integer >= 8",
+        ),
+        (
             ["--arch", "{d}/none.json", "--out", "{d}/m.tflite"],
             "arch: file '{d}/none.json' not found",
         ),

@@ -329,3 +329,21 @@ def test_dataset_images_skip_padding_and_flatten_clips(monkeypatch, toy_data_cfg
         match="data: split of 'toy_scenes/images' has 3 images; allowed: >= 8 for the parity check",
     ):
         export.dataset_images(toy_data_cfg, 8, train=False)
+
+
+def test_int8_calibration_images_are_training_images_without_augmentation(tmp_path):
+    """Up to `n` images of the training split (all 64 of the smoke split here), with the
+    evaluation preprocessing: exactly what eval_batches yields for that split."""
+    from data import pipeline
+    from experiments.toy_train import get_config
+
+    cfg = get_config("smoke").data
+    cfg.data_dir = str(tmp_path / "tfds")
+    got = export.dataset_images(cfg, 100, train=True)
+    assert len(got) == 64
+    (first,) = [b["image"] for b in pipeline.eval_batches(cfg, 64, split=cfg.train_split)]
+    np.testing.assert_array_equal(np.stack(got), first)
+    assert len(export.dataset_images(cfg, 10, train=True)) == 10
+    cfg.train_split = "train[:5]"  # fewer than the 8 the quantizer needs
+    with pytest.raises(UserError, match="has 5 images; allowed: >= 8 for the int8 calibration"):
+        export.dataset_images(cfg, 100, train=True)

@@ -135,6 +135,9 @@ def test_import_builds_a_calibrated_device_table(exported):
     assert first["median_ms"] == 0.1 and first["p95_ms"] == 0.11 and first["n"] == 50
     sums = sum(table.entries[k]["median_ms"] for k in signatures(TINY))
     assert table.calibration["points"][0]["block_sum_ms"] == pytest.approx(sums)
+    # the host's fit: one scale per block kind, on the phone's own whole-model timing
+    assert table.calibration["model"] == "per-kind" and table.calibration["n"] == 1
+    assert set(table.calibration["coef"]) == set(table.calibration["points"][0]["kind_sums_ms"])
     assert predict(TINY, table) == pytest.approx(2.5)  # one point: exact ratio
 
 

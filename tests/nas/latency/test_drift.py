@@ -33,8 +33,8 @@ def test_a_table_built_while_the_machine_slows_down_stays_on_one_scale(tmp_path,
         return {k: [slow * 1.0] * rounds for k in timers}
 
     monkeypatch.setattr(measure, "measure", fake_measure)
-    monkeypatch.setattr(measure, "make_timer", lambda *a, **k: (lambda: 0.0))
-    monkeypatch.setattr(context, "reference_timer", lambda *a: (lambda: 0.0))
+    monkeypatch.setattr(measure, "make_timer", lambda *a, **k: lambda: 0.0)
+    monkeypatch.setattr(context, "reference_timer", lambda *a: lambda: 0.0)
     table = build.build_table(
         [TINY],
         tmp_path / "t.json",

@@ -157,3 +157,31 @@ def test_batches_are_resized_to_the_arch_resolution():
     expected = np.einsum("i,j,ijc->c", w, w, np.asarray(images[0]))
     np.testing.assert_allclose(np.asarray(small_images[0, 0, 0]), expected, rtol=1e-5)
     assert expected[0] == pytest.approx(3 * 5 * 1.25 / 1.75)
+
+
+def test_ema_averages_the_batchnorm_statistics_too():
+    _, state, step = setup(ema=0.5)
+    new, _ = step(state, batch())
+    # step 0: decay 0.1 -> 0.1 x the initial statistics + 0.9 x the step's
+    expected = jax.tree.map(lambda e, s: 0.1 * e + 0.9 * s, state.batch_stats, new.batch_stats)
+    got = jax.tree.leaves(new.ema_batch_stats)
+    assert len(got) == 2  # the Tiny model's one BatchNorm: mean and var
+    for a, b in zip(got, jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert (
+        float(jnp.abs(new.ema_batch_stats["bn"]["mean"] - new.batch_stats["bn"]["mean"]).max()) > 0
+    )
+    _, off, _ = setup(ema=0.0)
+    assert off.ema_batch_stats is None
+
+
+def test_eval_with_ema_uses_the_averaged_statistics():
+    model, state, _ = setup(ema=0.5)
+    b = batch(n=2)
+    shifted = state.replace(ema_batch_stats=jax.tree.map(lambda x: x + 50.0, state.batch_stats))
+
+    def cm(s, use_ema):
+        return np.asarray(jax.jit(make_eval_step(model, 3, HW, use_ema=use_ema))(s, b))
+
+    np.testing.assert_array_equal(cm(shifted, False), cm(state, False))  # raw: raw statistics
+    assert not np.array_equal(cm(shifted, True), cm(state, True))  # EMA: the averaged ones
