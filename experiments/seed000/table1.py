@@ -229,7 +229,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
             reference_point=ml_collections.ConfigDict({}),
             heartbeat_interval=60,
             grace_period=300,
-            max_retry=2,
+            max_retry=10,  # a kill is retried from its checkpoint, never a failure
             evaluator="nas.train.loop:train_and_evaluate",
             winners=dict(max_count=0, quantize="none", output="logits"),
         )

@@ -105,6 +105,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from nas.latency.blocks import decompose
     from nas.latency.predictor import block_sum, predict
 
+    if args.table is None and args.target not in measure.TARGETS:
+        # not a missing file: a target segnas measures on hosts has a default table path
+        raise UserError(
+            f"--target: got {args.target!r}; allowed: {', '.join(measure.TARGETS)}, or "
+            "--table PATH for a device's table (segnas latency import)"
+        )
     table = load_table(_table_arg(args))
     arch = arch_from_args(args)
     arch_file = args.arch or "ARCH.json"

@@ -17,13 +17,16 @@ the study holds). "Counts" is toward `search.num_trials`; "population" is what t
 | diverged   | no               | yes    | no (Optuna FAIL)                      | no            |
 | failed     | no               | yes    | no (Optuna FAIL)                      | no            |
 | pruned     | no               | yes    | no (Optuna PRUNED)                    | no            |
-| killed     | up to max_retry¹ | no¹    | no (Optuna FAIL)                      | no            |
+| killed     | yes¹             | no     | no (Optuna FAIL)                      | no            |
 | infeasible | no               | yes    | yes, as infeasible: val/miou 0, its   | no            |
 |            |                  |        | latency / costs, violations (> 0)     |               |
 | duplicate  | no               | no     | no (Optuna FAIL): each arch once      | no²           |
 
-¹ the retry resumes from the killed trial's checkpoint and stands for the arch; a killed trial
-whose retries ran out counts. ² its earlier trial can be.
+¹ at once, up to `search.max_retry` (default 10) times per arch; the retry resumes from the
+killed trial's checkpoint (the trainer saves one every `train.checkpoint_minutes`, default 1)
+and stands for the arch. Past that the arch is free again: the sampler may propose it anew, and
+its training resumes from the same checkpoint. A kill never counts as the candidate's failure.
+² its earlier trial can be.
 
 Infeasible trials are Optuna COMPLETE trials with constraint values (`trial.set_constraint`), so
 constrained NSGA-II ranks them below every feasible trial by total violation and constrained TPE

@@ -260,7 +260,7 @@ def spec_from_config(config: ConfigDict, workdir: Path) -> SearchSpec:
         prune_warmup_steps=int(prune.get("warmup_steps", 0)),
         heartbeat_interval=_int(cfg, "heartbeat_interval", 30, 1),
         grace_period=_int(cfg, "grace_period", 90, 1),
-        max_retry=_int(cfg, "max_retry", 2, 0),
+        max_retry=_int(cfg, "max_retry", 10, 0),
         max_failures=_int(cfg, "max_failures", 5, 1),
         max_duplicates=_int(cfg, "max_duplicates", 30, 1),
         evaluator=str(_get(cfg, "evaluator", "nas.train.loop:train_and_evaluate")),

@@ -25,8 +25,9 @@ NFS is unsafe (its locks are unreliable there): across machines use a database s
 Which trials count (toward `num_trials`, in outputs): all except trials the driver marked
 `skipped` (it asked for a trial it did not need: the budget was already reached by other
 workers, or another worker holds the same architecture), `duplicate` trials (an arch an earlier
-trial holds) and FAILed trials that a later trial retries (their architecture is carried by the
-retry). The table of outcomes is in the `nas.search` docstring.
+trial holds) and killed trials (their worker died: a later trial retries the architecture, or,
+retries exhausted, the architecture is free to be proposed again). The table of outcomes is
+in the `nas.search` docstring.
 """
 
 from __future__ import annotations
@@ -242,7 +243,11 @@ def counted_trials(trials: list[FrozenTrial]) -> list[FrozenTrial]:
         for t in trials
         if not t.user_attrs.get("skipped")
         and t.user_attrs.get("outcome") != "duplicate"
-        and not (t.state == TrialState.FAIL and t.number in retried)
+        # killed: retried (the retry carries the arch) or out of retries (the arch is free
+        # to be proposed again); a kill is never the candidate's failure
+        and not (
+            t.state == TrialState.FAIL and (t.number in retried or "outcome" not in t.user_attrs)
+        )
     ]
 
 

@@ -9,7 +9,9 @@ The steps are `nas.train.steps`, sharded by `nas.train.sharding`; the config is 
 **The loop** (`train_and_evaluate`) resumes from the newest orbax checkpoint in
 `WORKDIR/checkpoints` (batch k of the data pipeline is a function of (seed, k), so a resumed
 run retraces the uninterrupted one), evaluates every `eval_every` steps and at the end,
-checkpoints every `checkpoint_every` steps and at the end, and stops at `train.steps`, after
+checkpoints every `checkpoint_every` steps, after every `checkpoint_minutes` (default 1) of
+training since the last one (so a kill loses at most that much) and at the end, and stops at
+`train.steps`, after
 `train.max_minutes` of training and evaluation (accumulated over restarts), or when
 `on_eval(step, metrics)` returns True (the search driver's pruning).
 
@@ -219,6 +221,7 @@ def train_and_evaluate(
             )
 
         t0, c0 = time.time(), train_step.seconds
+        last_save = time.time()
         while step < plan.steps:
             state, m = train_step(state, batch)
             if step + 1 < plan.steps:  # the host reads the next batch while the step runs
@@ -263,8 +266,13 @@ def train_and_evaluate(
                     and agree(bool(on_eval(step, last_eval)))
                 ):
                     stop, message = True, f"stopped by on_eval after step {step}"
-            if stop or step == plan.steps or step % plan.checkpoint_every == 0:
+            # by steps, and by time: a kill loses at most plan.checkpoint_seconds of training
+            due = agree(
+                plan.checkpoint_seconds > 0 and time.time() - last_save >= plan.checkpoint_seconds
+            )
+            if stop or step == plan.steps or step % plan.checkpoint_every == 0 or due:
                 save(step)
+                last_save = time.time()
             if stop:
                 break
             t0, c0 = time.time(), train_step.seconds

@@ -51,6 +51,9 @@ class Plan:
     bn_momentum: float
     seed: int
     eval_protocol: str = EVAL_PROTOCOLS[0]
+    # a checkpoint also after this many seconds of training since the last one (0: off), so
+    # a kill loses at most that much whatever checkpoint_every says
+    checkpoint_seconds: float = 60.0
 
     @classmethod
     def from_config(cls, t: ml_collections.ConfigDict) -> Plan:
@@ -79,6 +82,12 @@ class Plan:
             lambda v: v >= 0,
             "minutes >= 0 (0 = no limit)",
         )
+        every_minutes = check_number(
+            "train.checkpoint_minutes",
+            t.get("checkpoint_minutes", 1.0),
+            lambda v: v >= 0,
+            "minutes >= 0 (0 = checkpoints by checkpoint_every only)",
+        )
         protocol = t.get("eval_protocol", EVAL_PROTOCOLS[0])
         if protocol not in EVAL_PROTOCOLS:
             raise UserError(
@@ -99,4 +108,5 @@ class Plan:
             bn_momentum=float(bn),
             seed=_int(t, "seed", 0),
             eval_protocol=protocol,
+            checkpoint_seconds=60.0 * every_minutes,
         )

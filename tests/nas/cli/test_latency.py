@@ -118,6 +118,11 @@ def test_bad_arguments(tmp_path, capsys, arch_file):
         str(tmp_path / "t.json"),
     )
     assert "got '--bogus'" in _error(capsys, "predict", "--preset", "seed000_baseline", "--bogus")
+    # an unknown target is named, not reported as a missing latency_tables/pixel9_t1.json
+    assert _error(capsys, "predict", "--preset", "seed000_baseline", "--target", "pixel9").endswith(
+        "--target: got 'pixel9'; allowed: litert-cpu, jax-cpu, jax-gpu, or --table PATH for a "
+        "device's table (segnas latency import)"
+    )
     assert "required" in _error(capsys, "build")
     assert "invalid choice" in _error(capsys, "frobnicate")
     if measure.clock_name("jax-gpu", 1) and not _has_gpu():

@@ -229,6 +229,10 @@ def test_exception_during_training_ends_with_status_failed(smoke, tmp_path, monk
             r"train.bn_momentum: got 1.0; allowed: a momentum in \(0, 1\)",
         ),
         (lambda c: c.train.update(checkpoint_every=0), "train.checkpoint_every: got 0"),
+        (
+            lambda c: c.train.update(checkpoint_minutes=-1.0),
+            r"train.checkpoint_minutes: got -1.0; allowed: minutes >= 0",
+        ),
         (lambda c: c.train.update(optimizer="lamb"), "train.optimizer: got 'lamb'"),
         (lambda c: c.train.loss.update(ce=0.0), "train.loss: all weights are 0"),
     ],
@@ -269,3 +273,26 @@ def test_load_run_errors(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     with pytest.raises(UserError, match="no checkpoint in"):
         checkpoint.load_run(tmp_path)
+
+
+def test_checkpoints_by_time_as_well_as_by_steps(smoke, tmp_path, monkeypatch):
+    """A kill must lose at most train.checkpoint_minutes of training, whatever
+    checkpoint_every says (here larger than the run)."""
+    import nas.train.loop as loop
+
+    saved: list[int] = []
+    real = loop.checkpoint.save
+
+    def record(mngr, step, *a, **k):
+        saved.append(step)
+        return real(mngr, step, *a, **k)
+
+    monkeypatch.setattr(loop.checkpoint, "save", record)
+    smoke.train.checkpoint_every = 1000
+    smoke.train.checkpoint_minutes = 1e-9  # due after every step
+    assert train_and_evaluate(smoke, tmp_path / "a").status == "complete"
+    assert saved == list(range(1, 9))
+    saved.clear()
+    smoke.train.checkpoint_minutes = 0.0  # off: only the end
+    assert train_and_evaluate(smoke, tmp_path / "b").status == "complete"
+    assert saved == [8]
