@@ -28,6 +28,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
                 "diverge_decoder": "",
                 "raise_decoder": "",
                 "timeout_decoder": "",
+                "gate": "",  # a file the test writes step allowances to (fakes.py)
             },
             "wandb": {"mode": "disabled", "project": "segnas-tests", "group": "", "name": ""},
             "search": {

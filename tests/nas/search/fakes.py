@@ -6,6 +6,11 @@ step checkpoint in its workdir (a re-run resumes from it), logs every step it tr
 `steps.log` (so tests can prove no step is trained twice), calls `on_eval` every `eval_every`
 steps and stops when told to, and diverges or raises for chosen decoders. Its mIoU is a fixed
 function of the arch id, so tests know every value in advance.
+
+`fake.gate` (a file path) makes the sweep's progress the test's to give: before each step the
+evaluator waits until the file holds a number larger than the steps logged so far by the whole
+sweep. A process test releases k steps, waits until they are logged, and kills or interrupts
+the command then: mid-sweep, however slow or loaded the machine is.
 """
 
 from __future__ import annotations
@@ -38,6 +43,23 @@ def fake_cost(arch: Arch) -> dict:
     return {"params": params, "macs": macs, "bytes_fp32": 4 * params}
 
 
+def sweep_steps_logged(sweep: Path) -> int:
+    """Steps logged by every candidate of the sweep whose workdir is `sweep`."""
+    return sum(len(f.read_text().split()) for f in sweep.glob("trials/*/steps.log"))
+
+
+def wait_for_gate(gate: str, sweep: Path) -> None:
+    """Blocks until the gate file allows one more step (see the module docstring)."""
+    while True:
+        try:
+            allowed = int(Path(gate).read_text().strip() or 0)
+        except (OSError, ValueError):
+            allowed = 0
+        if sweep_steps_logged(sweep) < allowed:
+            return
+        time.sleep(0.01)
+
+
 def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> TrainResult:
     f = config.fake
     workdir = Path(workdir)
@@ -53,6 +75,8 @@ def fake_train(config, workdir, *, arch: Arch, on_eval=None) -> TrainResult:
         )
     with open(workdir / "steps.log", "a") as log:
         while step < steps:
+            if f.get("gate", ""):
+                wait_for_gate(f.gate, workdir.parent.parent)  # WORKDIR/trials/<arch id>
             time.sleep(f.step_time)
             if decoder_of(arch) == f.diverge_decoder and step >= 1:
                 return TrainResult(

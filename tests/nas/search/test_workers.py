@@ -106,14 +106,23 @@ def _steps_logged(workdir):
 
 @pytest.mark.slow
 def test_sigkill_at_five_random_moments_then_resume(tmp_path):
-    # 8 candidates x 6 steps x 0.4 s. Each kill lands a random 0-2 s after the run's first
-    # trained step (not after a fixed wall time: start-up speed differs between machines), so
-    # the five runs train at most ~30 of the 48 steps and the sweep is still unfinished.
-    cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.4"]
+    # 8 candidates x 6 steps. The test hands out steps through the gate file: before each kill
+    # it releases 1-6 more steps and waits until they are logged, so every kill lands
+    # mid-sweep (a candidate blocked between two steps) however slow the machine is.
+    gate = tmp_path / "gate"
+    gate.write_text("0")
+    cmd = [
+        *RUNNER,
+        "--workdir",
+        str(tmp_path),
+        "--config.fake.step_time=0",
+        f"--config.fake.gate={gate}",
+    ]
     rng = random.Random(5)
     before = 0
     for _ in range(5):
-        logged = _steps_logged(tmp_path)
+        allowed = _steps_logged(tmp_path) + rng.randint(1, 6)
+        gate.write_text(str(allowed))
         p = subprocess.Popen(
             cmd,
             env=ENV,
@@ -122,16 +131,17 @@ def test_sigkill_at_five_random_moments_then_resume(tmp_path):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.time() + 120
-        while _steps_logged(tmp_path) == logged and time.time() < deadline:
+        deadline = time.time() + 300
+        while _steps_logged(tmp_path) < allowed:
+            assert p.poll() is None and time.time() < deadline, "the sweep stopped early"
             time.sleep(0.05)
-        time.sleep(rng.uniform(0.0, 2.0))
         os.killpg(p.pid, signal.SIGKILL)  # our own process group only
         p.wait()
         now = _complete(tmp_path)
         assert now >= before, "a complete trial was lost"
         before = now
-    assert before < 8, "the kills should interrupt the sweep"
+    assert before < 8 and _steps_logged(tmp_path) < 48, "the kills should interrupt the sweep"
+    gate.write_text("1000000")
     r = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     recs = counted(tmp_path)
@@ -142,7 +152,15 @@ def test_sigkill_at_five_random_moments_then_resume(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_hands_the_trial_back_and_the_rerun_finishes(tmp_path):
-    cmd = [*RUNNER, "--workdir", str(tmp_path), "--config.fake.step_time=0.3"]
+    gate = tmp_path / "gate"
+    gate.write_text("7")  # the first candidate (6 steps) and one step of the second
+    cmd = [
+        *RUNNER,
+        "--workdir",
+        str(tmp_path),
+        "--config.fake.step_time=0",
+        f"--config.fake.gate={gate}",
+    ]
     p = subprocess.Popen(
         cmd,
         env=ENV,
@@ -154,11 +172,11 @@ def test_ctrl_c_hands_the_trial_back_and_the_rerun_finishes(tmp_path):
         # raises KeyboardInterrupt): give the command the default disposition a terminal gives.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.time() + 120
-    # Mid-sweep: the second candidate has trained a step, so the first is complete. Polled on
-    # the step logs, not the database: a reader of the SQLite file can wait on its locks while
-    # the sweep runs on.
-    while _steps_logged(tmp_path) < 7 and time.time() < deadline:
+    deadline = time.time() + 300
+    # Mid-sweep, by construction: the second candidate is blocked on the gate after its first
+    # step, so the first is complete and the sweep cannot end before the interrupt.
+    while _steps_logged(tmp_path) < 7:
+        assert p.poll() is None and time.time() < deadline, "the sweep stopped early"
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
@@ -170,6 +188,7 @@ def test_ctrl_c_hands_the_trial_back_and_the_rerun_finishes(tmp_path):
     assert "Traceback" not in err
     before = _complete(tmp_path)
     assert 0 < before < 8
+    gate.write_text("1000000")
     r = subprocess.run(cmd, env=ENV, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     recs = counted(tmp_path)
