@@ -15,22 +15,23 @@ The search driver needs only:
 
 How a prediction is made, and why this way. Blocks timed alone miss the whole model by an
 amount that depends on the kind of block (per-call cost, data handed over in cache, layouts
-changed across borders): on the development VM block sums were 0.89-1.11x the measured
-latency of 162 whole models. Candidate corrections, each fitted on a random 100 of those
-models and scored on the other 62 (mean of 30 splits; experiments/benchmarks/
-latency_predictors.py writes the same comparison for any table to
+changed across borders): on the development VM the plain block sum put only a quarter of the
+whole models within ±10 %. Candidate corrections were fitted on k random models of the default
+table's 200 measured whole models (its 100 calibration points and 100 validation models) and
+scored on the others, 30 splits each (experiments/benchmarks/latency_predictors.py;
 experiments/benchmarks/results/latency_predictors.json):
 
-    block sum, no fit                           see the result file
-    one scale + offset (segnas before)          97.1 % within ±10 %, 73 % within ±5 %
-    + a cost per block call                     96.9 %, 74 %
-    + MACs                                      97.2 %, 74 %
-    one scale per block kind + offset           99.4 %, 77 %
-    the same with a ridge toward one scale      99.4 %, 79 %   <- segnas (fit.py)
+    form                                  k = 100: ±10 %, ±5 %     k = 24: ±10 %, ±5 %
+    block sum, no fit                              25 %,   0 %             26 %,   0 %
+    one scale + offset (segnas before)             99.8 %, 83 %            99.1 %, 82 %
+    + a cost per block call                        99.8 %, 83 %            98.5 %, 80 %
+    + MACs                                         99.5 %, 85 %            98.5 %, 83 %
+    one scale per block kind + offset              100 %,  96 %            99.3 %, 91 %
+    the same with a ridge toward one scale         100 %,  96 %            100 %,  95 %   <- fit.py
 
-With 24 calibration models the ridge keeps the per-kind fit at 98 % where the plain
-per-kind fit fell to 96 %. The ±5 % column is bounded by the machine, not the fit: the same
-models timed twice agree within ±5 % only 71 % of the time (`measure` docstring).
+The ridge matters with few calibration models (a search's own small space). All figures are
+on the reference scale (`measure` docstring, "Drift"); without it, drift between the moment a
+table is built and the moment a model is timed moved every error by a few percent.
 """
 
 from nas.latency.build import build_table, build_table_for_space

@@ -19,11 +19,11 @@ model by the fit on all points, so no prediction ever used its own measurement; 
 out-of-fold errors are the table's recorded held-out error (`heldout`).
 
 How this was chosen (experiments/benchmarks/latency_predictors.py, results in
-experiments/benchmarks/results/latency_predictors.json): on one table and 162 models measured
-whole, fits on random calibration subsets were scored on the remaining models. The per-kind
-ridge fit was the best or tied at every calibration size; per-block call overhead (a term per
-block), MACs or activation bytes as extra features gained nothing on held-out models that the
-kinds did not already capture.
+experiments/benchmarks/results/latency_predictors.json): on the default table and 200 models
+measured whole, fits on random calibration subsets were scored on the remaining models. The
+per-kind ridge fit was the best or tied at every calibration size; a cost per block call or
+the MACs as extra features of one global scale did less well (the package docstring has the
+table).
 """
 
 from __future__ import annotations
