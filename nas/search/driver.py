@@ -384,7 +384,14 @@ def run_worker(ctx: Context, on_trial: OnTrial | None = None) -> int:
                 break
             waiting = any(t.state == TrialState.WAITING for t in trials)
             if not waiting and st.slots_taken(trials) >= target:
-                break
+                if not any(
+                    t.state == TrialState.RUNNING and not t.user_attrs.get("worker") for t in trials
+                ):
+                    break
+                # a slot is held by a trial no worker recorded itself on: its asker is
+                # starting it, or died asking (reaped after wk.ORPHAN_SECONDS): look again
+                time.sleep(1.0)
+                continue
             with warnings.catch_warnings():
                 # ask/tell with heartbeats is what this driver is designed for (Heartbeat).
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")

@@ -7,6 +7,7 @@ local workers serialise study creation and asking under one `flock` in the workd
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import os
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.search.storage import retry_callback
 
@@ -73,11 +74,38 @@ class Heartbeat:
             self._thread.join()
 
 
+# A worker records itself on a trial right after asking for it; a RUNNING trial still without
+# a worker this long after it started lost its worker in between (killed at that instant).
+ORPHAN_SECONDS = 30.0
+
+
+def is_orphan(t: FrozenTrial) -> bool:
+    """A RUNNING trial that no worker ever recorded itself on, ORPHAN_SECONDS after it began."""
+    if t.user_attrs.get("worker") or t.datetime_start is None:
+        return False
+    return (datetime.datetime.now() - t.datetime_start).total_seconds() >= ORPHAN_SECONDS
+
+
+def _fail_orphan(study: optuna.Study, t: FrozenTrial) -> list[int]:
+    """FAILs an orphan trial (it holds no arch yet); a queued arch it had popped is queued
+    again, so a listed candidate or a retry is not lost."""
+    try:
+        if not study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+            return []
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return []  # another worker failed it first
+    fixed = t.system_attrs.get("fixed_params")
+    if fixed:
+        study.enqueue_trial(fixed, skip_if_exists=False)
+    return [t.number]
+
+
 def reap_dead_workers(study: optuna.Study) -> list[int]:
     """Fails (and enqueues a retry of) RUNNING trials whose worker is gone; returns their numbers.
 
-    Two checks: Optuna's heartbeat grace period (any host, RDB storages), and, for trials
-    started on this host, whether the recorded pid still runs (immediate).
+    Three checks: Optuna's heartbeat grace period (any host, RDB storages); for trials started
+    on this host, whether the recorded pid still runs (immediate); and trials no worker ever
+    recorded itself on (`is_orphan`).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -88,6 +116,9 @@ def reap_dead_workers(study: optuna.Study) -> list[int]:
     retry = retry_callback(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker") or {}
+        if not worker and is_orphan(t):
+            reaped += _fail_orphan(study, t)
+            continue
         if worker.get("host") != me["host"] or not worker.get("pid"):
             continue
         if worker["pid"] == me["pid"] or pid_alive(worker["pid"]):

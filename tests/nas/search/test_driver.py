@@ -14,6 +14,7 @@ from nas.errors import UserError
 from nas.search import driver as search
 from nas.search import front as pareto
 from nas.search import prepare, records, strategies
+from nas.search import storage as st
 from nas.search import workers as wk
 from nas.space.arch import Arch
 from tests.nas.search.fakes import fake_cost, fake_miou, fake_train, run_sweep
@@ -303,3 +304,28 @@ def test_unwritable_workdir_and_unreachable_storage(config, tmp_path):
             config, tmp_path / "w", storage="sqlite:////nonexistent-dir/x.db", evaluate=fake_train
         )
     assert not os.path.exists("/nonexistent-dir")
+
+
+def test_a_trial_whose_worker_died_before_recording_itself_is_reaped(config, tmp_path, monkeypatch):
+    """Killed between `ask` and recording its worker: no pid to check, no heartbeat. After
+    wk.ORPHAN_SECONDS it is failed (a killed trial: it holds no slot) and the queued arch it
+    had popped is queued again."""
+    ctx = prepare.prepare(config, tmp_path, evaluate=fake_train, cost_fn=fake_cost)
+
+    def waiting():
+        return [
+            t.system_attrs["fixed_params"]
+            for t in ctx.study.get_trials(deepcopy=False)
+            if t.state == TrialState.WAITING
+        ]
+
+    orphan = ctx.study.ask()  # pops a queued arch; its "worker" is never recorded
+    popped = ctx.study.get_trials(deepcopy=False)[orphan.number].system_attrs["fixed_params"]
+    queue = waiting()
+    assert wk.reap_dead_workers(ctx.study) == []  # young: its asker may be starting it
+    monkeypatch.setattr(wk, "ORPHAN_SECONDS", 0.0)
+    assert wk.reap_dead_workers(ctx.study) == [orphan.number]
+    trials = ctx.study.get_trials(deepcopy=False)
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert waiting() == [*queue, popped]  # queued again, last
+    assert orphan.number not in {t.number for t in st.counted_trials(trials)}
