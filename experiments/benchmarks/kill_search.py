@@ -1,0 +1,174 @@
+"""A real search killed with SIGKILL at random moments and resumed each time: nothing is lost.
+
+    python experiments/benchmarks/kill_search.py [--kills 10] [--seed 0] [--workdir DIR]
+
+The search is the quickstart's (real trainer, real latency table built in the workdir, the
+latency objective), cut to 5 candidates of 40 steps on one worker. It is started, killed with
+SIGKILL (its whole process group) a random 10-60 s later, and started again, `--kills` times;
+some kills land while the latency table is being measured, the others during training. After
+each kill the script reads the study and prints the complete trials; then it runs the command
+to its end and checks:
+- complete trials never decrease from one kill to the next;
+- no architecture is complete twice (and every counted trial is a distinct architecture);
+- the study ends with all 5 candidates complete;
+- steps trained twice: per candidate, steps its metrics.jsonl logs more than once (the work a
+  kill cost: training since the last checkpoint, at most `train.checkpoint_minutes`).
+Writes experiments/benchmarks/results/kill_search.json (`--no-save`: print only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # runs from a checkout without installing segnas too
+
+from experiments.benchmarks.results import loadavg, write_result  # noqa: E402
+
+OVERRIDES = [
+    "--config.search.num_trials=5",
+    "--config.search.workers=1",
+    "--config.train.steps=40",
+    "--config.search.winners.max_count=0",
+    "--config.wandb.mode=disabled",
+]
+
+
+def complete_trials(workdir: Path) -> list[str]:
+    """Arch ids of the study's complete, non-duplicate trials (read-only)."""
+    db = workdir / "study.db"
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as c:
+            rows = c.execute(
+                "select t.trial_id, a.value_json from trials t join trial_user_attributes a "
+                "on a.trial_id = t.trial_id where t.state = 'COMPLETE' and a.key = 'arch_id'"
+            ).fetchall()
+            dup = {
+                r[0]
+                for r in c.execute(
+                    "select trial_id from trial_user_attributes where key = 'outcome' "
+                    "and value_json != '\"complete\"'"
+                )
+            }
+    except sqlite3.OperationalError:  # tables not created yet
+        return []
+    return [json.loads(v) for tid, v in rows if tid not in dup]
+
+
+def phase(workdir: Path) -> str:
+    """What the search was doing: building its latency table, or training."""
+    return "training" if list((workdir / "trials").glob("*/checkpoints")) else "table or setup"
+
+
+def steps_trained_twice(workdir: Path) -> dict[str, int]:
+    """Per candidate, how many train steps its metrics.jsonl logs more than once."""
+    out = {}
+    for m in workdir.glob("trials/*/metrics.jsonl"):
+        steps = collections.Counter(
+            r["step"] for r in map(json.loads, m.read_text().splitlines()) if "train/loss" in r
+        )
+        out[m.parent.name] = sum(n - 1 for n in steps.values() if n > 1)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    """Kill, resume, check; exit 0 when every check holds."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--kills", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workdir", type=Path, default=None)
+    p.add_argument("--no-save", action="store_true")
+    args = p.parse_args(argv)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kill_search_")) / "search"
+    cmd = [
+        sys.executable,
+        "-m",
+        "nas.cli.main",
+        "search",
+        "--config",
+        str(ROOT / "experiments" / "quickstart.py"),
+        "--workdir",
+        str(workdir),
+        *OVERRIDES,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_SILENT": "true"}
+    rng = random.Random(args.seed)
+    load0, t0 = loadavg(), time.time()
+    kills, before, monotone = [], 0, True
+    for k in range(args.kills):
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait = rng.uniform(10.0, 60.0)
+        try:
+            proc.wait(timeout=wait)
+            ended = True  # it finished before the kill: fewer kills than asked
+        except subprocess.TimeoutExpired:
+            ended = False
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        done = complete_trials(workdir)
+        monotone &= len(done) >= before
+        before = len(done)
+        kills.append(
+            {
+                "after_s": round(wait, 1),
+                "phase": phase(workdir),
+                "complete": len(done),
+                "ended": ended,
+            }
+        )
+        print(f"kill {k + 1}: after {wait:.0f} s ({kills[-1]['phase']}): {len(done)} complete")
+        if ended:
+            break
+    final = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = complete_trials(workdir)
+    twice = steps_trained_twice(workdir)
+    figures = {
+        "kills": kills,
+        "kills_landed": sum(not k["ended"] for k in kills),
+        "kills_in_table_build": sum(k["phase"] != "training" and not k["ended"] for k in kills),
+        "final_returncode": final.returncode,
+        "complete_never_decreased": monotone and len(done) >= before,
+        "complete": len(done),
+        "distinct_complete": len(set(done)),
+        "requested": 5,
+        "steps_trained_twice": twice,
+        "steps_trained_twice_total": sum(twice.values()),
+        "wall_s": round(time.time() - t0, 1),
+    }
+    figures["passed"] = bool(
+        final.returncode == 0
+        and figures["complete_never_decreased"]
+        and figures["complete"] == figures["distinct_complete"] == 5
+    )
+    print(json.dumps(figures, indent=2))
+    if final.returncode:
+        print(final.stderr[-3000:], file=sys.stderr)
+    if not args.no_save:
+        params = {"kills": args.kills, "seed": args.seed, "overrides": OVERRIDES}
+        print(f"wrote {write_result('kill_search', figures, params=params, load_before=load0)}")
+    return 0 if figures["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
