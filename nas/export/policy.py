@@ -22,9 +22,9 @@ What `export_candidate` guarantees, in order (nothing is written until every che
    unless `force` (written, `parity.passed` false, loud warning). Quantized models only
    report parity: the thresholds do not apply to them;
 4. latency: LiteRT interpreter, XNNPACK, 1 thread, on the latency tables' protocol (median of
-   40 single calls on the thread's CPU clock, interleaved with 7 other whole models:
-   `nas/latency/context.py`; against a table, also on the table's reference scale), so a
-   table's prediction compares with it;
+   40 single calls on the thread's CPU clock, interleaved with 7 other whole models, in 3
+   chunks with other companions each: `nas/latency/context.py`; against a table, also on the
+   table's reference scale), so a table's prediction compares with it;
 5. the .tflite and its JSON report (`PATH.json`) are written to temporary files beside the
    target and renamed into place, so an interrupted export leaves nothing half-written.
 
@@ -341,18 +341,18 @@ def export_candidate(
     data_cfg: Any = None,
     calibration_images: int = CALIBRATION_IMAGES,
     predicted_ms: float | None = None,
-    companions: Sequence[Arch] | None = None,
+    companion_sets: Sequence[Sequence[Arch]] | None = None,
     reference_ms: float | None = None,
 ) -> dict:
     """Exports `arch` with `variables` to `out_path` (.tflite) and `PATH.json`; returns the
     report. Parity images default to the first 8 images of `data_cfg`'s eval split, int8
     calibration images to the first `calibration_images` of its training split, without
     augmentation (toy_scenes when `data_cfg` is None). `predicted_ms`: the latency a
-    table predicted for this program, reported beside the measured one; `companions`: the
-    whole models it is timed among (default `nas.latency.context.companions_for(arch)`; empty:
-    timed alone); `reference_ms`: the predicting table's reference scale, so that the
-    measurement is put on it (`measured_ms`; the raw figure stays `latency_ms`). See the
-    module docstring."""
+    table predicted for this program, reported beside the measured one; `companion_sets`:
+    the whole models it is timed among, one chunk per set (default
+    `nas.latency.context.companion_sets(arch)`; empty: timed alone); `reference_ms`: the
+    predicting table's reference scale, so that the measurement is put on it (`measured_ms`;
+    the raw figure stays `latency_ms`). See the module docstring."""
     if quantize not in QUANTIZE:
         raise UserError(f"quantize: got {quantize!r}; allowed: {', '.join(QUANTIZE)}")
     if output not in OUTPUTS:
@@ -385,10 +385,14 @@ def export_candidate(
         )
     from nas.latency import context
 
-    if companions is None:
-        companions = context.companions_for(arch)
+    if companion_sets is None:
+        companion_sets = context.companion_sets(arch)
     latency = tflite.benchmark(
-        tfl, {INPUT_NAME: example}, threads=1, companions=companions, reference_ms=reference_ms
+        tfl,
+        {INPUT_NAME: example},
+        threads=1,
+        companion_sets=companion_sets,
+        reference_ms=reference_ms,
     )
     measured = latency.get("scaled_median_ms", latency["median_ms"])
     report = {

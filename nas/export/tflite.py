@@ -174,15 +174,15 @@ def benchmark(
     threads: int = 1,
     warmup: int = 5,
     runs: int = 40,
-    companions: Sequence[Any] = (),
+    companion_sets: Sequence[Sequence[Any]] = (),
     reference_ms: float | None = None,
 ) -> dict:
     """Latency of `invoke()` in ms on segnas's timing protocol (`nas/latency/measure.py`: single
     calls on the table's clock, `runs` interleaved rounds after `warmup` untimed calls), timed
-    among the whole models `companions` (archs; `nas/latency/context.py`) so that the figure
-    compares with a latency table's: median, 10th and 90th percentile. With `reference_ms` (a
-    table's reference scale) the reference program is timed too and `scaled_median_ms` is the
-    median on the table's scale."""
+    among whole models (`companion_sets`: archs, one chunk per set; `nas/latency/context.py`)
+    so that the figure compares with a latency table's: median, 10th and 90th percentile. With
+    `reference_ms` (a table's reference scale) the reference program is timed in every chunk
+    and `scaled_median_ms` is the median on the table's scale."""
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs/warmup: got {runs}/{warmup}; allowed: runs >= 1, warmup >= 0")
     from nas.latency import context, measure
@@ -191,8 +191,8 @@ def benchmark(
     runner(**inputs)
     clock = measure.clock_name("litert-cpu", threads)
     timer = measure.call_timer(runner.interpreter.invoke, clock)
-    ms, ref = context.time_among(
-        timer, companions, "litert-cpu", threads, runs, warmup, with_reference=bool(reference_ms)
+    ms, scaled, ref = context.time_among(
+        timer, companion_sets, "litert-cpu", threads, runs, warmup, reference_ms=reference_ms
     )
     p10, p90 = np.percentile(ms, [10, 90]).tolist()
     out = {
@@ -203,10 +203,10 @@ def benchmark(
         "warmup": warmup,
         "threads": threads,
         "clock": clock,
-        "companions": len(companions),
+        "companion_sets": len(companion_sets),
+        "companions": max((len(c) for c in companion_sets), default=0),
     }
-    if reference_ms and ref:
-        scaled = context.rescale(ms, reference_ms, ref)
+    if scaled:
         out.update(
             scaled_median_ms=statistics.median(scaled),
             reference_ms=ref,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import random
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,10 @@ from nas.space.arch import Arch
 from nas.space.space import Space
 
 COMPANIONS = 7  # a chunk of build.measure_models holds 8 whole models
+# A small model's figure moves by up to ±20 % with the models around it (a 0.2 ms model: 0.30
+# ms in one chunk, 0.24 ms in another, the reference program 9 % apart): a lone model is timed
+# in several chunks, each with another draw of companions, its rounds split among them.
+COMPANION_SETS = 3
 # The reference program timed in every chunk (measure.py, "Drift"): a mid-sized model of the
 # kinds tables hold (~3 ms at 1 thread on the development VM).
 REFERENCE = Arch.from_dict(
@@ -39,21 +44,31 @@ REFERENCE = Arch.from_dict(
 _SELF = "\0model"  # the timed model's key among its companions (no arch id looks like it)
 
 
-def companions_for(arch: Arch, space: Space | None = None, k: int = COMPANIONS) -> tuple[Arch, ...]:
-    """`k` archs other than `arch`, a seeded sample of `space` (by default seed 000's space at
-    `arch`'s resolution and class count; fewer when the space is smaller). The seed is fixed,
-    so models of one space share companions (and their conversions, cached)."""
+def companions_for(
+    arch: Arch, space: Space | None = None, k: int = COMPANIONS, seed: int = 0
+) -> tuple[Arch, ...]:
+    """`k` archs other than `arch`, a sample (seeded by `seed`) of `space` (by default seed
+    000's space at `arch`'s resolution and class count; fewer when the space is smaller). The
+    seed is fixed, so models of one space share companions (and their conversions, cached)."""
     if space is None:
         from nas.space.presets import SPACES
 
         base = SPACES["seed000"]
         space = Space(base.replace(resolution=(arch.resolution,)).dims, arch.num_classes)
     pool = list(space.grid())
-    picked = random.Random(0).sample(pool, min(k + 1, len(pool)))
+    picked = random.Random(seed).sample(pool, min(k + 1, len(pool)))
     return tuple([a for a in picked if a.id != arch.id][:k])
 
 
-@functools.lru_cache(maxsize=4)
+def companion_sets(
+    arch: Arch, space: Space | None = None, sets: int = COMPANION_SETS
+) -> tuple[tuple[Arch, ...], ...]:
+    """`sets` companion sets (`companions_for` with seeds 0, 1, ...): a lone model is timed in
+    one chunk per set, so no single draw of neighbours decides its figure."""
+    return tuple(companions_for(arch, space, seed=i) for i in range(sets))
+
+
+@functools.lru_cache(maxsize=16)
 def _timers(companions: tuple[Arch, ...], target: str, threads: int) -> dict[str, Any]:
     # converting a companion takes a second or two: kept for the next export in this process
     return {a.id: measure.make_timer(target, *whole_model(a), threads=threads) for a in companions}
@@ -75,19 +90,34 @@ def rescale(samples: Sequence[float], reference_ms: float | None, now_ms: float 
 
 def time_among(
     timer: measure.Timer,
-    companions: Sequence[Arch],
+    sets: Sequence[Sequence[Arch]],
     target: str = "litert-cpu",
     threads: int = 1,
     rounds: int = measure.ROUNDS,
     warmup: int = measure.WARMUP,
     seed: int = 0,
-    with_reference: bool = False,
-) -> tuple[list[float], float | None]:
-    """Samples (ms) of `timer`, measured interleaved with the whole models `companions`
-    (`measure.measure`'s protocol; none: the timer alone), and, `with_reference`, the
-    reference program's median in the same chunk (else None)."""
-    timers = dict(_timers(tuple(companions), target, threads)) if companions else {}
-    timers[_SELF] = timer
-    reference = reference_timer(target, threads) if with_reference else None
-    samples, ref = measure.measure_chunk(timers, rounds, warmup, seed, reference)
-    return samples[_SELF], ref
+    reference_ms: float | None = None,
+) -> tuple[list[float], list[float] | None, float | None]:
+    """Samples (ms) of `timer`, its `rounds` split over one chunk per companion set of `sets`
+    (`measure.measure`'s protocol; no set: the timer alone): the raw samples, and with a
+    table's `reference_ms`, the samples on the table's scale (each chunk times the reference
+    program) and the reference's median over the chunks; else None, None."""
+    chunks = [tuple(c) for c in sets] or [()]
+    reference = reference_timer(target, threads) if reference_ms else None
+    raw: list[float] = []
+    scaled: list[float] = []
+    refs: list[float] = []
+    for i, companions in enumerate(chunks):
+        n = rounds // len(chunks) + (1 if i < rounds % len(chunks) else 0)
+        if n == 0:
+            continue
+        timers = dict(_timers(companions, target, threads)) if companions else {}
+        timers[_SELF] = timer
+        samples, ref = measure.measure_chunk(timers, n, warmup, seed + i, reference)
+        raw += samples[_SELF]
+        if ref is not None:
+            scaled += rescale(samples[_SELF], reference_ms, ref)
+            refs.append(ref)
+    if not refs:
+        return raw, None, None
+    return raw, scaled, statistics.median(refs)

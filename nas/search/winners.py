@@ -4,9 +4,10 @@ Every search checks its latency predictor on its winners: when the sweep scores 
 from a table of the program a winner is exported as (float32, the table's output, one thread,
 the exporter's setting), the winner's report holds the table's `latency.predicted_ms` (the
 value the search ranked it by) beside the `latency.measured_ms` of the exported file, both on
-the timing protocol of `nas/latency/measure.py`: the file is timed among 7 other archs of the
-sweep's space with the table's reference program, and `measured_ms` is on the table's scale
-(`median_ms` is the raw figure). `predictor_error` summarises the winners.
+the timing protocol of `nas/latency/measure.py`: the file is timed among other archs of the
+sweep's space (7 at a time, three draws) with the table's reference program, and
+`measured_ms` is on the table's scale (`median_ms` is the raw figure). `predictor_error`
+summarises the winners.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
                     predicted_ms=predicted,
                     reference_ms=reference,
                     # timed among the sweep's own archs, as the table's calibration was
-                    companions=context.companions_for(arch, spec.space),
+                    companion_sets=context.companion_sets(arch, spec.space),
                 )
             except (UserError, ValueError, OSError, KeyError) as e:
                 entry["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__

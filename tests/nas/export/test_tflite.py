@@ -120,6 +120,7 @@ def test_benchmark_on_the_tables_protocol(model):
     result = tflite.benchmark(model, {"image": X}, warmup=2, runs=7)
     assert result["runs"] == 7 and result["threads"] == 1 and result["warmup"] == 2
     assert result["clock"] == "thread-cpu" and result["companions"] == 0
+    assert result["companion_sets"] == 0
     assert 0 < result["p10_ms"] <= result["median_ms"] <= result["p90_ms"]
 
 

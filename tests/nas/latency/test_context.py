@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from nas.latency import context
 from nas.space.arch import Arch
 from nas.space.space import Space
@@ -40,3 +42,34 @@ def test_a_small_space_gives_what_it_has_and_never_the_model_itself():
         picked = context.companions_for(a, space)
         assert sorted(p.id for p in picked) == sorted(b.id for b in archs if b.id != a.id)
     assert all(len(context.companions_for(a, space, k=2)) == 2 for a in archs)
+
+
+def test_companion_sets_are_three_seeded_draws():
+    sets = context.companion_sets(ARCH)
+    assert len(sets) == context.COMPANION_SETS == 3
+    assert all(len(s) == 7 and ARCH.id not in {a.id for a in s} for s in sets)
+    assert len({tuple(a.id for a in s) for s in sets}) == 3  # three different draws
+    assert sets == context.companion_sets(ARCH)
+
+
+def test_time_among_splits_the_rounds_over_the_sets_and_rescales_each_chunk(monkeypatch):
+    """Chunk i runs at speed i + 1 (the timer and the reference alike): on the table's scale
+    (reference 1 ms) every sample is the timer's 2 ms."""
+    chunk = [0]
+    monkeypatch.setattr(context, "_timers", lambda companions, t, n: {})
+    monkeypatch.setattr(context, "reference_timer", lambda t, n: lambda: 0.001 * chunk[0])
+    real = context.measure.measure_chunk
+
+    def next_chunk(timers, rounds, warmup, seed, reference):
+        chunk[0] += 1
+        return real(timers, rounds, warmup, seed, reference)
+
+    monkeypatch.setattr(context.measure, "measure_chunk", next_chunk)
+    raw, scaled, ref = context.time_among(
+        lambda: 0.002 * chunk[0], [(ARCH,), (ARCH,), (ARCH,)], rounds=8, warmup=0, reference_ms=1.0
+    )
+    assert raw == [2.0] * 3 + [4.0] * 3 + [6.0] * 2  # 8 rounds: 3 + 3 + 2
+    assert scaled == pytest.approx([2.0] * 8) and ref == 2.0
+    chunk[0] = 0
+    raw, scaled, ref = context.time_among(lambda: 0.002, (), rounds=4, warmup=0)
+    assert raw == [2.0] * 4 and scaled is None and ref is None  # alone, no table
