@@ -304,7 +304,8 @@ def test_load_run_corrupt_checkpoint(tmp_path, run_dir):
 
 
 def _fake_eval(batches):
-    def eval_batches(data_cfg, batch_size):
+    def eval_batches(data_cfg, batch_size, split=None):
+        assert split is None  # parity images: the eval split
         yield from batches
 
     return eval_batches
