@@ -142,6 +142,7 @@ def main(argv: list[str]) -> int:
                 "phase": phase(workdir),
                 "complete": len(done),
                 "ended": ended,
+                "steps_to_retrain": sum(steps_to_retrain(workdir).values()),
             }
         )
         print(
