@@ -77,16 +77,19 @@ def open_table(
     space: Space | None,
     allow_foreign: bool,
 ) -> LatencyTable:
-    """The table at `out` to resume (same environment), or a new empty one."""
+    """The table at `out` to resume (same environment), or a new empty one; either is marked
+    incomplete until `build_table` finishes (so a kill mid-build is visible to the next run)."""
     if out.exists():
         table = load_table(out)
         table.check_environment(env, "this machine", allow_foreign)
+        table.complete = False
         return table
     return LatencyTable(
         env,
         settings={k: v for k, v in settings.items() if k != "chunk"},
         space=space.to_dict() if space else None,
         path=out,
+        complete=False,
     )
 
 
@@ -274,6 +277,7 @@ def build_table(
     blocks = collect_blocks(archs, output, progress)
     measure_blocks(table, blocks, target, threads, m, out, progress)
     calibrate(table, archs, cal["n"], cal["seed"], target, threads, m, out, output, progress)
+    table.complete = True
     table.save(out)
     return table
 

@@ -22,6 +22,9 @@ Layout (`segnas.latency_table/1`):
 hold only `scale` and `offset_ms`, which `predict` still applies. `reference`
 (`{"arch": {...}, "median_ms": 3.3, "date": ...}`) is the reference program's latency when the
 table was first measured: every figure of the table is on that scale (`measure.py`, "Drift").
+`complete` is false while a build is under way (a killed build leaves it false, and the next
+search or `segnas latency build` on the same file resumes it); tables without the field were
+written before it existed and count as complete.
 
 Two tables (or a table and this machine) belong to the same environment when their
 `environment` objects are equal. Stores keep tables as JSON, never pickles: they must load
@@ -129,8 +132,10 @@ class LatencyTable:
         updated: str | None = None,
         path: Path | None = None,
         reference: dict | None = None,
+        complete: bool = True,
     ):
         self.environment = environment
+        self.complete = complete
         self.reference = reference
         self.entries: dict[str, dict] = dict(entries or {})
         self.calibration = calibration
@@ -162,6 +167,7 @@ class LatencyTable:
             "entries": dict(sorted(self.entries.items())),
             "calibration": self.calibration,
             "reference": self.reference,
+            "complete": self.complete,
         }
 
     @classmethod
@@ -228,6 +234,7 @@ class LatencyTable:
             d.get("created"),
             d.get("updated"),
             reference=ref,
+            complete=d.get("complete", True) is not False,
         )
 
     def save(self, path: Path | str) -> Path:

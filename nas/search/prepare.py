@@ -87,7 +87,24 @@ def load_tables(spec: SearchSpec, *, build: bool) -> dict[str, Any]:
                 flush=True,
             )
             latency.build_table_for_space(spec.space, target=target, out=path)
-        tables[target] = latency.load_table(path)
+        table = latency.load_table(path)
+        if not table.complete:
+            # A build killed part-way: its measured chunks are kept and the rest measured now,
+            # so a kill during the table build costs at most one chunk.
+            if not (build and spec.build_missing_tables):
+                raise UserError(
+                    f"search.latency_tables.{target}: {str(path)!r} is incomplete (its build "
+                    f"was interrupted); allowed: a complete table (finish it with `segnas "
+                    f"latency build --target {target} --config CONFIG --out {path}`) or "
+                    "search.build_missing_tables=True"
+                )
+            print(
+                f"latency table {path} is incomplete (its build was interrupted): resuming it "
+                f"({len(table.entries)} block signature(s) kept)",
+                flush=True,
+            )
+            table = latency.build_table_for_space(spec.space, target=target, out=path)
+        tables[target] = table
     return tables
 
 

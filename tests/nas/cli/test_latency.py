@@ -160,7 +160,9 @@ def test_build_resumes_after_a_kill(tmp_path, monkeypatch):
     out = tmp_path / "t.json"
     with pytest.raises(KeyboardInterrupt):
         build_mod.build_table([TINY], out, measure_settings=settings, progress=False)
-    assert len(load_table(out).entries) == 5  # the first chunk, saved; nothing half-written
+    partial = load_table(out)
+    assert len(partial.entries) == 5  # the first chunk, saved; nothing half-written
+    assert partial.complete is False and json.loads(out.read_text())["complete"] is False
     assert [p.name for p in tmp_path.iterdir()] == ["t.json"]
     calls.clear()
     kill[0] = False
@@ -170,6 +172,7 @@ def test_build_resumes_after_a_kill(tmp_path, monkeypatch):
     # the 12 missing signatures, then the calibration model; each chunk + the reference
     assert calls == [6, 6, 3, 2]
     assert len(table.entries) == 17 and table.calibration["n"] == 1
+    assert load_table(out).complete is True
     assert table.reference["median_ms"] > 0 and table.reference["arch"]["resolution"] == [128, 128]
     calls.clear()
     build_mod.build_table(

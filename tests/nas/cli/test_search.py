@@ -82,6 +82,66 @@ def test_missing_latency_table_names_the_build_command(capsys, tmp_path):
     ) in err
 
 
+def _incomplete_table(path: Path) -> None:
+    from tests.nas.latency.helpers import synthetic_table
+
+    table = synthetic_table()
+    table.complete = False  # what a build killed part-way leaves
+    table.save(path)
+
+
+def test_incomplete_latency_table_is_refused_when_building_is_off(capsys, tmp_path):
+    _incomplete_table(tmp_path / "t.json")
+    code, _, err = run(
+        capsys,
+        "search",
+        "--config",
+        CONFIG,
+        "--workdir",
+        str(tmp_path / "w"),
+        f"--config.search.latency_tables={{'litert-cpu':'{tmp_path / 't.json'}'}}",
+        "--config.search.objectives=('val/miou','latency/litert-cpu')",
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (
+        f"search.latency_tables.litert-cpu: '{tmp_path / 't.json'}' is incomplete (its build "
+        "was interrupted); allowed: a complete table (finish it with `segnas latency build "
+        "--target litert-cpu"
+    ) in err
+
+
+def test_incomplete_latency_table_is_resumed_before_the_first_trial(tmp_path, monkeypatch):
+    from ml_collections import ConfigDict
+
+    from nas import latency
+    from nas.search import prepare
+    from nas.search.spec import spec_from_config
+
+    path = tmp_path / "t.json"
+    _incomplete_table(path)
+    resumed = []
+
+    def finish(space, target, out):
+        resumed.append((target, Path(out)))
+        table = latency.load_table(out)
+        table.complete = True
+        table.save(out)
+        return table
+
+    monkeypatch.setattr(latency, "build_table_for_space", finish)
+    search = {
+        "space": "seed000",
+        "objectives": ("val/miou", "latency/litert-cpu"),
+        "latency_tables": {"litert-cpu": str(path)},
+        "build_missing_tables": True,
+    }
+    spec = spec_from_config(ConfigDict({"search": search}), tmp_path)
+    tables = prepare.load_tables(spec, build=True)
+    assert resumed == [("litert-cpu", path)] and tables["litert-cpu"].complete
+    assert prepare.load_tables(spec, build=True)["litert-cpu"].complete
+    assert resumed == [("litert-cpu", path)]  # complete now: not built again
+
+
 def test_unwritable_workdir(capsys, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
