@@ -9,7 +9,9 @@ A config's `table` section (see `experiments/seed000/table1.py`) declares:
   does not build, printed "paper only (not built)"), `paper` (column key -> printed value);
 - `columns`: one dict per paper column, with `key`, `title` and a `kind`:
     - `structural`: `metric` of `nas.cost.cost` (params, macs, flops, bytes_fp32, bytes_fp16,
-      bytes_int8) times `scale`, to `digits` decimals;
+      bytes_int8: the deployed model's, without the auxiliary heads only training reads, which
+      is what a paper's model size / OPs describe; params_train, macs_train: with them) times
+      `scale`, to `digits` decimals;
     - `latency`: measured (or predicted) on this machine, printed as a ratio to the row named
       `reference`, the paper's value beside with its own ratio to that row (the paper's device
       is not this machine: only ratios compare);
@@ -49,6 +51,8 @@ STRUCTURAL_METRICS: tuple[str, ...] = (
     "bytes_fp32",
     "bytes_fp16",
     "bytes_int8",
+    "params_train",
+    "macs_train",
 )
 LATENCY_MODES: tuple[str, ...] = ("measure", "predict", "skip")
 NOT_BUILT = "paper only (not built)"

@@ -25,10 +25,11 @@ table (`--config.search.latency_tables.litert-cpu=TABLE.json` and add `latency/l
 - Inf Time (ms) -> latency, measured here (LiteRT CPU, XNNPACK, 1 thread, the 9 models side by
   side, ~1 min on 2 cores), as a ratio to the 512x512* row: the paper's device is not stated
   (its final pipeline runs on a Pixel 6), so only ratios compare;
-- Model Size (MB) -> fp16 weights (params x 2 bytes / 10^6): seed000_final's 8.74 MB matches
+- Model Size (MB) -> fp16 weights (params x 2 bytes / 10^6) of the deployed model (without the
+  coarse auxiliary head only training reads, as exported): seed000_final's 8.74 MB matches
   the paper's 8.7 MB of the decoder and resolution blocks (fp32 would be 17.5 MB);
-- OPs (10^9) -> 2 x MACs (conv + dense; the paper's convention is not stated: its 7.6 G for
-  the final model is ~17 % above segnas's 6.49 G);
+- OPs (10^9) -> 2 x MACs of the deployed model (conv + dense; the paper's convention is not
+  stated: its 7.6 G for the final model is ~17 % above segnas's 6.49 G);
 - Segment IOU (%) -> val/miou x 100 of the search in --workdir (toy_scenes `binary`, two
   classes, not the paper's proprietary person data); "not run: ..." before the sweep;
 - Pose IOU (%) -> the paper's only (segnas has no pose data).

@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-from nas.cost import abstract_variables, count_macs_jaxpr
+from nas.cost import abstract_variables, count_macs_jaxpr, live_equations
 from nas.space.arch import Arch
 from nas.space.build import build_model
 
@@ -50,7 +50,7 @@ class Block:
     fields: dict[str, Any] = dataclasses.field(compare=False)
     inputs: tuple[tuple[int, ...], ...]  # shapes of the activation inputs, in order of use
     outputs: tuple[tuple[int, ...], ...]
-    macs: int  # of every equation of the block (sums to nas.cost.count_macs over a model)
+    macs: int  # of every equation, live or not (sums to nas.cost.count_macs(train=True))
     variables: tuple[str, ...]  # "params/encoder/block3/expand/conv/kernel", ...
     key: str  # the canonical signature, "Kind@1x32x32x24#0123456789"; "" if nothing reads it
     program: jcore.Jaxpr = dataclasses.field(compare=False, repr=False)
@@ -117,16 +117,6 @@ def _block_path(eqn: jcore.JaxprEqn) -> str:
     return "/".join(stack[1:3])  # drop the root ("Segmenter"); keep encoder|decoder/<child>
 
 
-def _prune(eqns: list[jcore.JaxprEqn], outs: list[jcore.Var]) -> list[jcore.JaxprEqn]:
-    """The equations `outs` depend on (backward liveness; the program has no side effects)."""
-    need, kept = set(outs), []
-    for e in reversed(eqns):
-        if any(o in need for o in e.outvars):
-            kept.append(e)
-            need.update(v for v in e.invars if isinstance(v, jcore.Var))
-    return kept[::-1]
-
-
 def _shape(v: jcore.Var) -> tuple[int, ...]:
     return tuple(int(d) for d in v.aval.shape)
 
@@ -156,7 +146,7 @@ def decompose(arch: Arch, output: str = "logits") -> list[Block]:
     blocks = []
     for path, eqns in groups.items():
         outs = [o for e in eqns for o in e.outvars if readers.get(o, set()) - {path}]
-        kept = _prune(eqns, outs)
+        kept = live_equations(eqns, outs)
         made = {o for e in kept for o in e.outvars}
         ins: list[jcore.Var] = []
         for e in kept:

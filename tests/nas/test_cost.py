@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from models.layers import ConvBNAct, upsample_bilinear
-from nas.cost import cost, count_macs_jaxpr, count_params
+from nas.cost import (
+    cost,
+    count_macs,
+    count_macs_jaxpr,
+    count_params,
+    live_equations,
+    program_costs,
+)
 from nas.space.presets import PRESETS, PUBLISHED, preset
 
 
@@ -58,12 +65,43 @@ def test_efficientnet_lite_family_matches_published_millions(name, params_m):
     assert round(cost(preset(name))["params"] / 1e6, 2) == params_m
 
 
+# seed000_final's coarse head (decoder/bottleneck/coarse, the deep-supervision 1x1 conv the
+# export drops): from EfficientNet-Lite0's stride-16 feature (112 channels) to 2 classes, with
+# bias, at stride 32 (512 / 32 = 16 per side). Only params_train / macs_train count it.
+COARSE_PARAMS = 112 * 2 + 2  # 226
+COARSE_MACS = 16 * 16 * 112 * 2  # 57,344
+FINAL_PARAMS_TRAIN, FINAL_MACS_TRAIN = 4_369_380, 3_243_223_040  # the pins before the change
+
+
 def test_cost_keys_and_derived_values():
     c = cost(PRESETS["seed000_final"])
-    assert (c["params"], c["macs"]) == (4_369_380, 3_243_223_040)
-    assert c["flops"] == 6_486_446_080  # 2 per multiply-accumulate
-    # 4, 2 and 1 bytes per parameter
-    assert (c["bytes_fp32"], c["bytes_fp16"], c["bytes_int8"]) == (17_477_520, 8_738_760, 4_369_380)
+    params = FINAL_PARAMS_TRAIN - COARSE_PARAMS  # 4,369,380 - 226 = 4,369,154
+    macs = FINAL_MACS_TRAIN - COARSE_MACS  # 3,243,223,040 - 57,344 = 3,243,165,696
+    assert (c["params"], c["macs"]) == (params, macs) == (4_369_154, 3_243_165_696)
+    assert (c["params_train"], c["macs_train"]) == (FINAL_PARAMS_TRAIN, FINAL_MACS_TRAIN)
+    assert c["flops"] == 2 * macs == 6_486_331_392  # 2 per multiply-accumulate
+    # 4, 2 and 1 bytes per deployed parameter
+    assert (c["bytes_fp32"], c["bytes_fp16"], c["bytes_int8"]) == (17_476_616, 8_738_308, 4_369_154)
+
+
+def test_baseline_drops_its_coarse_head_too():
+    # seed000_baseline: MobileNetV3-Large's stride-16 feature is 112 channels too, 2 classes,
+    # 256 / 32 = 8 per side: 226 params and 8*8*112*2 = 14,336 MACs fewer than as trained.
+    c = cost(PRESETS["seed000_baseline"])
+    assert (c["params_train"], c["macs_train"]) == (3_560_308, 289_640_320)
+    assert (c["params"], c["macs"]) == (3_560_308 - 226, 289_640_320 - 8 * 8 * 112 * 2)
+
+
+@pytest.mark.parametrize("name", ["lraspp_mobilenet_v3_large", "mobilenet_v3_small_imagenet"])
+def test_models_without_an_auxiliary_head_deploy_everything(name):
+    c = cost(preset(name))
+    assert (c["params"], c["macs"]) == (c["params_train"], c["macs_train"])
+
+
+def test_count_macs_deployed_or_train():
+    arch = PRESETS["seed000_baseline"].replace(resolution=(64, 64))
+    # 64 / 32 = 2 per side: the coarse head is 2*2*112*2 = 896 MACs.
+    assert count_macs(arch, train=True) - count_macs(arch) == 2 * 2 * 112 * 2
 
 
 class _Tiny(nn.Module):
@@ -84,3 +122,31 @@ def test_mac_convention_on_a_hand_counted_model():
     # params: conv kernels + BN scale/bias (running statistics excluded) + dense.
     assert count_params(variables) == (27 * 16 + 32) + (9 * 16 + 32) + (36 * 32 + 64) + 330
     assert sum(np.size(v) for v in jax.tree.leaves(variables["batch_stats"])) == 2 * (16 + 16 + 32)
+
+
+class _DeadHead(nn.Module):
+    """(logits, aux) like a Segmenter: aux["coarse"] is a head that only a loss would read."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(8, (3, 3), strides=2, name="body")(x)  # 4*4*8 * 3*3*3; 3*3*3*8 + 8
+        coarse = nn.Conv(5, (1, 1), name="coarse")(x)  # 4*4*5 * 8; 8*5 + 5 (dead)
+        logits = nn.Dense(3, name="fc")(jnp.mean(x, axis=(1, 2)))  # 8*3; 8*3 + 3
+        return logits, {"coarse": coarse}
+
+
+def test_liveness_drops_a_head_only_aux_reads():
+    x = jax.ShapeDtypeStruct((1, 8, 8, 3), jnp.float32)
+    variables = jax.eval_shape(lambda x: _DeadHead().init(jax.random.key(0), x), x)
+    c = program_costs(lambda v, x: _DeadHead().apply(v, x), variables, x)
+    body, coarse, fc = (27 * 8 + 8, 4 * 4 * 8 * 27), (8 * 5 + 5, 4 * 4 * 5 * 8), (8 * 3 + 3, 24)
+    assert (c["params"], c["macs"]) == (body[0] + fc[0], body[1] + fc[1]) == (251, 3_480)
+    assert (c["params_train"], c["macs_train"]) == (
+        body[0] + coarse[0] + fc[0],
+        body[1] + coarse[1] + fc[1],
+    )
+    jaxpr = jax.make_jaxpr(lambda v, x: _DeadHead().apply(v, x))(variables, x).jaxpr
+    # The logits (the first output) need neither the coarse conv nor its bias add.
+    live = live_equations(jaxpr.eqns, jaxpr.outvars[:1])
+    assert sum(e.primitive.name == "conv_general_dilated" for e in live) == 1
+    assert sum(e.primitive.name == "conv_general_dilated" for e in jaxpr.eqns) == 2

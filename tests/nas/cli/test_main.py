@@ -21,8 +21,15 @@ def test_cost_json_contract(capsys):
     code, out, err = run(capsys, "cost", "--preset", "seed000_final", "--json")
     assert code == 0 and err == ""
     d = json.loads(out)
-    assert (d["params"], d["macs"], d["bytes_fp32"]) == (4_369_380, 3_243_223_040, 17_477_520)
-    assert all(isinstance(d[k], int) for k in ("params", "macs", "bytes_fp32"))
+    # Deployed: without the coarse head (112*2 + 2 = 226 params, 16*16*112*2 = 57,344 MACs),
+    # which params_train / macs_train keep (4,369,380 / 3,243,223,040).
+    params, macs = 4_369_380 - 226, 3_243_223_040 - 57_344
+    assert (d["params"], d["macs"], d["bytes_fp32"]) == (params, macs, 4 * params)
+    assert (d["params_train"], d["macs_train"]) == (4_369_380, 3_243_223_040)
+    assert all(
+        isinstance(d[k], int)
+        for k in ("params", "macs", "bytes_fp32", "params_train", "macs_train")
+    )
     assert d["arch"]["encoder"]["name"] == "efficientnet_lite0"
 
 
@@ -52,6 +59,15 @@ def test_cost_table_is_readable(capsys):
     code, out, _ = run(capsys, "cost", "--preset", "mobilenet_v3_large_imagenet")
     assert code == 0
     assert "params                    5,483,032" in out and "(0.217 G)" in out
+    assert "params_train" not in out  # a classifier has no auxiliary head: nothing to add
+
+
+def test_cost_table_shows_the_train_counts_where_they_differ(capsys):
+    code, out, _ = run(capsys, "cost", "--preset", "seed000_final")
+    assert code == 0
+    assert "params                    4,369,154" in out  # 4,369,380 - 226 (the coarse head)
+    assert "params_train              4,369,380 (with auxiliary heads)" in out
+    assert "macs_train                3,243,223,040" in out
 
 
 def _write(tmp_path: Path, text: str) -> str:
