@@ -4,10 +4,11 @@
 
 The search is the quickstart's (real trainer, real latency table built in the workdir, the
 latency objective), cut to 5 candidates of 40 steps on one worker. It is started, killed with
-SIGKILL (its whole process group) a random 10-60 s later, and started again, `--kills` times;
-some kills land while the latency table is being measured, the others during training. After
-each kill the script reads the study and prints the complete trials; then it runs the command
-to its end and checks:
+SIGKILL (its whole process group) and started again, `--kills` times. The first
+`--table-kills` kills come a random 15-45 s after the start, while the latency table is being
+measured; each later one waits until the table is complete (the candidates are being
+compiled or trained) and then a random 10-60 s more. After each kill the script reads the
+study and prints the complete trials; then it runs the command to its end and checks:
 - complete trials never decrease from one kill to the next;
 - no architecture is complete twice (and every counted trial is a distinct architecture);
 - the study ends with all 5 candidates complete;
@@ -68,9 +69,30 @@ def complete_trials(workdir: Path) -> list[str]:
     return [json.loads(v) for tid, v in rows if tid not in dup]
 
 
+def table_complete(workdir: Path) -> bool:
+    """Whether the workdir's latency table is built (a killed build leaves complete false)."""
+    path = workdir / "latency-litert-cpu.json"
+    try:
+        return json.loads(path.read_text()).get("complete", True) is not False
+    except (OSError, ValueError):
+        return False
+
+
 def phase(workdir: Path) -> str:
     """What the search was doing: building its latency table, or training."""
-    return "training" if list((workdir / "trials").glob("*/checkpoints")) else "table or setup"
+    return "training" if table_complete(workdir) else "table build"
+
+
+def wait_for(proc: subprocess.Popen, ready, timeout: float = 1800.0) -> bool:
+    """Polls until `ready()` or the process ends; False when it ended first."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            return False
+        if ready():
+            return True
+        time.sleep(0.5)
+    return True
 
 
 def steps_to_retrain(workdir: Path) -> dict[str, int]:
@@ -96,6 +118,7 @@ def main(argv: list[str]) -> int:
     """Kill, resume, check; exit 0 when every check holds."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kills", type=int, default=10)
+    p.add_argument("--table-kills", type=int, default=3, help="kills during the table build")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--no-save", action="store_true")
@@ -125,7 +148,11 @@ def main(argv: list[str]) -> int:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        wait = rng.uniform(10.0, 60.0)
+        if k < args.table_kills:
+            wait = rng.uniform(15.0, 45.0)
+        else:  # once the table is built: while candidates compile or train
+            started = wait_for(proc, lambda: table_complete(workdir))
+            wait = rng.uniform(10.0, 60.0) if started else 0.0
         try:
             proc.wait(timeout=wait)
             ended = True  # it finished before the kill: fewer kills than asked
@@ -146,7 +173,8 @@ def main(argv: list[str]) -> int:
             }
         )
         print(
-            f"kill {k + 1}: after {wait:.0f} s ({kills[-1]['phase']}): {len(done)} complete, "
+            f"kill {k + 1}: {wait:.0f} s after the start or the table ({kills[-1]['phase']}): "
+            f"{len(done)} complete, "
             f"{kills[-1]['steps_to_retrain']} steps to train again"
         )
         if ended:
@@ -156,7 +184,8 @@ def main(argv: list[str]) -> int:
     figures = {
         "kills": kills,
         "kills_landed": sum(not k["ended"] for k in kills),
-        "kills_in_table_build": sum(k["phase"] != "training" and not k["ended"] for k in kills),
+        "kills_in_table_build": sum(k["phase"] == "table build" and not k["ended"] for k in kills),
+        "kills_in_training": sum(k["phase"] == "training" and not k["ended"] for k in kills),
         "final_returncode": final.returncode,
         "complete_never_decreased": monotone and len(done) >= before,
         "complete": len(done),
@@ -175,7 +204,12 @@ def main(argv: list[str]) -> int:
     if final.returncode:
         print(final.stderr[-3000:], file=sys.stderr)
     if not args.no_save:
-        params = {"kills": args.kills, "seed": args.seed, "overrides": OVERRIDES}
+        params = {
+            "kills": args.kills,
+            "table_kills": args.table_kills,
+            "seed": args.seed,
+            "overrides": OVERRIDES,
+        }
         print(f"wrote {write_result('kill_search', figures, params=params, load_before=load0)}")
     return 0 if figures["passed"] else 1
 
