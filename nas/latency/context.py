@@ -68,10 +68,15 @@ def companion_sets(
     return tuple(companions_for(arch, space, seed=i) for i in range(sets))
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=32)
+def _timer(arch: Arch, target: str, threads: int) -> measure.Timer:
+    # Converting a companion takes a second or two: kept for the next chunk and the next
+    # export in this process (companion sets of one space share most of their models).
+    return measure.make_timer(target, *whole_model(arch), threads=threads)
+
+
 def _timers(companions: tuple[Arch, ...], target: str, threads: int) -> dict[str, Any]:
-    # converting a companion takes a second or two: kept for the next export in this process
-    return {a.id: measure.make_timer(target, *whole_model(a), threads=threads) for a in companions}
+    return {a.id: _timer(a, target, threads) for a in companions}
 
 
 @functools.lru_cache(maxsize=4)
@@ -97,6 +102,7 @@ def time_among(
     warmup: int = measure.WARMUP,
     seed: int = 0,
     reference_ms: float | None = None,
+    window_s: float = measure.WINDOW_S,
 ) -> tuple[list[float], list[float] | None, float | None]:
     """Samples (ms) of `timer`, its `rounds` split over one chunk per companion set of `sets`
     (`measure.measure`'s protocol; no set: the timer alone): the raw samples, and with a
@@ -113,7 +119,7 @@ def time_among(
             continue
         timers = dict(_timers(companions, target, threads)) if companions else {}
         timers[_SELF] = timer
-        samples, ref = measure.measure_chunk(timers, n, warmup, seed + i, reference)
+        samples, ref = measure.measure_chunk(timers, n, warmup, seed + i, reference, window_s)
         raw += samples[_SELF]
         if ref is not None:
             scaled += rescale(samples[_SELF], reference_ms, ref)
