@@ -33,6 +33,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "warmup": measure.WARMUP,
     "chunk": 16,
     "seed": 0,
+    "window_s": measure.WINDOW_S,
 }
 # Whole models for the fit (fit.py): 100, or the whole space when it is smaller.
 DEFAULT_CALIBRATION: dict[str, Any] = {"n": 100, "seed": 1}
@@ -125,7 +126,12 @@ def measure_blocks(
             k: measure.make_timer(target, *micro_model(blocks[k]), threads=threads) for k in chunk
         }
         samples, ref = measure.measure_chunk(
-            timers, settings["rounds"], settings["warmup"], settings["seed"] + start, reference
+            timers,
+            settings["rounds"],
+            settings["warmup"],
+            settings["seed"] + start,
+            reference,
+            settings.get("window_s", 0.0),
         )
         set_reference(table, ref)
         for k in chunk:
@@ -173,7 +179,12 @@ def measure_models(
             for a in chunk
         }
         samples, ref = measure.measure_chunk(
-            timers, settings["rounds"], settings["warmup"], settings["seed"] + start, reference
+            timers,
+            settings["rounds"],
+            settings["warmup"],
+            settings["seed"] + start,
+            reference,
+            settings.get("window_s", 0.0),
         )
         for k, v in samples.items():
             if table is None:

@@ -104,7 +104,8 @@ def time_among(
     reference_ms: float | None = None,
     window_s: float = measure.WINDOW_S,
 ) -> tuple[list[float], list[float] | None, float | None]:
-    """Samples (ms) of `timer`, its `rounds` split over one chunk per companion set of `sets`
+    """Samples (ms) of `timer`, its `rounds` split over one chunk per companion set of `sets`,
+    each chunk timed for at least `window_s` (`measure.WINDOW_S`: no chunk is cut short)
     (`measure.measure`'s protocol; no set: the timer alone): the raw samples, and with a
     table's `reference_ms`, the samples on the table's scale (each chunk times the reference
     program) and the reference's median over the chunks; else None, None."""

@@ -59,10 +59,12 @@ def test_time_among_splits_the_rounds_over_the_sets_and_rescales_each_chunk(monk
     monkeypatch.setattr(context, "_timers", lambda companions, t, n: {})
     monkeypatch.setattr(context, "reference_timer", lambda t, n: lambda: 0.001 * chunk[0])
     real = context.measure.measure_chunk
+    windows = []
 
-    def next_chunk(timers, rounds, warmup, seed, reference):
+    def next_chunk(timers, rounds, warmup, seed, reference, window_s):
         chunk[0] += 1
-        return real(timers, rounds, warmup, seed, reference)
+        windows.append(window_s)
+        return real(timers, rounds, warmup, seed, reference, 0.0)
 
     monkeypatch.setattr(context.measure, "measure_chunk", next_chunk)
     raw, scaled, ref = context.time_among(
@@ -70,6 +72,7 @@ def test_time_among_splits_the_rounds_over_the_sets_and_rescales_each_chunk(monk
     )
     assert raw == [2.0] * 3 + [4.0] * 3 + [6.0] * 2  # 8 rounds: 3 + 3 + 2
     assert scaled == pytest.approx([2.0] * 8) and ref == 2.0
+    assert windows == [1.0] * 3  # each chunk is timed for at least measure.WINDOW_S
     chunk[0] = 0
     raw, scaled, ref = context.time_among(lambda: 0.002, (), rounds=4, warmup=0)
     assert raw == [2.0] * 4 and scaled is None and ref is None  # alone, no table

@@ -27,7 +27,8 @@ def test_a_table_built_while_the_machine_slows_down_stays_on_one_scale(tmp_path,
     chunk on. The reference shows it, and the second chunk's blocks are scaled back to 1 ms."""
     chunks = []
 
-    def fake_measure(timers, rounds, warmup, seed):
+    def fake_measure(timers, rounds, warmup, seed, window_s):
+        assert window_s == 1.0  # build's default measure.WINDOW_S
         slow = 2.0 if chunks else 1.0
         chunks.append(len(timers))
         return {k: [slow * 1.0] * rounds for k in timers}

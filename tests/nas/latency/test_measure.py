@@ -40,6 +40,18 @@ def test_measure_interleaves_single_calls():
     assert len({tuple(r) for r in rounds}) > 1
 
 
+def test_short_chunks_take_rounds_until_the_window_is_filled():
+    timers = {"a": lambda: 1e-3, "b": lambda: 2e-3}  # a round: 3 ms of timed calls
+    # 0.1 s: 34 rounds (33 rounds are 99 ms); never fewer than `rounds`
+    assert len(measure.measure(timers, rounds=5, warmup=0, window_s=0.1)["a"]) == 34
+    assert len(measure.measure(timers, rounds=50, warmup=0, window_s=0.1)["b"]) == 50
+    assert len(measure.measure(timers, rounds=5, warmup=0)["a"]) == 5  # no window
+    # a program of no measurable time cannot fill a window: capped at MAX_ROUNDS
+    zero = measure.measure({"z": lambda: 0.0}, rounds=1, warmup=0, window_s=1.0)
+    assert len(zero["z"]) == measure.MAX_ROUNDS == 2000
+    assert measure.measure({}, rounds=3, warmup=0, window_s=1.0) == {}
+
+
 def test_clock_overhead_is_small_and_positive():
     import time
 
@@ -47,8 +59,10 @@ def test_clock_overhead_is_small_and_positive():
 
 
 def test_measure_rejects_bad_settings():
-    with pytest.raises(UserError, match="rounds=0, warmup=5; allowed: rounds >= 1"):
+    with pytest.raises(UserError, match="rounds=0, warmup=5, window_s=0.0; allowed: rounds >= 1"):
         measure.measure({}, rounds=0)
+    with pytest.raises(UserError, match="window_s=-1; allowed: .* window_s >= 0"):
+        measure.measure({}, rounds=1, window_s=-1)
     with pytest.raises(UserError, match="warmup=-1"):
         measure.measure({}, rounds=1, warmup=-1)
 
