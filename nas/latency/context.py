@@ -27,10 +27,12 @@ from nas.space.arch import Arch
 from nas.space.space import Space
 
 COMPANIONS = 7  # a chunk of build.measure_models holds 8 whole models
-# A small model's figure moves by up to ±20 % with the models around it (a 0.2 ms model: 0.30
-# ms in one chunk, 0.24 ms in another, the reference program 9 % apart): a lone model is timed
-# in several chunks, each with another draw of companions, its rounds split among them.
-COMPANION_SETS = 3
+# A small model's figure moves with the models around it and with what the machine does
+# during its chunk: the quickstart's 0.74 ms winner, timed in 3 chunks, read 0.70, 0.73, 0.76
+# and 0.77 ms in four tries on a quiet machine, and 0.83 ms once at the end of a search. A lone
+# model is therefore timed in several chunks, each with another draw of companions (and each
+# filling measure.WINDOW_S), its rounds split among them.
+COMPANION_SETS = 5
 # The reference program timed in every chunk (measure.py, "Drift"): a mid-sized model of the
 # kinds tables hold (~3 ms at 1 thread on the development VM).
 REFERENCE = Arch.from_dict(
