@@ -104,7 +104,11 @@ def summarize(workdir: Path) -> dict:
             }
         )
     mious = [r["metrics"]["val/miou"] for r in complete]
+    # the latency table the search built: its predictor's out-of-fold error on its own points
+    table = workdir / "latency-litert-cpu.json"
+    cal = json.loads(table.read_text()).get("calibration") or {} if table.exists() else {}
     return {
+        "table_heldout": cal.get("heldout"),
         "outcomes": outcomes,
         "distinct_complete": len({r["arch_id"] for r in complete}),
         "all_full_budget": all(
