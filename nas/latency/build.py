@@ -104,6 +104,24 @@ def set_reference(table: LatencyTable, median_ms: float) -> None:
         }
 
 
+def time_chunk(
+    timers: dict[str, measure.Timer],
+    settings: dict[str, Any],
+    start: int,
+    reference: measure.Timer | None,
+) -> tuple[dict[str, list[float]], float | None]:
+    """`measure.measure_chunk` with a build's settings; `start` (the chunk's first index) varies
+    the seed of the interleaving order from chunk to chunk."""
+    return measure.measure_chunk(
+        timers,
+        settings["rounds"],
+        settings["warmup"],
+        settings["seed"] + start,
+        reference,
+        settings.get("window_s", 0.0),
+    )
+
+
 def measure_blocks(
     table: LatencyTable,
     blocks: dict[str, Block],
@@ -125,14 +143,7 @@ def measure_blocks(
         timers = {
             k: measure.make_timer(target, *micro_model(blocks[k]), threads=threads) for k in chunk
         }
-        samples, ref = measure.measure_chunk(
-            timers,
-            settings["rounds"],
-            settings["warmup"],
-            settings["seed"] + start,
-            reference,
-            settings.get("window_s", 0.0),
-        )
+        samples, ref = time_chunk(timers, settings, start, reference)
         set_reference(table, ref)
         for k in chunk:
             b = blocks[k]
@@ -178,14 +189,7 @@ def measure_models(
             a.id: measure.make_timer(target, *whole_model(a, output), threads=threads)
             for a in chunk
         }
-        samples, ref = measure.measure_chunk(
-            timers,
-            settings["rounds"],
-            settings["warmup"],
-            settings["seed"] + start,
-            reference,
-            settings.get("window_s", 0.0),
-        )
+        samples, ref = time_chunk(timers, settings, start, reference)
         for k, v in samples.items():
             if table is None:
                 results[k] = measure.summarize(v)
