@@ -28,8 +28,9 @@ from nas.space.space import Space
 
 COMPANIONS = 7  # a chunk of build.measure_models holds 8 whole models
 # A small model's figure moves with the models around it and with what the machine does
-# during its chunk: the quickstart's 0.74 ms winner, timed in 3 chunks, read 0.70, 0.73, 0.76
-# and 0.77 ms in four tries on a quiet machine, and 0.83 ms once at the end of a search. A lone
+# during its chunk: a 0.74 ms quickstart winner, timed in 3 chunks on a quiet machine, read
+# 0.70 and 0.73 ms (its exported file) and 0.76 and 0.77 ms (its random-weight model), and
+# 0.83 ms once at the end of a search. A lone
 # model is therefore timed in several chunks, each with another draw of companions (and each
 # filling measure.WINDOW_S), its rounds split among them.
 COMPANION_SETS = 5
