@@ -343,6 +343,7 @@ def export_candidate(
     predicted_ms: float | None = None,
     companion_sets: Sequence[Sequence[Arch]] | None = None,
     reference_ms: float | None = None,
+    anchors: dict[str, float] | None = None,
 ) -> dict:
     """Exports `arch` with `variables` to `out_path` (.tflite) and `PATH.json`; returns the
     report. Parity images default to the first 8 images of `data_cfg`'s eval split, int8
@@ -352,7 +353,8 @@ def export_candidate(
     the whole models it is timed among, one chunk per set (default
     `nas.latency.context.companion_sets(arch)`; empty: timed alone); `reference_ms`: the
     predicting table's reference scale, so that the measurement is put on it (`measured_ms`;
-    the raw figure stays `latency_ms`). See the module docstring."""
+    the raw figure stays `latency_ms`), by `anchors` where given (companions that are the
+    table's calibration models: `nas.latency.context.anchor_sets`). See the module docstring."""
     if quantize not in QUANTIZE:
         raise UserError(f"quantize: got {quantize!r}; allowed: {', '.join(QUANTIZE)}")
     if output not in OUTPUTS:
@@ -393,6 +395,10 @@ def export_candidate(
         threads=1,
         companion_sets=companion_sets,
         reference_ms=reference_ms,
+        anchors=anchors,
+        # anchors are timed as the table calibrated them (the winner's output, logits or
+        # labels); other companions as logits
+        output=output if anchors else "logits",
     )
     measured = latency.get("scaled_median_ms", latency["median_ms"])
     report = {

@@ -176,13 +176,17 @@ def benchmark(
     runs: int = 40,
     companion_sets: Sequence[Sequence[Any]] = (),
     reference_ms: float | None = None,
+    anchors: dict[str, float] | None = None,
+    output: str = "logits",
 ) -> dict:
     """Latency of `invoke()` in ms on segnas's timing protocol (`nas/latency/measure.py`: single
     calls on the table's clock, `runs` interleaved rounds after `warmup` untimed calls), timed
     among whole models (`companion_sets`: archs, one chunk per set; `nas/latency/context.py`)
     so that the figure compares with a latency table's: median, 10th and 90th percentile. With
     `reference_ms` (a table's reference scale) the reference program is timed in every chunk
-    and `scaled_median_ms` is the median on the table's scale."""
+    and `scaled_median_ms` is the median on the table's scale, by the `anchors` (companions
+    that are the table's calibration models, their table figures by arch id, timed with
+    `output`) where given, else by the reference program (`nas/latency/context.py`)."""
     if runs < 1 or warmup < 0:
         raise ValueError(f"runs/warmup: got {runs}/{warmup}; allowed: runs >= 1, warmup >= 0")
     from nas.latency import context, measure
@@ -192,7 +196,15 @@ def benchmark(
     clock = measure.clock_name("litert-cpu", threads)
     timer = measure.call_timer(runner.interpreter.invoke, clock)
     ms, scaled, ref = context.time_among(
-        timer, companion_sets, "litert-cpu", threads, runs, warmup, reference_ms=reference_ms
+        timer,
+        companion_sets,
+        "litert-cpu",
+        threads,
+        runs,
+        warmup,
+        reference_ms=reference_ms,
+        anchors=anchors,
+        output=output,
     )
     p10, p90 = np.percentile(ms, [10, 90]).tolist()
     out = {
@@ -211,5 +223,6 @@ def benchmark(
             scaled_median_ms=statistics.median(scaled),
             reference_ms=ref,
             table_reference_ms=reference_ms,
+            scaled_by="calibration models" if anchors else "reference program",
         )
     return out

@@ -11,11 +11,21 @@ search's winner) is timed in a chunk too, with `COMPANIONS` other whole models:
 a seeded sample of the sweep's space, or of seed 000's space at the model's resolution and
 class count. Its figure is then on the same protocol as the table's calibration points and its
 prediction, and can be compared with them.
+
+Anchors. A model checked against a table (a search's winner) is timed among the table's own
+calibration models of about its latency (`anchor_sets`), and each chunk's samples are put on
+the table's scale by those models: x (their table figure / their figure in this chunk), the
+median over the chunk's anchors, rather than by the reference program alone. A 3 ms reference
+tracks small models badly: in one search process the reference read 6 % slower at the end
+than during calibration while two 0.4-1 ms whole models read 15 % slower, so the reference
+scale left them 7-11 % above their calibration points; the anchors, small whole models too,
+move with them. The reference program is still timed in every chunk and reported.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import random
 import statistics
 from collections.abc import Sequence
@@ -71,15 +81,42 @@ def companion_sets(
     return tuple(companions_for(arch, space, seed=i) for i in range(sets))
 
 
+def anchor_sets(
+    arch: Arch,
+    points: Sequence[dict[str, Any]],
+    near_ms: float,
+    sets: int = COMPANION_SETS,
+    k: int = COMPANIONS,
+) -> tuple[tuple[tuple[Arch, ...], ...], dict[str, float]]:
+    """Companion sets drawn from a table's calibration `points` (`{id, arch, measured}`, the
+    model itself left out): the `2 k` points nearest to `near_ms` in log latency, `sets` seeded
+    draws of `k` of them; and each point's table figure (ms) by arch id, the anchors."""
+    others = [p for p in points if p["id"] != arch.id]
+    others.sort(key=lambda p: abs(math.log(p["measured"]["median_ms"] / near_ms)))
+    pool = others[: 2 * k]
+    picked = [random.Random(i).sample(pool, min(k, len(pool))) for i in range(sets)]
+    anchors = {p["id"]: p["measured"]["median_ms"] for p in pool}
+    return tuple(tuple(Arch.from_dict(p["arch"]) for p in s) for s in picked), anchors
+
+
 @functools.lru_cache(maxsize=32)
-def _timer(arch: Arch, target: str, threads: int) -> measure.Timer:
+def _timer(arch: Arch, target: str, threads: int, output: str = "logits") -> measure.Timer:
     # Converting a companion takes a second or two: kept for the next chunk and the next
     # export in this process (companion sets of one space share most of their models).
-    return measure.make_timer(target, *whole_model(arch), threads=threads)
+    return measure.make_timer(target, *whole_model(arch, output), threads=threads)
 
 
-def _timers(companions: tuple[Arch, ...], target: str, threads: int) -> dict[str, Any]:
-    return {a.id: _timer(a, target, threads) for a in companions}
+def _timers(
+    companions: tuple[Arch, ...], target: str, threads: int, output: str = "logits"
+) -> dict[str, Any]:
+    return {a.id: _timer(a, target, threads, output) for a in companions}
+
+
+def anchor_scale(samples: dict[str, list[float]], anchors: dict[str, float]) -> float | None:
+    """The median over a chunk's anchors of (table figure / median in this chunk); None when
+    the chunk has no anchor."""
+    ratios = [anchors[k] / statistics.median(v) for k, v in samples.items() if k in anchors and v]
+    return statistics.median(ratios) if ratios else None
 
 
 @functools.lru_cache(maxsize=4)
@@ -106,12 +143,16 @@ def time_among(
     seed: int = 0,
     reference_ms: float | None = None,
     window_s: float = measure.WINDOW_S,
+    anchors: dict[str, float] | None = None,
+    output: str = "logits",
 ) -> tuple[list[float], list[float] | None, float | None]:
     """Samples (ms) of `timer`, its `rounds` split over one chunk per companion set of `sets`,
     each chunk timed for at least `window_s` (`measure.WINDOW_S`: no chunk is cut short)
     (`measure.measure`'s protocol; no set: the timer alone): the raw samples, and with a
     table's `reference_ms`, the samples on the table's scale (each chunk times the reference
-    program) and the reference's median over the chunks; else None, None."""
+    program) and the reference's median over the chunks; else None, None. With `anchors`
+    (`anchor_sets`: companions' table figures, companions timed with `output`), a chunk's
+    scale comes from its anchors (see "Anchors"), the reference's where it has none."""
     chunks = [tuple(c) for c in sets] or [()]
     reference = reference_timer(target, threads) if reference_ms else None
     raw: list[float] = []
@@ -121,12 +162,16 @@ def time_among(
         n = rounds // len(chunks) + (1 if i < rounds % len(chunks) else 0)
         if n == 0:
             continue
-        timers = dict(_timers(companions, target, threads)) if companions else {}
+        timers = dict(_timers(companions, target, threads, output)) if companions else {}
         timers[_SELF] = timer
         samples, ref = measure.measure_chunk(timers, n, warmup, seed + i, reference, window_s)
-        raw += samples[_SELF]
+        mine = samples.pop(_SELF)
+        raw += mine
         if ref is not None:
-            scaled += rescale(samples[_SELF], reference_ms, ref)
+            by_anchors = anchor_scale(samples, anchors) if anchors else None
+            scaled += (
+                [x * by_anchors for x in mine] if by_anchors else rescale(mine, reference_ms, ref)
+            )
             refs.append(ref)
     if not refs:
         return raw, None, None

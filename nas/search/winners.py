@@ -4,10 +4,11 @@ Every search checks its latency predictor on its winners: when the sweep scores 
 from a table of the program a winner is exported as (float32, the table's output, one thread,
 the exporter's setting), the winner's report holds the table's `latency.predicted_ms` (the
 value the search ranked it by) beside the `latency.measured_ms` of the exported file, both on
-the timing protocol of `nas/latency/measure.py`: the file is timed among other archs of the
-sweep's space (7 at a time, three draws) with the table's reference program, and
-`measured_ms` is on the table's scale (`median_ms` is the raw figure). `predictor_error`
-summarises the winners.
+the timing protocol of `nas/latency/measure.py`: the file is timed among the table's
+calibration models of about its predicted latency (7 at a time, five draws; "Anchors" in
+`nas/latency/context.py`), or among other archs of the sweep's space when the table has no
+calibration, and `measured_ms` is on the table's scale (`median_ms` is the raw figure).
+`predictor_error` summarises the winners.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def pick_winners(f: dict[str, Any], spec: SearchSpec) -> list[FrozenTrial]:
 CHECKED_TARGET = "litert-cpu"  # the target the exporter measures (LiteRT, XNNPACK, 1 thread)
 
 
-def comparable_prediction(t: FrozenTrial, spec: SearchSpec) -> tuple[float | None, float | None]:
-    """The trial's predicted `litert-cpu` latency and the table's reference scale, when the
-    export measures the same program (float32, the table's output, one thread); else None."""
+def comparable_prediction(t: FrozenTrial, spec: SearchSpec) -> tuple[float | None, Any]:
+    """The trial's predicted `litert-cpu` latency and its table, when the export measures the
+    same program (float32, the table's output, one thread); else None, None."""
     predicted = (t.user_attrs.get("latency_ms") or {}).get(CHECKED_TARGET)
     path = spec.latency_tables.get(CHECKED_TARGET)
     if predicted is None or path is None or spec.winners_quantize != "none":
@@ -65,7 +66,22 @@ def comparable_prediction(t: FrozenTrial, spec: SearchSpec) -> tuple[float | Non
         return None, None
     if table.threads != 1 or table.settings.get("output", "logits") != spec.winners_output:
         return None, None
-    return float(predicted), (table.reference or {}).get("median_ms")
+    return float(predicted), table
+
+
+def timing_plan(arch: Any, predicted: float | None, table: Any, spec: SearchSpec) -> dict:
+    """`export_candidate`'s timing arguments for a winner: among the table's calibration
+    models of about the predicted latency (anchors) when it has them, else among the sweep's
+    own archs; on the table's scale when there is a table."""
+    from nas.latency import context
+
+    points = ((table.calibration or {}).get("points") or []) if table is not None else []
+    if predicted is not None and len(points) > 1:
+        sets, anchors = context.anchor_sets(arch, points, predicted)
+    else:
+        sets, anchors = context.companion_sets(arch, spec.space), None
+    reference = (table.reference or {}).get("median_ms") if table is not None else None
+    return {"companion_sets": sets, "anchors": anchors, "reference_ms": reference}
 
 
 def predictor_error(winners: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -109,10 +125,9 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
         else:
             try:
                 from nas.export.policy import export_candidate, load_run
-                from nas.latency import context
 
                 arch, variables, data_cfg = load_run(workdir / t.user_attrs["trial_dir"])
-                predicted, reference = comparable_prediction(t, spec)
+                predicted, table = comparable_prediction(t, spec)
                 report = export_candidate(
                     arch,
                     variables,
@@ -121,9 +136,7 @@ def export_winners(f: dict[str, Any], spec: SearchSpec, workdir: Path) -> list[d
                     output=spec.winners_output,
                     data_cfg=data_cfg,
                     predicted_ms=predicted,
-                    reference_ms=reference,
-                    # timed among the sweep's own archs, as the table's calibration was
-                    companion_sets=context.companion_sets(arch, spec.space),
+                    **timing_plan(arch, predicted, table, spec),
                 )
             except (UserError, ValueError, OSError, KeyError) as e:
                 entry["error"] = str(e).splitlines()[0] if str(e) else type(e).__name__

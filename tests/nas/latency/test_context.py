@@ -56,7 +56,7 @@ def test_time_among_splits_the_rounds_over_the_sets_and_rescales_each_chunk(monk
     """Chunk i runs at speed i + 1 (the timer and the reference alike): on the table's scale
     (reference 1 ms) every sample is the timer's 2 ms."""
     chunk = [0]
-    monkeypatch.setattr(context, "_timers", lambda companions, t, n: {})
+    monkeypatch.setattr(context, "_timers", lambda companions, t, n, output: {})
     monkeypatch.setattr(context, "reference_timer", lambda t, n: lambda: 0.001 * chunk[0])
     real = context.measure.measure_chunk
     windows = []
@@ -76,3 +76,60 @@ def test_time_among_splits_the_rounds_over_the_sets_and_rescales_each_chunk(monk
     chunk[0] = 0
     raw, scaled, ref = context.time_among(lambda: 0.002, (), rounds=4, warmup=0)
     assert raw == [2.0] * 4 and scaled is None and ref is None  # alone, no table
+
+
+def _point(width: float, ms: float) -> dict:
+    arch = Arch.from_dict(
+        dict(
+            encoder=dict(name="mobilenet_v3_small", width=width),
+            decoder=dict(name="unet", kind="bilinear"),
+            resolution=(64, 64),
+            num_classes=5,
+        )
+    )
+    return {"id": arch.id, "arch": arch.to_dict(), "measured": {"median_ms": ms}}
+
+
+def test_anchor_sets_draw_from_the_calibration_points_nearest_in_log_latency():
+    widths = (0.25, 0.35, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
+    points = [_point(w, ms) for w, ms in zip(widths, (0.5, 1, 2, 4, 8, 16, 32, 64), strict=True)]
+    me = Arch.from_dict(points[3]["arch"])
+    sets, anchors = context.anchor_sets(me, points, near_ms=4.0, sets=3, k=2)
+    # log2 distances from 4 ms (the model itself left out): 2 ms and 8 ms 1, 1 ms and 16 ms 2
+    assert anchors == {points[i]["id"]: ms for i, ms in ((2, 2), (4, 8), (1, 1), (5, 16))}
+    assert len(sets) == 3 and all(len(s) == 2 for s in sets)
+    assert all(a.id in anchors and a.id != me.id for s in sets for a in s)
+    assert context.anchor_sets(me, points, near_ms=4.0, sets=3, k=2)[0] == sets  # seeded
+
+
+def test_anchor_scale_is_the_median_ratio_of_table_figure_to_this_chunk():
+    samples = {"a": [1.0, 1.2, 1.1], "b": [4.0], "c": [3.0], "other": [9.0]}
+    anchors = {"a": 1.21, "b": 4.0, "c": 3.3}  # ratios 1.1, 1.0, 1.1
+    assert context.anchor_scale(samples, anchors) == pytest.approx(1.1)
+    assert context.anchor_scale({"other": [1.0]}, anchors) is None
+
+
+def test_time_among_puts_a_chunk_on_the_table_scale_by_its_anchors(monkeypatch):
+    """The anchor runs 2x slower than its table figure in this chunk, the reference 1.5x: the
+    model's samples are halved (the anchors decide, not the reference)."""
+    anchor = Arch.from_dict(_point(0.5, 1.0)["arch"])
+    monkeypatch.setattr(
+        context, "_timers", lambda companions, t, n, output: {anchor.id: lambda: 0.002}
+    )
+    monkeypatch.setattr(context, "reference_timer", lambda t, n: lambda: 0.0015)
+    raw, scaled, ref = context.time_among(
+        lambda: 0.004,
+        [(anchor,)],
+        rounds=3,
+        warmup=0,
+        reference_ms=1.0,
+        window_s=0.0,
+        anchors={anchor.id: 1.0},
+    )
+    assert raw == pytest.approx([4.0] * 3) and scaled == pytest.approx([2.0] * 3)
+    assert ref == pytest.approx(1.5)
+    # without anchors: the reference's scale (1.0 / 1.5)
+    _, scaled, _ = context.time_among(
+        lambda: 0.004, [(anchor,)], rounds=3, warmup=0, reference_ms=1.0, window_s=0.0
+    )
+    assert scaled == pytest.approx([4.0 / 1.5] * 3)

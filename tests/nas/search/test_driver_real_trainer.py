@@ -102,6 +102,7 @@ def test_real_search_with_a_latency_objective_and_budget(tmp_path):
     assert lat["predicted_ms"] == round(rec["latency_ms"]["litert-cpu"], 4)
     assert lat["measured_ms"] > 0 and lat["clock"] == "thread-cpu"
     assert lat["companions"] == 3 and lat["companion_sets"] == 5  # the other 3 archs, 5 draws
+    assert lat["scaled_by"] == "calibration models"  # the table's, timed beside it
     # (the report rounds predicted_ms to 4 decimals, error_pct is from the unrounded one)
     assert lat["error_pct"] == pytest.approx(
         100 * (lat["predicted_ms"] / lat["measured_ms"] - 1), abs=0.05
