@@ -16,7 +16,9 @@ The protocol (`measure`):
 - the figure is the median (`summarize` adds 10th / 90th percentiles and the MAD);
 - whole models are timed in chunks of 8 (`build.measure_models`), and a model timed on its
   own (an export's report, a search's winner) is timed among 7 other whole models
-  (`context.py`): alone, call after call, a small model runs up to 2x faster than in a chunk.
+  (`context.py`): alone, call after call, a small model runs up to 2x faster than in a chunk;
+  a winner's companions are its table's calibration models, which also set the chunk's scale
+  (`context.py`, "Anchors").
 
 Why single calls: timing k back-to-back calls of one small block keeps its weights and code
 hot, which a block inside a model never is. On the development VM that made the block sums of
