@@ -207,6 +207,17 @@ def test_workers_split_the_cores():
     assert (env["TF_NUM_INTRAOP_THREADS"], env["OMP_NUM_THREADS"]) == ("2", "2")
 
 
+def test_workers_compile_with_the_loop_emitters_unless_the_user_chose(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_dump_to=/tmp/d")
+    assert worker_env([0])["XLA_FLAGS"] == (
+        "--xla_dump_to=/tmp/d --xla_cpu_use_fusion_emitters=false"
+    )
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_use_fusion_emitters=true")
+    assert worker_env([0])["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=true"
+    monkeypatch.delenv("XLA_FLAGS")
+    assert worker_env([0])["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=false"
+
+
 def test_a_resolution_larger_than_the_data_is_refused(tmp_path):
     from experiments.quickstart import get_config
     from nas.errors import UserError
