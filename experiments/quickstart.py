@@ -18,8 +18,9 @@ Re-running the command continues the study; `--workers 1` trains one candidate a
 Measured: `python experiments/benchmarks/quickstart_run.py` runs toy_train for its images/s
 and then this command with an empty compilation cache, and writes wall time, CPU time, the
 outcomes, budgets, mIoU range, front, hypervolume and parity to
-experiments/benchmarks/results/quickstart.json (the README quotes it). Compiling is about 40 %
-of a candidate's time on one core (XLA:CPU, 30-60 s per candidate; not charged to its budget).
+experiments/benchmarks/results/quickstart.json (the README quotes it). Compiling is about half
+of a candidate's time on one core (XLA:CPU, 50-100 s per candidate on this VM; not charged to
+its budget).
 
 Every field can be overridden, e.g. `--config.search.num_trials=20`,
 `--config.search.strategy=tpe`, `--config.train.max_minutes=2`,
