@@ -141,7 +141,8 @@ def split_cores(cores: list[int], workers: int) -> list[list[int]]:
 # XLA:CPU's older loop emitters for the workers' candidates. Measured on one core
 # (MobileNetV3-Large + MLP U-Net, 64 px, batch 8, 20 steps; three runs without it, one with):
 # compiling its init, train and eval steps took 50 s instead of 69-90 s, 20 steps 17.7 s
-# instead of 24-33 s, and val/miou was the same to every digit. Compiling is most of a short
+# instead of 24-33 s, and val/miou was the same to every digit; run side by side on the two
+# cores at once, 85 s instead of 106 s, steps equal. Compiling is most of a short
 # candidate's time on a CPU. XLA reads it from XLA_FLAGS only (a per-compile option is ignored).
 TRAIN_XLA_FLAG = "--xla_cpu_use_fusion_emitters=false"
 
