@@ -21,7 +21,7 @@ from tqdm import tqdm
 from nas.errors import UserError
 from nas.latency import context, fit, measure
 from nas.latency.blocks import Block, decompose, micro_model, whole_model
-from nas.latency.predictor import signatures
+from nas.latency.predictor import remember_blocks, signatures
 from nas.latency.table import LatencyTable, load_table, now
 from nas.space.arch import Arch
 from nas.space.resolve import resolve_space_spec
@@ -65,7 +65,9 @@ def collect_blocks(archs: Iterable[Arch], output: str, progress: bool = True) ->
     archs = list(archs)
     blocks: dict[str, Block] = {}
     for arch in tqdm(archs, desc="tracing archs", unit="arch", disable=not progress):
-        for b in decompose(arch, output):
+        arch_blocks = decompose(arch, output)
+        remember_blocks(arch, output, arch_blocks)  # the calibration fit needs them again
+        for b in arch_blocks:
             if b.key:
                 blocks.setdefault(b.key, b)
     return blocks

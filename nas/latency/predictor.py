@@ -13,12 +13,12 @@ The public API for the search: `load_table(path)`, `predict(arch, table)`,
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Sequence
 from pathlib import Path
 
 from nas.errors import UserError
 from nas.latency import fit
-from nas.latency.blocks import decompose
+from nas.latency.blocks import Block, decompose
 from nas.latency.measure import TARGETS
 from nas.latency.table import LatencyTable, load_table
 from nas.space.arch import Arch
@@ -30,14 +30,31 @@ __all__ = [
     "block_sum",
     "block_kind_sums",
     "signatures",
+    "remember_blocks",
     "build_command",
 ]
 
 
-@functools.lru_cache(maxsize=1024)
+# (arch, output) -> its signatures. Tracing a model takes ~1-2 s, and a table build traces
+# every arch of its space once to collect blocks and again to fit its calibration points:
+# `remember_blocks` lets the first pass fill this (the quickstart space on one core: table
+# build 190 s -> 119 s with `cost.abstract_variables` cached too, cProfile on).
+_SIGNATURES: dict[tuple[Arch, str], tuple[str, ...]] = {}
+
+
 def signatures(arch: Arch, output: str = "logits") -> tuple[str, ...]:
     """The block signatures of `arch`, in execution order (cached: tracing takes ~1 s)."""
-    return tuple(b.key for b in decompose(arch, output) if b.key)
+    if (arch, output) not in _SIGNATURES:
+        remember_blocks(arch, output, decompose(arch, output))
+    return _SIGNATURES[(arch, output)]
+
+
+def remember_blocks(arch: Arch, output: str, blocks: Sequence[Block]) -> tuple[str, ...]:
+    """Caches the signatures of `blocks`, `decompose(arch, output)` computed by the caller;
+    returns them."""
+    keys = tuple(b.key for b in blocks if b.key)
+    _SIGNATURES[(arch, output)] = keys
+    return keys
 
 
 def _output(table: LatencyTable, output: str | None) -> str:

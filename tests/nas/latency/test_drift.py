@@ -62,3 +62,32 @@ def test_merging_tables_puts_the_others_entries_on_this_scale():
     before = other.entries[key]["median_ms"]
     mine.merge(other)
     assert mine.entries[key]["median_ms"] == pytest.approx(before / 2, abs=1e-6)
+
+
+def test_a_table_build_traces_each_arch_once(tmp_path, monkeypatch):
+    """Collecting blocks and fitting the calibration both need an arch's signatures: the
+    second asks the cache the first filled (tracing a model is ~2 s of a build's time)."""
+    from nas.latency import blocks, predictor
+    from tests.nas.latency.helpers import TINY
+
+    traced = []
+
+    def counting(arch, output="logits"):
+        traced.append(arch.id)
+        return real(arch, output)
+
+    real = blocks.decompose
+    monkeypatch.setattr(build, "decompose", counting)
+    monkeypatch.setattr(predictor, "decompose", counting)
+    monkeypatch.setattr(predictor, "_SIGNATURES", {})
+    monkeypatch.setattr(measure, "measure", lambda t, rounds, *a: {k: [1.0] * rounds for k in t})
+    monkeypatch.setattr(measure, "make_timer", lambda *a, **k: lambda: 0.0)
+    monkeypatch.setattr(context, "reference_timer", lambda *a: lambda: 0.0)
+    build.build_table(
+        [TINY],
+        tmp_path / "t.json",
+        measure_settings={"rounds": 2, "warmup": 0, "chunk": 10},
+        calibration={"n": 1},
+        progress=False,
+    )
+    assert traced == [TINY.id]
