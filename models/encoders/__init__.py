@@ -14,18 +14,28 @@ from typing import Any
 
 import flax.linen as nn
 
-from models.encoders import efficientnet_lite, mobilenet_v3
+from models.encoders import (
+    efficientnet_lite,
+    efficientnet_lite_names,
+    mobilenet_v3,
+    mobilenet_v3_names,
+)
+from models.encoders.naming import Layer
 
 
 @dataclasses.dataclass(frozen=True)
 class Family:
     """An encoder family under one name: `module(variant=..., config=..., output_stride=...,
-    conv=...)` builds it; `classifier(variant, config)` gives the ImageNet head's settings."""
+    conv=...)` builds it; `classifier(variant, config)` gives the ImageNet head's settings;
+    `names[format](variant, config)` the encoder's layers in a weight file of that format, whose
+    names starting with one of `ignored[format]` are the classifier head's."""
 
     module: type[nn.Module]
     config: type
     fixed: dict[str, Any]
     classifier: Callable[[str, Any], dict[str, Any]]
+    names: dict[str, Callable[[str, Any], list[Layer]]] = dataclasses.field(default_factory=dict)
+    ignored: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def build(self, config: Any, output_stride: int, conv: Any, name: str) -> nn.Module:
         """The family's Linen module for `config`."""
@@ -40,6 +50,8 @@ def _mnv3(variant: str) -> Family:
         mobilenet_v3.MobileNetV3Config,
         {"variant": variant},
         mobilenet_v3.classifier_head,
+        mobilenet_v3_names.NAMES,
+        mobilenet_v3_names.IGNORED,
     )
 
 
@@ -49,6 +61,8 @@ def _lite(variant: str) -> Family:
         efficientnet_lite.EfficientNetLiteConfig,
         {"variant": variant},
         efficientnet_lite.classifier_head,
+        efficientnet_lite_names.NAMES,
+        efficientnet_lite_names.IGNORED,
     )
 
 

@@ -27,6 +27,11 @@ class BlockSpec:
     stride: int
 
 
+def scaled_repeats(n: int, depth: float) -> int:
+    """ceil(depth * n) blocks, at least one: a stage's block count after the depth multiplier."""
+    return max(1, math.ceil(depth * n - 1e-9))
+
+
 def scale_repeats(groups: list[list[BlockSpec]], depth: float) -> list[BlockSpec]:
     """Flattens block groups after the depth multiplier: ceil(depth * n) blocks per group.
 
@@ -35,7 +40,7 @@ def scale_repeats(groups: list[list[BlockSpec]], depth: float) -> list[BlockSpec
     """
     blocks = []
     for group in groups:
-        n = max(1, math.ceil(depth * len(group) - 1e-9))
+        n = scaled_repeats(len(group), depth)
         tail = dataclasses.replace(group[-1], stride=1)
         blocks += group[:n] + [tail] * (n - len(group))
     return blocks

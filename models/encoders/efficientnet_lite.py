@@ -9,13 +9,12 @@ the 1x1 head conv belongs to the ImageNet classifier (models/decoders/classifier
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 
-from models.encoders.common import BlockSpec, run_blocks
+from models.encoders.common import BlockSpec, run_blocks, scaled_repeats
 from models.layers import ConvBNAct, ConvSpec, check_number, make_divisible
 
 
@@ -53,14 +52,21 @@ HEAD = 1280
 MAX_MULTIPLIER = 4.0
 
 
+def group_repeats(variant: str, depth: float) -> list[int]:
+    """Blocks per group of `variant` after `depth`: the first and last groups never scale."""
+    d = VARIANTS[variant][1] * depth
+    last = len(_GROUPS) - 1
+    return [
+        g.repeats if gi in (0, last) else scaled_repeats(g.repeats, d)
+        for gi, g in enumerate(_GROUPS)
+    ]
+
+
 def block_specs(variant: str, width: float, depth: float) -> list[BlockSpec]:
     """The blocks of `variant`, channels scaled by `width`, repeats by `depth` (Lite rules)."""
-    w_coef, d_coef, _, _ = VARIANTS[variant]
-    w, d = w_coef * width, d_coef * depth
+    w = VARIANTS[variant][0] * width
     blocks, cin = [], STEM
-    for gi, (repeats, k, s, e, out) in enumerate(_GROUPS):
-        if 0 < gi < len(_GROUPS) - 1:
-            repeats = max(1, math.ceil(d * repeats - 1e-9))
+    for (_, k, s, e, out), repeats in zip(_GROUPS, group_repeats(variant, depth), strict=True):
         cout = make_divisible(out * w)
         blocks.append(BlockSpec(k, cin * e, cout, 0, "relu6", s))
         blocks += [BlockSpec(k, cout * e, cout, 0, "relu6", 1)] * (repeats - 1)

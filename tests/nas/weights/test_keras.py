@@ -1,0 +1,90 @@
+"""The Keras round trip (issue 13's numerical check): a `keras.applications` MobileNetV3 with
+random weights and non-trivial BN statistics, saved as .h5 and as .keras, imported into
+segnas's encoder, gives the same stride-32 features on the same images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from models.encoders import ENCODERS
+from nas.space.arch import Arch
+from nas.weights.apply import load, with_pretrained
+
+keras = pytest.importorskip("keras")
+
+# Keras import, two model builds and saves, eager inference: about 90 s on the 2-core VM
+pytestmark = pytest.mark.slow
+
+
+def _keras_model(variant: str):
+    keras.utils.set_random_seed(13)
+    build = {
+        "large": keras.applications.MobileNetV3Large,
+        "small": keras.applications.MobileNetV3Small,
+    }
+    # include_preprocessing=False: segnas's encoder takes the images as given (no Rescaling)
+    m = build[variant](
+        weights=None, include_top=False, include_preprocessing=False, input_shape=(None, None, 3)
+    )
+    rng = np.random.default_rng(0)
+    for layer in m.layers:  # random BN statistics and affine, so BN is not the identity
+        if isinstance(layer, keras.layers.BatchNormalization):
+            c = layer.gamma.shape[0]
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, c),
+                    rng.normal(0, 0.1, c),
+                    rng.normal(0, 0.2, c),
+                    rng.uniform(0.5, 2.0, c),
+                ]
+            )
+    return m
+
+
+def _arch(encoder: str) -> Arch:
+    return Arch.from_dict(
+        {
+            "schema": 2,
+            "encoder": {"name": encoder, "width": 1.0, "depth": 1.0},
+            "decoder": {"name": "unet", "kind": "bilinear"},
+            "conv": {"type": "depthwise"},
+            "resolution": [96, 64],
+            "output_stride": 32,
+            "num_classes": 2,
+        }
+    )
+
+
+def _segnas_features(arch: Arch, pretrained, images: np.ndarray) -> np.ndarray:
+    family = ENCODERS[arch.encoder.name]
+    enc = family.build(arch.encoder.config, 32, arch.conv, "encoder")
+    v = enc.init(jax.random.PRNGKey(1), images[:1])
+    v = with_pretrained(
+        {"params": {"encoder": v["params"]}, "batch_stats": {"encoder": v["batch_stats"]}},
+        pretrained,
+    )
+    v = {k: t["encoder"] for k, t in v.items()}
+    return np.asarray(enc.apply(v, images, train=False)[32])
+
+
+@pytest.mark.parametrize(
+    ("variant", "suffix"), [("large", ".h5"), ("large", ".keras"), ("small", ".h5")]
+)
+def test_keras_mobilenet_v3_features_match(tmp_path: Path, variant: str, suffix: str) -> None:
+    m = _keras_model(variant)
+    path = tmp_path / f"mnv3{suffix}"
+    m.save(path)
+    images = np.random.default_rng(1).normal(0, 1, (2, 96, 64, 3)).astype(np.float32)
+    want = np.asarray(m(images, training=False))
+    arch = _arch(f"mobilenet_v3_{variant}")
+    got = _segnas_features(arch, load(str(path), "keras", arch, "train.init_from"), images)
+    assert got.shape == want.shape == (2, 3, 2, 960 if variant == "large" else 576)
+    diff = float(np.abs(got - want).max())
+    print(
+        f"keras {variant} {suffix}: max abs diff {diff:.3g}, feature scale {np.abs(want).max():.3g}"
+    )
+    assert diff <= 1e-4
