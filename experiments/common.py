@@ -108,6 +108,9 @@ def _train_base(smoke: bool) -> dict[str, Any]:
         log_every=1 if smoke else 20,
         max_minutes=0.0,  # 0: no time limit
         seed=0,
+        # a pretrained encoder: a local file and its format (keras | timm | torchvision |
+        # paddle; nas/weights); empty: random initialisation
+        init_from=dict(path="", format=""),
         distributed=False,  # jax.distributed.initialize (multi-host)
         progress=True,  # tqdm progress bar
     )

@@ -1,8 +1,10 @@
 """`segnas export (--preset NAME | --arch FILE.json | --workdir RUN) --out PATH.tflite
-[--quantize none|fp16|dynamic_int8|int8] [--output logits|labels|probs] [--json] [--force]`.
+[--quantize none|fp16|dynamic_int8|int8] [--output logits|labels|probs] [--json] [--force]
+[--init-from FILE --init-format FMT]`.
 
 A preset or arch file exports an untrained model (variables from a fixed seed) and checks
-parity on toy_scenes images; `--workdir` exports a trained run's last checkpoint and checks
+parity on toy_scenes images (its encoder from a pretrained file with `--init-from`,
+`nas.weights`); `--workdir` exports a trained run's last checkpoint and checks
 parity on the run's own eval split (int8 calibrates on its train split). The report is
 written beside the model as PATH.json (and printed with `--json`).
 """
@@ -14,6 +16,8 @@ from pathlib import Path
 from nas.cli.common import Parser, arch_from_args
 from nas.cli.output import emit_json
 from nas.space.presets import PRESETS
+
+INIT_FLAGS = ("--init-from", "--init-format")
 
 
 def _summary(r: dict) -> str:
@@ -45,6 +49,7 @@ def _summary(r: dict) -> str:
 def main(argv: list[str]) -> int:
     """`segnas export`: 0 when the model was written (parity passed or --force)."""
     from nas.export import policy as export
+    from nas.weights.apply import load, with_pretrained
 
     p = Parser(
         prog="segnas export",
@@ -79,6 +84,14 @@ def main(argv: list[str]) -> int:
         help="int8: training images (not augmented) to calibrate on "
         f"(default {export.CALIBRATION_IMAGES}, at least {export.MIN_INPUTS})",
     )
+    p.add_argument(
+        "--init-from",
+        type=Path,
+        help="with --preset/--arch: start the encoder from this pretrained weight file",
+    )
+    p.add_argument(
+        "--init-format", help="the --init-from file's format: keras, timm, torchvision, paddle"
+    )
     args = p.parse_args(argv)
     # Cheap checks first: a typo must not cost a model build.
     if args.quantize not in export.QUANTIZE:
@@ -92,6 +105,8 @@ def main(argv: list[str]) -> int:
         )
     export.check_out_path(args.out)
 
+    if (args.init_from is None) != (args.init_format is None):
+        p.error("--init-from/--init-format: give both (a weight file and its format) or neither")
     data_cfg = None
     if args.workdir is not None:
         if args.num_classes is not None or args.resolution is not None:
@@ -99,10 +114,17 @@ def main(argv: list[str]) -> int:
                 "--num-classes/--resolution: not allowed with --workdir (a trained run's "
                 "arch is fixed)"
             )
+        if args.init_from is not None:
+            p.error("--init-from: not allowed with --workdir (a trained run has its weights)")
         arch, variables, data_cfg = export.load_run(args.workdir)
     else:
         arch = arch_from_args(args)
+        pretrained = None
+        if args.init_from is not None:  # checked before the (slow) init
+            pretrained = load(str(args.init_from), args.init_format, arch, INIT_FLAGS)
         variables = export.init_variables(arch)
+        if pretrained is not None:
+            variables = with_pretrained(variables, pretrained)
     report = export.export_candidate(
         arch,
         variables,

@@ -7,7 +7,8 @@ The steps are `nas.train.steps`, sharded by `nas.train.sharding`; the config is 
 `nas.train.plan` before anything runs.
 
 **The loop** (`train_and_evaluate`) resumes from the newest orbax checkpoint in
-`WORKDIR/checkpoints` (batch k of the data pipeline is a function of (seed, k), so a resumed
+`WORKDIR/checkpoints` (a fresh run starts from `train.init_from`'s pretrained encoder when
+set, `nas.weights`; batch k of the data pipeline is a function of (seed, k), so a resumed
 run retraces the uninterrupted one), evaluates every `eval_every` steps and at the end,
 checkpoints every `checkpoint_every` steps, after every `checkpoint_minutes` (default 1) of
 training since the last one (so a kill loses at most that much) and at the end, and stops at
@@ -70,6 +71,8 @@ from nas.train.sharding import (
 from nas.train.state import create_train_state
 from nas.train.steps import make_eval_step, make_train_step
 from nas.train.writers import MetricWriter, MultiWriter, run_writers, wandb_mode
+from nas.weights.apply import from_config as init_from_config
+from nas.weights.apply import start_state
 
 OnEval = Callable[[int, Mapping[str, float]], bool]
 
@@ -123,6 +126,8 @@ def train_and_evaluate(
     loss = loss_spec(config.train.loss, info.num_classes, info.ignore_index)
     tx, schedule = make_optimizer(config.train, plan.steps)
     model, hw = build_model(arch), arch.resolution
+    # read and checked now: a bad file is a UserError before anything runs
+    pretrained = init_from_config(config.train, arch)
     if loss.aux_weight > 0:
         _, aux = jax.eval_shape(
             lambda x: model.init_with_output(jax.random.PRNGKey(0), x), jnp.zeros((1, *hw, 3))
@@ -177,6 +182,8 @@ def train_and_evaluate(
         mngr = checkpoint.manager(workdir, plan.keep)
         restored = checkpoint.restore_latest(mngr, abstract)
         state, meta = restored if restored else (init_step(), {})
+        if not restored and pretrained is not None:  # a resumed run keeps what it learnt
+            state = jax.device_put(start_state(state, pretrained), repl)
         start_step, elapsed0 = int(state.step), float(meta.get("elapsed_s", 0.0))
         if pi == 0:
             write_json(workdir / "config.json", config.to_dict())

@@ -1,7 +1,7 @@
 """Filling an encoder's variables from a pretrained file: `load` checks and converts, the pure
 `with_pretrained` / `start_state` put the result into a model's variables or a `TrainState`.
 
-    pretrained = load(path, fmt, arch, "train.init_from")   # UserError on any mismatch
+    pretrained = load(path, fmt, arch)     # UserError on any mismatch; or from_config(train, arch)
     state = start_state(state, pretrained)                     # params, batch_stats, EMA copies
 
 `load` reads the file (`nas.weights.readers`), expands the encoder family's name table for the
@@ -51,20 +51,38 @@ def available() -> list[tuple[str, str]]:
     return [(name, fmt) for name, fam in ENCODERS.items() for fmt in fam.names]
 
 
-def load(path: str, fmt: object, arch: Arch, field: str) -> Pretrained:
+FIELDS = ("train.init_from.path", "train.init_from.format")
+
+
+def load(path: str, fmt: object, arch: Arch, fields: tuple[str, str] = FIELDS) -> Pretrained:
     """`arch`'s encoder variables from the `fmt` file at `path` (checks: module docstring);
-    `field` names the config field or flag in every error."""
-    fmt = readers.check_format(fmt, f"{field} format")
+    `fields` name the path and the format (config fields or flags) in every error."""
+    fmt = readers.check_format(fmt, fields[1])
     name = arch.encoder.name
     if fmt not in ENCODERS[name].names:
         pairs = ", ".join(f"{e} ({f})" for e, f in available())
         raise UserError(
-            f"{field} format: got {fmt!r}, which has no name table for encoder {name!r} yet; "
+            f"{fields[1]}: got {fmt!r}, which has no name table for encoder {name!r} yet; "
             f"allowed: {pairs}"
         )
-    tensors = readers.read(path, fmt, field)
-    variables = _match(tensors, name, arch.encoder.config, arch.conv, fmt, f"{field}: {path}")
+    tensors = readers.read(path, fmt, fields[0])
+    variables = _match(tensors, name, arch.encoder.config, arch.conv, fmt, f"{fields[0]}: {path}")
     return Pretrained(str(path), fmt, variables)
+
+
+def from_config(train: Mapping[str, Any], arch: Arch) -> Pretrained | None:
+    """The pretrained encoder `train.init_from` (a `path` and a `format`) asks for; None when
+    its path and format are empty (random initialisation) or the section is absent."""
+    init = train.get("init_from") or {}
+    path, fmt = init.get("path") or "", init.get("format") or ""
+    if not path and not fmt:
+        return None
+    if not path:
+        raise UserError(
+            f"{FIELDS[0]}: missing (format {fmt!r} given); allowed: a local weight file, or "
+            "an empty format for a random initialisation"
+        )
+    return load(path, fmt, arch)
 
 
 @functools.lru_cache(maxsize=32)

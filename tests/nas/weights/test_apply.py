@@ -17,7 +17,7 @@ from nas.weights.apply import load
 from nas.weights.readers import read
 from tests.nas.weights.helpers import fake_tensors, write
 
-FIELD = "train.init_from"
+FIELD = "train.init_from.path"
 
 
 def _arch(encoder: str, width: float = 1.0, conv: str = "depthwise") -> Arch:
@@ -81,7 +81,7 @@ def _torch_to_flax(a: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(("encoder", "fmt"), list(ENCODER_PARAMS))
 def test_every_tensor_arrives_once(tmp_path: Path, encoder: str, fmt: str) -> None:
     tensors = fake_tensors(encoder, fmt)
-    p = load(str(write(tmp_path / "w.safetensors", tensors)), fmt, _arch(encoder), FIELD)
+    p = load(str(write(tmp_path / "w.safetensors", tensors)), fmt, _arch(encoder))
     flat = _flat(p)
     n_params = sum(v.size for k, v in flat.items() if k.startswith("params/"))
     assert n_params == ENCODER_PARAMS[(encoder, fmt)]
@@ -118,7 +118,7 @@ def _error(tmp_path: Path, fmt: str, arch: Arch, tensors=None, name="w.safetenso
     if tensors is not None:
         write(path, tensors)
     with pytest.raises(UserError) as e:
-        load(str(path), fmt, arch, FIELD)
+        load(str(path), fmt, arch)
     msg = str(e.value)
     assert "\n" not in msg
     return msg
@@ -127,20 +127,20 @@ def _error(tmp_path: Path, fmt: str, arch: Arch, tensors=None, name="w.safetenso
 def test_missing_file(tmp_path: Path) -> None:
     msg = _error(tmp_path, "timm", _arch("mobilenet_v3_large"))
     assert (
-        msg == f"train.init_from: {str(tmp_path / 'w.safetensors')!r} is not a file; "
+        msg == f"train.init_from.path: {str(tmp_path / 'w.safetensors')!r} is not a file; "
         "allowed: a local timm weight file"
     )
 
 
 def test_unknown_format(tmp_path: Path) -> None:
     msg = _error(tmp_path, "onnx", _arch("mobilenet_v3_large"))
-    assert msg == "train.init_from format: got 'onnx'; allowed: keras, timm, torchvision, paddle"
+    assert msg == "train.init_from.format: got 'onnx'; allowed: keras, timm, torchvision, paddle"
 
 
 def test_format_without_a_name_table(tmp_path: Path) -> None:
     msg = _error(tmp_path, "paddle", _arch("mobilenet_v3_large"))
     assert msg.startswith(
-        "train.init_from format: got 'paddle', which has no name table for encoder "
+        "train.init_from.format: got 'paddle', which has no name table for encoder "
         "'mobilenet_v3_large' yet; allowed: mobilenet_v3_large (timm), mobilenet_v3_large "
         "(torchvision), mobilenet_v3_large (keras), "
     )
@@ -190,7 +190,7 @@ def test_width_the_file_was_not_trained_with(tmp_path: Path) -> None:
         "arch.encoder.width 0.5, or a file of width 1"
     )
     # and at that width it loads
-    load(str(tmp_path / "w.safetensors"), "timm", _arch("mobilenet_v3_small", 0.5), FIELD)
+    load(str(tmp_path / "w.safetensors"), "timm", _arch("mobilenet_v3_small", 0.5))
 
 
 def test_group_convs_cannot_take_depthwise_weights(tmp_path: Path) -> None:
@@ -240,3 +240,34 @@ def test_keras_names_of_keras_2_files() -> None:
         == "expanded_conv_depthwise/kernel"
     )
     assert keras_name("conv_1_bn", "conv_1_bn/gamma") == "conv_1_bn/gamma"
+
+
+def test_config_section_and_its_errors() -> None:
+    from experiments.common import train_section
+    from nas.weights.apply import from_config
+
+    t = train_section(True)
+    assert t.init_from.to_dict() == {"path": "", "format": ""}
+    assert from_config(t, _arch("mobilenet_v3_small")) is None
+    assert from_config({}, _arch("mobilenet_v3_small")) is None  # configs without the section
+    t.init_from.format = "timm"
+    with pytest.raises(UserError, match=r"^train.init_from.path: missing \(format 'timm' given\)"):
+        from_config(t, _arch("mobilenet_v3_small"))
+
+
+def test_export_flags_exit_2_with_one_line(tmp_path: Path, capsys) -> None:
+    from nas.cli import main as cli
+
+    missing = tmp_path / "none.safetensors"
+    argv = ["export", "--preset", "seed000_baseline", "--out", str(tmp_path / "m.tflite")]
+    for extra, message in [
+        (["--init-from", str(missing)], "--init-from/--init-format: give both"),
+        (
+            ["--init-from", str(missing), "--init-format", "timm"],
+            f"--init-from: {str(missing)!r} is not a file",
+        ),
+        (["--init-from", str(missing), "--init-format", "h5"], "--init-format: got 'h5'"),
+    ]:
+        assert cli.main(argv + extra) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1 and message in err, err
