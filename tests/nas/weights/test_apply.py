@@ -271,3 +271,35 @@ def test_export_flags_exit_2_with_one_line(tmp_path: Path, capsys) -> None:
         assert cli.main(argv + extra) == 2
         out, err = capsys.readouterr()
         assert out == "" and err.count("\n") == 1 and message in err, err
+
+
+def test_start_state_fills_params_stats_and_ema_copies() -> None:
+    import jax.numpy as jnp
+
+    from nas.train.state import TrainState
+    from nas.weights.apply import Pretrained, start_state
+
+    def tree(v: float) -> dict:
+        return {"encoder": {"stem": {"bn": {"mean": jnp.full((2,), v)}}}, "decoder": {"w": v}}
+
+    new = Pretrained("f", "timm", {"params": {"stem": {"bn": {"mean": np.ones(2)}}}})
+    new.variables["batch_stats"] = {"stem": {"bn": {"mean": np.full(2, 2.0)}}}
+    for ema in (True, False):
+        s = TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=tree(0.0),
+            batch_stats=tree(0.0),
+            opt_state=(),
+            ema_params=tree(0.0) if ema else None,
+            rng=jnp.zeros(2),
+            ema_batch_stats=tree(0.0) if ema else None,
+        )
+        out = start_state(s, new)
+        assert out.params["encoder"]["stem"]["bn"]["mean"].tolist() == [1.0, 1.0]
+        assert out.batch_stats["encoder"]["stem"]["bn"]["mean"].tolist() == [2.0, 2.0]
+        assert out.params["decoder"] == {"w": 0.0}  # the decoder is left as it was
+        if ema:
+            assert out.ema_params["encoder"]["stem"]["bn"]["mean"].tolist() == [1.0, 1.0]
+            assert out.ema_batch_stats["encoder"]["stem"]["bn"]["mean"].tolist() == [2.0, 2.0]
+        else:
+            assert out.ema_params is None and out.ema_batch_stats is None
