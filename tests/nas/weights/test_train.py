@@ -49,7 +49,9 @@ def test_train_starts_from_the_file(frozen, tmp_path: Path) -> None:
     frozen.train.init_from.update(path=str(path), format="timm")
     pretrained = train_and_evaluate(frozen, tmp_path / "pretrained")
     assert random_init.status == pretrained.status == "complete"
-    assert pretrained.metrics["train/loss"] != random_init.metrics["train/loss"]
+    losses = random_init.metrics["train/loss"], pretrained.metrics["train/loss"]
+    print(f"first-step loss: random init {losses[0]:.6f}, from the file {losses[1]:.6f}")
+    assert losses[0] != losses[1]
 
     _, variables, _ = checkpoint.load_run(tmp_path / "pretrained")
     enc = variables["params"]["encoder"]
