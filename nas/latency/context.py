@@ -103,16 +103,20 @@ def anchor_sets(
 
 
 @functools.lru_cache(maxsize=32)
-def _timer(arch: Arch, target: str, threads: int, output: str = "logits") -> measure.Timer:
-    # Converting a companion takes a second or two: kept for the next chunk and the next
-    # export in this process (companion sets of one space share most of their models).
+def model_timer(arch: Arch, target: str, threads: int, output: str = "logits") -> measure.Timer:
+    """The `Timer` of `arch` whole (random variables), converted once per process and kept."""
+    # Converting a model takes a second or two. Kept for the next chunk and the next export in
+    # this process: companion sets of one space share most of their models, and a search's
+    # winners are timed among its table's calibration models, which the table build (in the
+    # same process) has just converted (profiled on the quickstart: 42 of the 75 s its two winners took went to converting
+    # companions).
     return measure.make_timer(target, *whole_model(arch, output), threads=threads)
 
 
 def _timers(
     companions: tuple[Arch, ...], target: str, threads: int, output: str = "logits"
 ) -> dict[str, Any]:
-    return {a.id: _timer(a, target, threads, output) for a in companions}
+    return {a.id: model_timer(a, target, threads, output) for a in companions}
 
 
 def anchor_scale(samples: dict[str, list[float]], anchors: dict[str, float]) -> float | None:
