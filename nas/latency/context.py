@@ -108,8 +108,8 @@ def model_timer(arch: Arch, target: str, threads: int, output: str = "logits") -
     # Converting a model takes a second or two. Kept for the next chunk and the next export in
     # this process: companion sets of one space share most of their models, and a search's
     # winners are timed among its table's calibration models, which the table build (in the
-    # same process) has just converted (profiled on the quickstart: 42 of the 75 s its two winners took went to converting
-    # companions).
+    # same process) has just converted (profiled on the quickstart: converting companions was
+    # 42 s of the 75 s its two winners took).
     return measure.make_timer(target, *whole_model(arch, output), threads=threads)
 
 
