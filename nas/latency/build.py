@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from nas.errors import UserError
 from nas.latency import context, fit, measure
-from nas.latency.blocks import Block, decompose, micro_model
+from nas.latency.blocks import Block, decompose, micro_model, whole_model
 from nas.latency.predictor import remember_blocks, signatures
 from nas.latency.table import LatencyTable, load_table, now
 from nas.space.arch import Arch
@@ -187,8 +187,10 @@ def measure_models(
     reference = context.reference_timer(target, threads) if table is not None and archs else None
     for start in range(0, len(archs), step):
         chunk = archs[start : start + step]
-        # kept in the process: a search's winners are timed among these models
-        timers = {a.id: context.model_timer(a, target, threads, output) for a in chunk}
+        timers = {
+            a.id: measure.make_timer(target, *whole_model(a, output), threads=threads)
+            for a in chunk
+        }
         samples, ref = time_chunk(timers, settings, start, reference)
         for k, v in samples.items():
             if table is None:

@@ -105,11 +105,13 @@ def anchor_sets(
 @functools.lru_cache(maxsize=32)
 def model_timer(arch: Arch, target: str, threads: int, output: str = "logits") -> measure.Timer:
     """The `Timer` of `arch` whole (random variables), converted once per process and kept."""
-    # Converting a model takes a second or two. Kept for the next chunk and the next export in
-    # this process: companion sets of one space share most of their models, and a search's
-    # winners are timed among its table's calibration models, which the table build (in the
-    # same process) has just converted (profiled on the quickstart: converting companions was
-    # 42 s of the 75 s its two winners took).
+    # Converting a model takes a second or two: kept for the next chunk and the next export
+    # in this process (companion sets of one space share most of their models). Table builds
+    # and validation convert their models afresh and let them go. Keeping the calibration
+    # models' timers alive for a search's winners (42 of the quickstart's 75 s of winners)
+    # was tried: the one validation run with it read its second pass 6.5 % faster than its
+    # first (median over 25 models, all but 3 faster), where runs with fresh timers had
+    # repeated within 1.2 %; not kept until that is understood.
     return measure.make_timer(target, *whole_model(arch, output), threads=threads)
 
 

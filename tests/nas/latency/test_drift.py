@@ -91,30 +91,3 @@ def test_a_table_build_traces_each_arch_once(tmp_path, monkeypatch):
         progress=False,
     )
     assert traced == [TINY.id]
-
-
-def test_calibration_models_stay_converted_for_the_winners(tmp_path, monkeypatch):
-    """A search's winners are timed among its table's calibration models: the build that just
-    measured them leaves their timers in the process, so they are not converted again."""
-    from tests.nas.latency.helpers import TINY
-
-    made = []
-
-    def fake_timer(target, fn, inputs, threads=1):
-        made.append(len(inputs))
-        return lambda: 0.001
-
-    monkeypatch.setattr(measure, "measure", lambda t, rounds, *a: {k: [1.0] * rounds for k in t})
-    monkeypatch.setattr(measure, "make_timer", fake_timer)
-    monkeypatch.setattr(context, "reference_timer", lambda *a: lambda: 0.0)
-    build.build_table(
-        [TINY],
-        tmp_path / "t.json",
-        measure_settings={"rounds": 2, "warmup": 0, "chunk": 10},
-        calibration={"n": 1},
-        progress=False,
-    )
-    converted = len(made)
-    assert converted == 17 + 1  # the 17 blocks, then the whole model
-    context.time_among(lambda: 0.001, [(TINY,)], rounds=2, warmup=0, window_s=0.0)
-    assert len(made) == converted
