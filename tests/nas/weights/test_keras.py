@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from experiments.benchmarks.keras_import import keras_model
 from models.encoders import ENCODERS
 from nas.space.arch import Arch
 from nas.weights.apply import load, with_pretrained
@@ -18,31 +19,6 @@ keras = pytest.importorskip("keras")
 
 # Keras import, two model builds and saves, eager inference: about 90 s on the 2-core VM
 pytestmark = pytest.mark.slow
-
-
-def _keras_model(variant: str):
-    keras.utils.set_random_seed(13)
-    build = {
-        "large": keras.applications.MobileNetV3Large,
-        "small": keras.applications.MobileNetV3Small,
-    }
-    # include_preprocessing=False: segnas's encoder takes the images as given (no Rescaling)
-    m = build[variant](
-        weights=None, include_top=False, include_preprocessing=False, input_shape=(None, None, 3)
-    )
-    rng = np.random.default_rng(0)
-    for layer in m.layers:  # random BN statistics and affine, so BN is not the identity
-        if isinstance(layer, keras.layers.BatchNormalization):
-            c = layer.gamma.shape[0]
-            layer.set_weights(
-                [
-                    rng.uniform(0.5, 1.5, c),
-                    rng.normal(0, 0.1, c),
-                    rng.normal(0, 0.2, c),
-                    rng.uniform(0.5, 2.0, c),
-                ]
-            )
-    return m
 
 
 def _arch(encoder: str) -> Arch:
@@ -75,7 +51,7 @@ def _segnas_features(arch: Arch, pretrained, images: np.ndarray) -> np.ndarray:
     ("variant", "suffix"), [("large", ".h5"), ("large", ".keras"), ("small", ".h5")]
 )
 def test_keras_mobilenet_v3_features_match(tmp_path: Path, variant: str, suffix: str) -> None:
-    m = _keras_model(variant)
+    m = keras_model(variant, seed=13)  # random weights and BN statistics
     path = tmp_path / f"mnv3{suffix}"
     m.save(path)
     images = np.random.default_rng(1).normal(0, 1, (2, 96, 64, 3)).astype(np.float32)
