@@ -103,8 +103,7 @@ def anchor_sets(
 
 
 @functools.lru_cache(maxsize=32)
-def model_timer(arch: Arch, target: str, threads: int, output: str = "logits") -> measure.Timer:
-    """The `Timer` of `arch` whole (random variables), converted once per process and kept."""
+def _timer(arch: Arch, target: str, threads: int, output: str = "logits") -> measure.Timer:
     # Converting a model takes a second or two: kept for the next chunk and the next export
     # in this process (companion sets of one space share most of their models). Table builds
     # and validation convert their models afresh and let them go. Keeping the calibration
@@ -118,7 +117,7 @@ def model_timer(arch: Arch, target: str, threads: int, output: str = "logits") -
 def _timers(
     companions: tuple[Arch, ...], target: str, threads: int, output: str = "logits"
 ) -> dict[str, Any]:
-    return {a.id: model_timer(a, target, threads, output) for a in companions}
+    return {a.id: _timer(a, target, threads, output) for a in companions}
 
 
 def anchor_scale(samples: dict[str, list[float]], anchors: dict[str, float]) -> float | None:
