@@ -2,6 +2,9 @@
 
 MobileNetV3: global pool -> Dense(hidden) -> hard-swish -> dropout -> Dense(classes).
 EfficientNet-Lite: 1x1 conv to 1280 + BN + ReLU6 -> global pool -> dropout -> Dense(classes).
+MobileNetV2: the same, its 1x1 conv 1280 * max(1, width) wide.
+ShuffleNetV2: conv5 (1x1 conv to 1024, or 2048 at width 2, + BN + ReLU) -> global pool -> Dense
+(classes), no dropout.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ class Classifier(nn.Module):
     """ImageNet classifier head on the deepest encoder feature (layouts in the module docstring)."""
 
     num_classes: int
-    head_conv: int = 0  # EfficientNet-Lite's unscaled 1280 head conv; 0 for none
+    head_conv: int = 0  # 1x1 conv before pooling (Lite, MobileNetV2, ShuffleNetV2); 0: none
+    head_act: str = "relu6"  # its activation: ReLU6, or ReLU for ShuffleNetV2's conv5
     hidden: int = 0  # MobileNetV3's hidden dense width; 0 for none
     dropout: float = 0.2
 
@@ -37,7 +41,7 @@ class Classifier(nn.Module):
         """(N, num_classes) logits from the deepest of the stride -> feature map dict."""
         x = features[max(features)]
         if self.head_conv:
-            x = ConvBNAct(self.head_conv, act="relu6", name="head_conv")(x, train)
+            x = ConvBNAct(self.head_conv, act=self.head_act, name="head_conv")(x, train)
         x = jnp.mean(x, axis=(1, 2))
         if self.hidden:
             x = hard_swish(nn.Dense(self.hidden, name="hidden")(x))

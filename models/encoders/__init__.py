@@ -17,8 +17,12 @@ import flax.linen as nn
 from models.encoders import (
     efficientnet_lite,
     efficientnet_lite_names,
+    mobilenet_v2,
+    mobilenet_v2_names,
     mobilenet_v3,
     mobilenet_v3_names,
+    shufflenet_v2,
+    shufflenet_v2_names,
 )
 from models.encoders.naming import Layer
 
@@ -55,6 +59,28 @@ def _mnv3(variant: str) -> Family:
     )
 
 
+def _mnv2() -> Family:
+    return Family(
+        mobilenet_v2.MobileNetV2,
+        mobilenet_v2.MobileNetV2Config,
+        {"variant": "v2"},
+        mobilenet_v2.classifier_head,
+        mobilenet_v2_names.NAMES,
+        mobilenet_v2_names.IGNORED,
+    )
+
+
+def _shufflenet(variant: str) -> Family:
+    return Family(
+        shufflenet_v2.ShuffleNetV2,
+        shufflenet_v2.ShuffleNetV2Config,
+        {"variant": variant},
+        shufflenet_v2.classifier_head,
+        shufflenet_v2_names.NAMES,
+        shufflenet_v2_names.IGNORED,
+    )
+
+
 def _lite(variant: str) -> Family:
     return Family(
         efficientnet_lite.EfficientNetLite,
@@ -69,5 +95,8 @@ def _lite(variant: str) -> Family:
 ENCODERS: dict[str, Family] = {
     "mobilenet_v3_large": _mnv3("large"),
     "mobilenet_v3_small": _mnv3("small"),
+    "mobilenet_v2": _mnv2(),
+    "shufflenet_v2": _shufflenet("torchvision"),  # torchvision's classification layout
+    "shufflenet_v2_seg": _shufflenet("seg"),  # seed 001's segmentation variant
     **{f"efficientnet_{v}": _lite(v) for v in efficientnet_lite.VARIANTS},
 }

@@ -61,6 +61,21 @@ PRESETS: dict[str, Arch] = {
         f"{enc}_imagenet": _arch(enc, {"name": "classifier"}, resolution=[r, r], num_classes=1000)
         for enc, r in _IMAGENET_RES.items()
     },
+    # torchvision's ShuffleNetV2 (conv5 in the classifier) and MobileNetV2 ImageNet models.
+    **{
+        f"shufflenet_v2_x{w:.1f}_imagenet".replace(".", "_"): Arch.from_dict(
+            {
+                "encoder": {"name": "shufflenet_v2", "width": w},
+                "decoder": {"name": "classifier"},
+                "resolution": [224, 224],
+                "num_classes": 1000,
+            }
+        )
+        for w in (0.5, 1.0, 1.5, 2.0)
+    },
+    "mobilenet_v2_imagenet": _arch(
+        "mobilenet_v2", {"name": "classifier"}, resolution=[224, 224], num_classes=1000
+    ),
 }
 
 # Published figures beside each preset, for the README table and tests. `None`: no figure.
@@ -68,6 +83,12 @@ PUBLISHED: dict[str, dict[str, float | None]] = {
     "mobilenet_v3_large_imagenet": {"params": 5_483_032, "macs": 216.59e6},
     "mobilenet_v3_small_imagenet": {"params": 2_542_856, "macs": 56.51e6},
     "efficientnet_lite0_imagenet": {"params": 4_652_008, "macs": None},
+    # torchvision's documented num_params and _ops (GMACs, rounded as torchvision prints them).
+    "shufflenet_v2_x0_5_imagenet": {"params": 1_366_792, "macs": 0.04e9},
+    "shufflenet_v2_x1_0_imagenet": {"params": 2_278_604, "macs": 0.145e9},
+    "shufflenet_v2_x1_5_imagenet": {"params": 3_503_624, "macs": 0.296e9},
+    "shufflenet_v2_x2_0_imagenet": {"params": 7_393_996, "macs": 0.583e9},
+    "mobilenet_v2_imagenet": {"params": 3_504_872, "macs": 0.301e9},
 }
 
 SPACES: dict[str, Space] = {

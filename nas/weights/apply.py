@@ -127,6 +127,14 @@ def _fits(tensors, name: str, config: Any, conv: ConvSpec, fmt: str) -> bool:
     )
 
 
+def _legal(config: Any) -> bool:
+    try:
+        config.validate()
+    except ValueError:
+        return False
+    return True
+
+
 def _other_family(tensors, name: str, fmt: str) -> str | None:
     for other, family in ENCODERS.items():
         if other != name and _fits(tensors, other, family.config(), ConvSpec(), fmt):
@@ -152,9 +160,9 @@ def _match(tensors, name: str, config: Any, conv: ConvSpec, fmt: str, where: str
         )
     if bad:
         for w in WIDTHS:
-            if w != config.width and _fits(
-                tensors, name, dataclasses.replace(config, width=w), conv, fmt
-            ):
+            other = dataclasses.replace(config, width=w)
+            # A family with a table of widths (ShuffleNetV2) has no model at the others.
+            if w != config.width and _legal(other) and _fits(tensors, name, other, conv, fmt):
                 raise UserError(
                     f"{where} was trained at encoder width {w:g}; arch.encoder.width is "
                     f"{config.width:g}; allowed: arch.encoder.width {w:g}, or a file of width "

@@ -24,6 +24,11 @@ from nas.space.presets import PRESETS, PUBLISHED, preset
         ("mobilenet_v3_large_imagenet", 5_483_032),  # torchvision
         ("mobilenet_v3_small_imagenet", 2_542_856),  # torchvision
         ("efficientnet_lite0_imagenet", 4_652_008),  # timm / tensorflow/tpu
+        ("shufflenet_v2_x0_5_imagenet", 1_366_792),  # torchvision
+        ("shufflenet_v2_x1_0_imagenet", 2_278_604),  # torchvision
+        ("shufflenet_v2_x1_5_imagenet", 3_503_624),  # torchvision
+        ("shufflenet_v2_x2_0_imagenet", 7_393_996),  # torchvision
+        ("mobilenet_v2_imagenet", 3_504_872),  # torchvision
     ],
 )
 def test_published_parameter_counts_exactly(name, params):
