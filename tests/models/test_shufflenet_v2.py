@@ -44,7 +44,7 @@ def _encoder(name: str, width: float = 1.0, output_stride: int = 32):
 # 576+48 + 216+48 + 1,392+116 = 2,396 (3,230 fewer); at 1.5 11,176 -> 3,176 (8,000 fewer); at 0.5
 # the two are the same (C2/2 = 24). Its 2.0 (stage widths 224 / 448 / 896) by hand: stem 696,
 # stage 2 6,976 + 3 x 26,768, stage 3 156,800 + 7 x 103,712, stage 4 614,656 + 3 x 408,128.
-# Seed 001's 1.0 encoder + basic head (375,075 params at 19 classes) is 4.593 MB at 4 bytes,
+# Seed 001's 1.0 encoder + basic head (375,059 params at 19 classes) is 4.593 MB at 4 bytes,
 # the paper's 4.6 MB.
 ENCODER_PARAMS = {
     ("shufflenet_v2", 0.5): 143_136,
