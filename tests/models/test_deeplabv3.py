@@ -168,7 +168,15 @@ def test_dropout_only_in_training(cell):
     head = _head(cell, 3)
     rng = np.random.default_rng(0)
     feats = {16: jnp.asarray(rng.standard_normal((2, 6, 8, 32)), jnp.float32)}
-    variables = jax.jit(head.init, static_argnums=2)(jax.random.key(0), feats, (96, 128))
+    # random variables of the init's shapes (compiling the init costs seconds); BN var 1
+    variables = jax.tree_util.tree_map_with_path(
+        lambda p, v: (
+            np.ones(v.shape, np.float32)
+            if str(p[-1]) == "['var']"
+            else rng.standard_normal(v.shape).astype(np.float32)
+        ),
+        jax.eval_shape(lambda f: head.init(jax.random.key(0), f, (12, 16)), feats),
+    )
     names = ["concat_projection"] if cell == "basic" else [f"branch{i}" for i in range(5)]
 
     @functools.partial(jax.jit, static_argnums=0)
@@ -176,7 +184,7 @@ def test_dropout_only_in_training(cell):
         _, state = head.apply(
             variables,
             feats,
-            (96, 128),
+            (12, 16),
             train,
             rngs={"dropout": key},
             mutable=["batch_stats", "intermediates"],
@@ -305,25 +313,29 @@ def _resize_flags(tfl: bytes) -> list[tuple[bool, bool]]:
     ]
 
 
+# jitted: op-by-op the gathers and arithmetic compile one by one (seconds)
+_resize = jax.jit(resize_align_corners, static_argnums=1)
+
+
 def test_resize_align_corners_by_hand():
     x = jnp.asarray([[0.0, 1.0], [2.0, 3.0]]).reshape(1, 2, 2, 1)
     want = [[0.0, 0.5, 1.0], [1.0, 1.5, 2.0], [2.0, 2.5, 3.0]]
-    np.testing.assert_allclose(resize_align_corners(x, (3, 3))[0, ..., 0], want)
+    np.testing.assert_allclose(_resize(x, (3, 3))[0, ..., 0], want)
     # corners map to corners on a non-square, non-integer-ratio resize; 1x1 broadcasts
     y = jnp.arange(15.0).reshape(1, 3, 5, 1)
-    z = np.asarray(resize_align_corners(y, (7, 11)))[0, ..., 0]
+    z = np.asarray(_resize(y, (7, 11)))[0, ..., 0]
     assert (z[0, 0], z[0, -1], z[-1, 0], z[-1, -1]) == (0.0, 4.0, 10.0, 14.0)
     # output column 5 of 11 samples input column 5 * 4 / 10 = 2 (values 2, 7, 12 down the
     # rows); output row i of 7 samples input row i / 3
     want = [2.0, 2 + 5 / 3, 2 + 10 / 3, 7.0, 7 + 5 / 3, 7 + 10 / 3, 12.0]
     np.testing.assert_allclose(z[:, 5], want, rtol=1e-6)
-    one = resize_align_corners(jnp.full((1, 1, 1, 2), 7.0), (4, 6))
+    one = _resize(jnp.full((1, 1, 1, 2), 7.0), (4, 6))
     np.testing.assert_array_equal(one, np.full((1, 4, 6, 2), 7.0))
 
 
 def test_resize_align_corners_gradient():
     x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 3, 4, 2)), jnp.float32)
-    g = jax.grad(lambda x: resize_align_corners(x, (5, 7)).sum())(x)
+    g = jax.jit(jax.grad(lambda x: resize_align_corners(x, (5, 7)).sum()))(x)
     # d(sum)/d(input pixel) = its summed interpolation weights, separable by axis.
     # 3->5 samples rows 0, .5, 1, 1.5, 2: row 0 gets 1 + .5, row 1 .5 + 1 + .5, row 2 .5 + 1.
     rows = np.asarray([1.5, 2.0, 1.5])
