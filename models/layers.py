@@ -2,6 +2,9 @@
 
 Conventions that matter for export and counting:
 - a convolution followed by BatchNorm has no bias (the exporter folds BN into it);
+- convs pad like TF "SAME" (flax's `padding="SAME"` computes TF's padding: total
+  max((ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0), the odd pixel after), so a stride-2
+  conv maps any n to ceil(n / 2) and odd input sizes work as in the TF reference code;
 - BatchNorm uses TF momentum 0.99 and epsilon 1e-3 (MobileNetV3 and EfficientNet-Lite);
 - `upsample_bilinear` wraps `jax.image.resize` in the `odml.upsample_bilinear2d` composite so
   that it converts to one TFLite RESIZE_BILINEAR rather than constant matmuls; it is for

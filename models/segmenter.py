@@ -4,7 +4,9 @@ Its fields are the architecture's knobs (every field of segnas's `Arch` but the 
 which is the input's shape); `nas.space.build.build_model` turns an `Arch` into one. Logits
 are at the input resolution, `(N, H, W, num_classes)`; for the ImageNet `classifier` decoder
 they are `(N, num_classes)`. `aux` holds named intermediate tensors: `stride_S` encoder
-features and the decoder's own (`coarse_logits`, `decoded`).
+features, `(N, ceil(H / S), ceil(W / S), C)` for every stride S up to the output stride (8, 16
+or 32; any input size, the convs pad like TF "SAME"), and the decoder's own (`coarse_logits`,
+`decoded`).
 
 Encoders and decoders are found through plain dicts keyed by the space's choice values.
 """

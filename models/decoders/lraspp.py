@@ -5,6 +5,13 @@ high = deepest feature (960 channels at 1/16 for the dilated MobileNetV3-Large),
 1x1(low) + 1x1(upsample(x)), upsampled to the input size. Global pooling is used for the gate,
 as torchvision does (the paper's Cityscapes variant pools 49x49 with stride (16, 20); the
 parameters are identical).
+
+Output strides: at 16 and 32 the skip is the last 1/8 feature. At output stride 8 the deepest
+feature is itself the last one at 1/8, so there is no separate 1/8 skip: the skip is then the
+last 1/4 feature (the next shallower stride the encoder has, as the U-Net decoder fuses only
+strides shallower than the deepest), and the logits are formed at 1/4. Any input size works:
+features at stride s are ceil(H / s) x ceil(W / s) and every upsample goes to the actual size
+of its target (the skip, then the input).
 """
 
 from __future__ import annotations
@@ -18,6 +25,12 @@ import jax.numpy as jnp
 from models.layers import CONV_INIT, ConvBNAct, ConvSpec, upsample_bilinear
 
 
+def skip_stride(deepest: int) -> int:
+    """The stride of the low-level skip when the deepest feature is at `deepest`: 8, or 4
+    when the deepest is itself at 1/8 (module docstring)."""
+    return 8 if deepest > 8 else 4
+
+
 @dataclasses.dataclass(frozen=True)
 class LRASPPConfig:
     """LR-ASPP has no searched knob; its 128 inter channels are the paper's."""
@@ -28,7 +41,8 @@ class LRASPPConfig:
 
 
 class LRASPP(nn.Module):
-    """LR-ASPP head: the gated deepest feature plus a 1/8 skip, as in the module docstring."""
+    """LR-ASPP head: the gated deepest feature plus a 1/8 skip (1/4 at output stride 8), as in
+    the module docstring."""
 
     num_classes: int
     config: LRASPPConfig = LRASPPConfig()
@@ -39,8 +53,10 @@ class LRASPP(nn.Module):
     def __call__(
         self, features: dict[int, jax.Array], out_hw: tuple[int, int], train: bool = False
     ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """Logits (N, *out_hw, num_classes) and aux {"decoded": the gated 1/8 tensor}."""
-        high, low = features[max(features)], features[8]
+        """Logits (N, *out_hw, num_classes) and aux {"decoded": the gated tensor at the skip's
+        stride (1/8, or 1/4 at output stride 8)}."""
+        deepest = max(features)
+        high, low = features[deepest], features[skip_stride(deepest)]
         x = ConvBNAct(self.inter_channels, act="relu", name="cbr")(high, train)
         gate = jnp.mean(high, axis=(1, 2), keepdims=True)
         gate = nn.Conv(

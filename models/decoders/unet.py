@@ -1,10 +1,10 @@
 """The U-Net decoder (seed 000's): an SE bottleneck on the deepest feature, then one stage per
 skip; its `kind` says what each stage does.
 
-The decoder starts on the deepest encoder feature (1/32, or 1/16 with output stride 16) with a
-squeeze-and-excite bottleneck that also predicts a coarse mask (`aux["coarse_logits"]`, usable
-for deep supervision); global pooling there is cheap because the tensor is small. Each stage
-then fuses the next shallower skip (1/16, 1/8, 1/4). Every stage first projects the coarse
+The decoder starts on the deepest encoder feature (1/32, or 1/16 / 1/8 at output stride 16 / 8)
+with a squeeze-and-excite bottleneck that also predicts a coarse mask (`aux["coarse_logits"]`,
+usable for deep supervision); global pooling there is cheap because the tensor is small. Each
+stage then fuses the next shallower skip (1/16, 1/8, 1/4). Every stage first projects the coarse
 tensor to the skip's channels with a linear 1x1 conv *before* upsampling (cheaper at low
 resolution), then:
 
@@ -13,6 +13,14 @@ resolution), then:
 - `mlp`: upsample, add the skip, two 1x1 convs.
 
 A 1x1 classifier at 1/4 and a bilinear upsample give logits at the input resolution.
+
+Output strides: the stages fuse the skips at 1/16, 1/8 and 1/4 that are shallower than the
+deepest feature, at the strides they exist. At output stride 32: stages at 16, 8, 4; at 16:
+8, 4 (the 1/16 feature is the deepest, the bottleneck's input); at 8 the encoder has no
+1/16 or 1/32 feature and its deepest is at 1/8, so the bottleneck works at 1/8 and one
+stage fuses the 1/4 skip. Any input size works: features at stride s are ceil(H / s) x
+ceil(W / s) (TF "SAME" padding), each stage upsamples to its skip's actual size and the
+logits go to the input size.
 """
 
 from __future__ import annotations

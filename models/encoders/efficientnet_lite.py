@@ -106,7 +106,8 @@ class EfficientNetLite(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> dict[int, jax.Array]:
-        """Stride -> (N, H/s, W/s, C) features: the stem at 2, then each stride's last block."""
+        """Stride -> (N, ceil(H/s), ceil(W/s), C) features: the stem at 2, then each stride's
+        last block (up to the output stride)."""
         x = ConvBNAct(STEM, 3, 2, act="relu6", name="stem")(x, train)
         features = {2: x}
         run_blocks(

@@ -138,7 +138,8 @@ class MobileNetV3(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> dict[int, jax.Array]:
-        """Stride -> (N, H/s, W/s, C) features; the deepest is the last 1x1 conv's output."""
+        """Stride -> (N, ceil(H/s), ceil(W/s), C) features; the deepest (at the output stride) is
+        the last 1x1 conv's output."""
         width, depth = self.config.width, self.config.depth
         blocks = block_specs(self.variant, width, depth)
         # The stem is a plain 3x3 conv: `conv` applies to the blocks' spatial convs only.

@@ -25,6 +25,12 @@ family's knobs exist only for that family: an arch JSON that gives `kind` to `lr
 non-default `group_size` with `depthwise`, is an error naming it. `with_values` (what a search
 uses, with every dimension always present) skips knobs the chosen family lacks instead.
 
+**Output stride and resolution.** `output_stride` is 8, 16 or 32 for every encoder family
+(the stages beyond it run at stride 1, dilated: `models/encoders/common.py`). A segmenting
+arch takes any height and width from the output stride up, divisible or not: convs pad like
+TF "SAME", so the feature at stride s is ceil(H / s) x ceil(W / s) and the decoders upsample
+to the sizes that exist.
+
 **Old files.** Schema 1 (today's flat arch files: `encoder`, `decoder`, `conv_type`,
 `group_size`, `width`, `depth`, ...) still load and become the same network: a U-Net decoder
 kind (`bilinear`, `channel_attention`, `mlp`) becomes `{"name": "unet", "kind": ...}`. Their ids
@@ -48,7 +54,7 @@ if TYPE_CHECKING:
     from nas.space.space import Space
 
 SCHEMA = 2
-OUTPUT_STRIDES: tuple[int, ...] = (16, 32)
+OUTPUT_STRIDES: tuple[int, ...] = (8, 16, 32)
 TOP_FIELDS = ("encoder", "decoder", "conv", "resolution", "output_stride", "num_classes")
 V1_FIELDS = (
     "encoder",
@@ -166,12 +172,17 @@ class Arch:
             or any(type(r) is not int or r <= 0 for r in res)
         ):
             raise allowed("resolution", res, "[height, width], two positive integers")
-        # The classifier ends in global pooling and takes any size (EfficientNet-Lite2 is 260²).
-        if self.decoder.name in SEGMENTATION and any(r % self.output_stride for r in res):
+        # Strided convs pad like TF "SAME" (feature maps ceil(H / s)), so any size builds, as
+        # in the reference code (seed 001's 360 x 640 gives 23 x 40 at 1/16). A side shorter
+        # than the output stride would leave the deepest features one pixel computed mostly
+        # from padding (and, below half of it, stride-2 convs mapping 1 x 1 to 1 x 1), so the
+        # output stride would be nominal only. The classifier ends in global pooling and takes
+        # any size (EfficientNet-Lite2 is 260²).
+        if self.decoder.name in SEGMENTATION and min(res) < self.output_stride:
             raise allowed(
                 "resolution",
                 list(res),
-                f"height and width divisible by the output stride {self.output_stride}",
+                f"height and width >= the output stride {self.output_stride}",
             )
         if type(self.num_classes) is not int or self.num_classes < 1:
             raise allowed("num_classes", self.num_classes, "an integer >= 1")

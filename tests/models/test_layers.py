@@ -1,5 +1,6 @@
 """models.layers against hand-computed numbers: half-pixel bilinear upsampling (the resize every
-decoder uses), its gradient, and the BatchNorm conventions of ConvBNAct."""
+decoder uses), its gradient, the BatchNorm conventions of ConvBNAct and its TF "SAME" padding
+at odd and even sizes."""
 
 import jax
 import jax.numpy as jnp
@@ -88,3 +89,39 @@ def test_conv_bn_act_running_statistics_use_momentum_0_99():
     # train mode normalises with the batch statistics: (2x - 6) / sqrt(14 + 1e-3)
     want = np.array([-4.0, -2.0, 0.0, 6.0]) / np.sqrt(14.001)
     np.testing.assert_allclose(np.asarray(out).ravel(), want, rtol=1e-5)
+
+
+def _ones_conv(n: int, kernel: int, stride: int, dilation: int = 1) -> np.ndarray:
+    """ConvBNAct (BN at its initial statistics, no activation) with an all-ones kernel over
+    arange(n * n) as one n x n channel: each output is the sum of the inputs its taps hit."""
+    layer = ConvBNAct(1, kernel, stride, dilation, act="none")
+    x = jnp.arange(float(n * n)).reshape(1, n, n, 1)
+    variables = layer.init(jax.random.key(0), x)
+    params = {**variables["params"], "conv": {"kernel": jnp.ones((kernel, kernel, 1, 1))}}
+    out = layer.apply({**variables, "params": params}, x)
+    return np.asarray(out[0, :, :, 0]) * np.sqrt(1.0 + BN_EPSILON)  # undo BN's 1/sqrt(1 + eps)
+
+
+def test_convs_pad_like_tf_same_odd_and_even_sizes():
+    # TF "SAME", stride 2, kernel 3: out = ceil(n / 2); total padding (out - 1) * 2 + 3 - n,
+    # the smaller half before. n = 6: out 3, padding (0, 1): output (0, 0) sums rows and
+    # columns 0-2 of arange(36).reshape(6, 6) = 3 + 21 + 39 = 63; output (2, 2) sums rows and
+    # columns 4-5 = 28 + 29 + 34 + 35 = 126.
+    out = _ones_conv(6, 3, 2)
+    assert out.shape == (3, 3)
+    np.testing.assert_allclose([out[0, 0], out[2, 2]], [63.0, 126.0], rtol=1e-5)
+    # n = 5: out 3, padding (1, 1): output (0, 0) sums rows and columns 0-1 of
+    # arange(25).reshape(5, 5) = 0 + 1 + 5 + 6 = 12; output (2, 2) rows and columns 3-4 = 84.
+    out = _ones_conv(5, 3, 2)
+    assert out.shape == (3, 3)
+    np.testing.assert_allclose([out[0, 0], out[2, 2]], [12.0, 84.0], rtol=1e-5)
+    # n = 7, kernel 5 (MobileNetV3's 5x5 stride-2 blocks): out 4, padding (2, 2): output (0, 0)
+    # sums rows and columns 0-2 of arange(49).reshape(7, 7) = 3 + 24 + 45 = 72.
+    out = _ones_conv(7, 5, 2)
+    assert out.shape == (4, 4)
+    np.testing.assert_allclose(out[0, 0], 72.0, rtol=1e-5)
+    # Dilation 2, kernel 3, stride 1, n = 5: padding (2, 2); output (0, 0) taps rows and
+    # columns {-2, 0, 2}: 0 + 2 + 10 + 12 = 24.
+    out = _ones_conv(5, 3, 1, dilation=2)
+    assert out.shape == (5, 5)
+    np.testing.assert_allclose(out[0, 0], 24.0, rtol=1e-5)

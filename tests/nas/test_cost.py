@@ -155,3 +155,21 @@ def test_liveness_drops_a_head_only_aux_reads():
     live = live_equations(jaxpr.eqns, jaxpr.outvars[:1])
     assert sum(e.primitive.name == "conv_general_dilated" for e in live) == 1
     assert sum(e.primitive.name == "conv_general_dilated" for e in jaxpr.eqns) == 2
+
+
+class _OddTiny(nn.Module):
+    """Two strided convs, to count MACs at sizes that stride 2 does not divide."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.Conv(8, (3, 3), strides=2, padding="SAME", use_bias=False, name="c")(x)
+        return nn.Conv(8, (5, 5), strides=2, feature_group_count=8, use_bias=False, name="dw")(x)
+
+
+def test_macs_count_the_real_output_sizes_at_odd_inputs():
+    # 7 x 5 input: the 3x3 stride-2 conv gives ceil(7 / 2) x ceil(5 / 2) = 4 x 3 x 8 outputs of
+    # 3*3*3 MACs (2592); the 5x5 depthwise stride-2 conv gives 2 x 2 x 8 outputs of 25 (800).
+    x = jnp.ones((1, 7, 5, 3))
+    variables = _OddTiny().init(jax.random.key(0), x)
+    jaxpr = jax.make_jaxpr(lambda v, x: _OddTiny().apply(v, x))(variables, x).jaxpr
+    assert count_macs_jaxpr(jaxpr) == 4 * 3 * 8 * 27 + 2 * 2 * 8 * 25 == 3392

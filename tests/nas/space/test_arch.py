@@ -111,11 +111,14 @@ def test_with_values_switches_family_and_skips_knobs_it_lacks():
         ({"encoder": {"name": "mobilenet_v3_large", "width": True}}, "encoder.width", "(0, 4]"),
         ({"encoder": {"name": "mobilenet_v3_large", "width": "1"}}, "encoder.width", "(0, 4]"),
         ({"encoder": {"name": "mobilenet_v3_large", "depth": 0}}, "encoder.depth", "(0, 4]"),
-        ({"output_stride": 8}, "output_stride", "16, 32"),
+        ({"output_stride": 4}, "output_stride", "8, 16, 32"),
+        ({"output_stride": 64}, "output_stride", "8, 16, 32"),
+        ({"output_stride": 16.0}, "output_stride", "8, 16, 32"),
         ({"resolution": [256]}, "resolution", "two positive integers"),
         ({"resolution": [256, -32]}, "resolution", "two positive integers"),
         ({"resolution": [256.0, 256]}, "resolution", "two positive integers"),
-        ({"resolution": [250, 256]}, "resolution", "divisible by the output stride 32"),
+        ({"resolution": [31, 256]}, "resolution", "height and width >= the output stride 32"),
+        ({"resolution": [256, 0]}, "resolution", "two positive integers"),
         ({"num_classes": 0}, "num_classes", "integer >= 1"),
         ({"num_classes": 2.0}, "num_classes", "integer >= 1"),
         ({"video": {"method": "flow"}}, "video", "none yet"),
@@ -129,10 +132,19 @@ def test_every_validation_branch_names_field_value_and_allowed(change, field, al
     assert msg.startswith(f"{field}: got ") and allowed in msg, msg
 
 
-def test_resolution_divisible_by_16_is_fine_at_output_stride_16():
-    BASE.replace(output_stride=16, resolution=(272, 400))
-    with pytest.raises(ValueError, match="divisible by the output stride 32"):
-        BASE.replace(resolution=(272, 400))
+def test_any_resolution_from_the_output_stride_up_even_not_divisible():
+    # Seed 001's GFLOPs size (23 x 40 at 1/16), and sizes divisible by nothing.
+    assert BASE.replace(output_stride=16, resolution=(360, 640)).resolution == (360, 640)
+    BASE.replace(resolution=(250, 257))
+    BASE.replace(output_stride=8, resolution=(8, 9))
+    BASE.replace(resolution=(32, 33))
+    with pytest.raises(ValueError) as e:
+        BASE.replace(output_stride=8, resolution=(64, 7))
+    assert str(e.value) == (
+        "resolution: got [64, 7]; allowed: height and width >= the output stride 8"
+    )
+    with pytest.raises(ValueError, match=r"got \[16, 16\]; allowed: .* >= the output stride 32"):
+        BASE.replace(resolution=(16, 16))
 
 
 def test_classifier_takes_any_resolution():

@@ -61,7 +61,8 @@ def test_schema_1_space_dicts_are_read():
     "change,message",
     [
         ({"encoder": {"name": ["vgg"]}}, r"^space.encoder.name: got 'vgg'"),
-        ({"resolution": [[100, 100]]}, r"^space.resolution: got \[100, 100\]"),
+        ({"resolution": [[16, 100]]}, r"^space.resolution: got \[16, 100\]; allowed: .* >= "),
+        ({"output_stride": [8, 4]}, r"^space.output_stride: got 4; allowed: 8, 16, 32"),
         (
             {"encoder": {"name": ["mobilenet_v3_small"], "width": []}},
             r"^space.encoder.width: empty",
@@ -81,3 +82,14 @@ def test_space_validation(change, message):
 def test_a_space_needs_encoder_decoder_and_resolution():
     with pytest.raises(ValueError, match=r"^space.resolution: got None; allowed: at least one"):
         Space.from_dict({k: v for k, v in TINY.items() if k != "resolution"})
+
+
+def test_output_strides_8_16_32_and_sizes_not_divisible_by_them():
+    sp = Space.from_dict(
+        {**TINY, "resolution": [[360, 640], [45, 75]], "output_stride": [8, 16, 32]}
+    )
+    archs = list(sp.grid())
+    assert len(archs) == 6
+    assert {(a.resolution, a.output_stride) for a in archs} == {
+        (r, os) for r in ((360, 640), (45, 75)) for os in (8, 16, 32)
+    }
