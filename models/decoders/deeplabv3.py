@@ -111,8 +111,8 @@ def _resize_jvp(out_hw, primals, tangents):
 
 def resize_align_corners(x: jax.Array, out_hw: tuple[int, int]) -> jax.Array:
     """NHWC bilinear resize with align_corners=True (TF's `resize_bilinear` as DeepLab calls
-    it); exports as one RESIZE_BILINEAR(align_corners=True, half_pixel_centers=False). It
-    does not antialias, exactly like that op, so JAX and TFLite agree also when shrinking."""
+    it); exports as one RESIZE_BILINEAR(align_corners=True, half_pixel_centers=False). Meant
+    for upsampling, as every segnas resize (tested that way)."""
     out_hw = (int(out_hw[0]), int(out_hw[1]))
     if tuple(x.shape[1:3]) == out_hw:
         return x

@@ -273,26 +273,29 @@ def test_cell_is_a_conditional_space_dimension():
         )
 
 
-def test_tiny_arch_costs_and_blocks():
+@pytest.mark.parametrize(
+    "cell, head",
+    [
+        # the parent's own ops (global mean, resizes, concat) are the block "decoder"
+        ("basic", ["decoder", "image_pooling", "aspp0", "concat_projection", "logits"]),
+        ("dpc", [*(f"branch{i}" for i in range(5)), "decoder", "concat_projection", "logits"]),
+    ],
+)
+def test_tiny_arch_costs_and_blocks(cell, head):
     from nas.latency.blocks import decompose, micro_model
 
     arch = Arch.from_dict(
         {
             "encoder": {"name": "mobilenet_v3_small", "width": 0.5},
-            "decoder": {"name": "deeplabv3", "cell": "dpc"},
+            "decoder": {"name": "deeplabv3", "cell": cell},
             "resolution": [64, 96],
             "output_stride": 16,
             "num_classes": 3,
         }
     )
     blocks = decompose(arch)
-    head = [b.path for b in blocks if b.path.startswith("decoder")]
-    assert head == [
-        *(f"decoder/branch{i}" for i in range(5)),
-        "decoder",  # its own ops: the concat and the output resize
-        "decoder/concat_projection",
-        "decoder/logits",
-    ]
+    paths = [b.path for b in blocks if b.path.startswith("decoder")]
+    assert paths == [p if p == "decoder" else f"decoder/{p}" for p in head]
     assert sum(b.macs for b in blocks) == count_macs(arch, train=True) == count_macs(arch)
     for b in blocks:
         fn, inputs = micro_model(b)
