@@ -6,7 +6,9 @@ Counting convention (the one torchvision's published MobileNetV3 figures use):
 - MACs: multiply-accumulates of convolutions and dense layers (`conv_general_dilated` and
   `dot_general` in the traced program). BatchNorm, activations, pooling, elementwise ops and
   bilinear resizes are not counted: a resize lives inside the `odml.upsample_bilinear2d`
-  composite, whose body is skipped. FLOPs = 2 x MACs.
+  composite, whose body is skipped. FLOPs = 2 x MACs. Each conv is counted at its traced
+  output size, so an input that the strides do not divide counts its real ceil(H / s) maps
+  (360 x 640 at 1/16 is 23 x 40), not H / s.
 - bytes: params x bytes per weight (4 fp32, 2 fp16, 1 int8): the weight payload of a model
   with BN folded away is slightly smaller; the exporter reports the real .tflite size.
 
