@@ -163,20 +163,25 @@ def test_dpc_refuses_an_undefined_stride():
         _head("dpc").init(jax.random.key(0), {4: jnp.zeros((1, 8, 8, 16))}, (32, 32))
 
 
-@pytest.mark.parametrize("cell", ["basic", "dpc"])
-def test_dropout_only_in_training(cell):
-    head = _head(cell, 3)
-    rng = np.random.default_rng(0)
-    feats = {16: jnp.asarray(rng.standard_normal((2, 6, 8, 32)), jnp.float32)}
-    # random variables of the init's shapes (compiling the init costs seconds); BN var 1
-    variables = jax.tree_util.tree_map_with_path(
+def _random_variables(head: DeepLabV3, feats: dict, out_hw: tuple[int, int], rng) -> dict:
+    """Random variables of the init's shapes, BN variances 1 (compiling the init costs
+    seconds)."""
+    return jax.tree_util.tree_map_with_path(
         lambda p, v: (
             np.ones(v.shape, np.float32)
             if str(p[-1]) == "['var']"
             else rng.standard_normal(v.shape).astype(np.float32)
         ),
-        jax.eval_shape(lambda f: head.init(jax.random.key(0), f, (12, 16)), feats),
+        jax.eval_shape(lambda f: head.init(jax.random.key(0), f, out_hw), feats),
     )
+
+
+@pytest.mark.parametrize("cell", ["basic", "dpc"])
+def test_dropout_only_in_training(cell):
+    head = _head(cell, 3)
+    rng = np.random.default_rng(0)
+    feats = {16: jnp.asarray(rng.standard_normal((2, 6, 8, 32)), jnp.float32)}
+    variables = _random_variables(head, feats, (12, 16), rng)
     names = ["concat_projection"] if cell == "basic" else [f"branch{i}" for i in range(5)]
 
     @functools.partial(jax.jit, static_argnums=0)
@@ -208,6 +213,36 @@ def test_dropout_only_in_training(cell):
     kept = live & ~dropped
     np.testing.assert_allclose(y[kept], x[kept] / 0.9, rtol=1e-6)
     assert not np.array_equal(y, dropout_io(True, 2)[1])  # another key, another mask
+
+
+@pytest.mark.parametrize("cell", ["basic", "dpc"])
+def test_trains_every_parameter(cell):
+    """A training step differentiates through dropout, BN batch stats and both resizes (the
+    composite's own jvp rule); every parameter receives a gradient."""
+    head = _head(cell, 3)
+    rng = np.random.default_rng(0)
+    feats = {16: jnp.asarray(rng.standard_normal((2, 3, 4, 16)), jnp.float32)}
+    variables = _random_variables(head, feats, (48, 64), rng)
+    labels = jnp.asarray(rng.integers(0, 3, (2, 48, 64)))
+
+    def loss(params):
+        logits, _ = head.apply(
+            {**variables, "params": params},
+            feats,
+            (48, 64),
+            True,
+            rngs={"dropout": jax.random.key(1)},
+            mutable=["batch_stats"],
+        )[0]
+        picked = jnp.take_along_axis(jax.nn.log_softmax(logits), labels[..., None], -1)
+        return -picked.mean()
+
+    grads = jax.jit(jax.grad(loss))(variables["params"])
+    norms = {
+        jax.tree_util.keystr(p): float(jnp.abs(g).sum())
+        for p, g in jax.tree_util.tree_leaves_with_path(grads)
+    }
+    assert all(np.isfinite(n) and n > 0 for n in norms.values()), norms
 
 
 def test_cell_knob_errors():
