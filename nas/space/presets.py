@@ -112,16 +112,18 @@ SPACES: dict[str, Space] = {
         {
             "encoder": {
                 "name": list(ENCODERS),
-                "width": [0.5, 0.75, 1.0, 1.5, 2.0],
+                # ShuffleNetV2 has models at these four widths only (torchvision's).
+                "width": [0.5, 1.0, 1.5, 2.0],
                 "depth": [0.5, 1.0, 1.5],
             },
             "decoder": {
-                "name": ["unet", "lraspp"],
+                "name": ["unet", "lraspp", "deeplabv3"],
                 "kind": ["bilinear", "channel_attention", "mlp"],
+                "cell": ["basic", "dpc"],
             },
             "conv": {"type": ["depthwise", "group"], "group_size": [4, 8, 16]},
             "resolution": [[s, s] for s in (128, 256, 384, 512)],
-            "output_stride": [16, 32],
+            "output_stride": [8, 16, 32],
             "num_classes": 2,
         }
     ),

@@ -35,6 +35,7 @@ def test_training_fixture_learned(trained):
     assert losses[-1] < 0.6 * losses[0]  # the quantized-parity tests need real margins
 
 
+@pytest.mark.latency_protocol
 def test_float_export_writes_model_and_report(tmp_path, tiny_arch, trained, toy_images):
     variables, _ = trained
     out = tmp_path / "m.tflite"

@@ -55,6 +55,7 @@ def test_nan_candidate_fails_the_sweep_goes_on_and_the_winner_exports(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.latency_protocol
 def test_real_search_with_a_latency_objective_and_budget(tmp_path):
     """Real trainer, real latency table (measured here for the smoke space), a latency
     objective and a budget between the fastest and slowest candidate's predicted latency."""
