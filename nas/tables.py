@@ -20,7 +20,8 @@ A config's `table` section (see `experiments/seed000/table1.py`) declares:
       `{workdir}` filled in);
     - `paper`: a column segnas cannot reproduce (`reason`), the paper's value only;
 - `latency`: `mode` (measure | predict | skip), `target`, `threads`, `rounds`, `warmup`,
-  `seed` (see nas/latency/measure.py), `table` (predict: the latency table; "" = default path);
+  `seed` (see nas/latency/measure.py), `table` (predict: the latency table; "" = default path),
+  `output` (measure: `logits`, or `labels` for models that end in their argmax);
 - `ratios` (optional): dicts `name`, `column`, `numerator`, `denominator` (row names): one
   latency ratio between two rows, printed under the table for the paper and for segnas.
 
@@ -64,8 +65,16 @@ _KIND_FIELDS: dict[str, tuple[str, ...]] = {
     "paper": ("reason",),
 }
 _LATENCY_DEFAULTS: dict[str, Any] = dict(
-    mode="measure", target="litert-cpu", threads=1, rounds=10, warmup=2, seed=0, table=""
+    mode="measure",
+    target="litert-cpu",
+    threads=1,
+    rounds=10,
+    warmup=2,
+    seed=0,
+    table="",
+    output="logits",  # or "labels": the model ends in its argmax, as deployed
 )
+LATENCY_OUTPUTS: tuple[str, ...] = ("logits", "labels")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +207,10 @@ def parse_table(section: Any) -> TableSpec:
         raise UserError(
             f"table.latency.mode: got {lat['mode']!r}; allowed: {', '.join(LATENCY_MODES)}"
         )
+    if lat["output"] not in LATENCY_OUTPUTS:
+        raise UserError(
+            f"table.latency.output: got {lat['output']!r}; allowed: {', '.join(LATENCY_OUTPUTS)}"
+        )
     ratios = tuple(dict(_as_dict(x)) for x in t.get("ratios") or ())
     for i, x in enumerate(ratios):
         col = next((c for c in columns if c.key == x.get("column")), None)
@@ -273,13 +286,14 @@ def latencies(
         target,
         threads,
         {**run, "chunk": 2 * len(archs)},
+        output=settings.get("output", "logits"),
         progress=progress,
         desc=f"timing {len(archs)} models side by side ({target})",
     )
     how = (
         f"measured on this machine ({cpu_model()}), {target}, {threads} thread(s): "
-        f"{len(archs)} whole models side by side, median of {rounds} interleaved runs after "
-        f"{warmup} warm-up runs"
+        f"{len(archs)} whole models ({settings.get('output', 'logits')}) side by side, median "
+        f"of {rounds} interleaved runs after {warmup} warm-up runs"
     )
     return {k: v["median_ms"] for k, v in stats.items()}, how
 

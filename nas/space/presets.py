@@ -76,6 +76,23 @@ PRESETS: dict[str, Arch] = {
     "mobilenet_v2_imagenet": _arch(
         "mobilenet_v2", {"name": "classifier"}, resolution=[224, 224], num_classes=1000
     ),
+    # Seed 001's four Cityscapes models: ShuffleNetV2 (the paper's segmentation variant, width
+    # 1.0) or MobileNetV2, DeepLabV3 basic or DPC head, output stride 16, 19 classes, at the
+    # paper's 769x769 crop (not divisible by 16: TF "SAME" sizes, a 49x49 feature map).
+    **{
+        f"deeplabv3_{label}_{cell}": _arch(
+            encoder,
+            {"name": "deeplabv3", "cell": cell},
+            output_stride=16,
+            resolution=[769, 769],
+            num_classes=19,
+        )
+        for label, encoder in (
+            ("shufflenet_v2", "shufflenet_v2_seg"),
+            ("mobilenet_v2", "mobilenet_v2"),
+        )
+        for cell in ("basic", "dpc")
+    },
 }
 
 # Published figures beside each preset, for the README table and tests. `None`: no figure.

@@ -99,8 +99,13 @@ def _ceil(res: tuple[int, int], s: int) -> tuple[int, int]:
     return (math.ceil(res[0] / s), math.ceil(res[1] / s))
 
 
+# EfficientNet-Lite1-3 are Lite0's blocks at widths and depths between Lite0's and Lite4's:
+# the two ends stand for the variant family (each cell traces three models).
+GRID_ENCODERS = sorted(e for e in ENCODERS if e not in {f"efficientnet_lite{i}" for i in (1, 2, 3)})
+
+
 @pytest.mark.parametrize("decoder", sorted(DECODERS))
-@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("encoder", GRID_ENCODERS)
 def test_shapes_every_encoder_decoder_every_output_stride_at_an_odd_size(encoder, decoder):
     for os in (8, 16, 32):
         arch = Arch.from_dict(

@@ -102,11 +102,11 @@ def _random_variables(model, x, seed):
 
 @pytest.mark.slow
 def test_sampled_archs_build_and_run_forward():
-    # 24 draws of the full space (every encoder and head family, OS 8/16/32) at small,
+    # 16 draws of the full space (every encoder and head family, OS 8/16/32) at small,
     # non-square sizes; each costs a compile, so the count is what the suite can afford.
     space, rng = SPACES["full"], random.Random(2024)
     seen = set()
-    for i in range(24):
+    for i in range(16):
         res = rng.choice([(64, 64), (64, 96), (96, 64)])
         arch = Arch.sample(space, rng).replace(resolution=res, num_classes=3)
         seen.add((arch.encoder, arch.decoder))
@@ -117,7 +117,7 @@ def test_sampled_archs_build_and_run_forward():
         assert logits.shape == (1, *res, 3), arch
         assert bool(jnp.all(jnp.isfinite(logits))), arch
         assert float(jnp.std(logits)) > 0, arch  # not a constant map
-    assert len(seen) >= 12  # the sample really spans the encoder x decoder grid
+    assert len(seen) >= 10  # the sample really spans the encoder x decoder grid
 
 
 @pytest.mark.parametrize("encoder", ["mobilenet_v3_small", "efficientnet_lite0"])

@@ -202,6 +202,10 @@ def with_row(i: int, **r) -> tuple:
             dict(latency=dict(mode="fast")),
             "table.latency.mode: got 'fast'; allowed: measure, predict, skip",
         ),
+        (
+            dict(latency=dict(output="probs")),
+            "table.latency.output: got 'probs'; allowed: logits, labels",
+        ),
         (dict(latency=dict(runs=3)), "table.latency.runs: unknown; allowed: mode, target"),
         (
             dict(ratios=(dict(column="ms", numerator="theirs", denominator="base"),)),
@@ -295,7 +299,7 @@ def test_measured_latency_times_every_model_in_one_interleaved_chunk(monkeypatch
     ms, how = tables.latencies(tables.distinct_archs(spec), spec.latency, False)
     assert len(ms) == 2 and calls[0][0] == 2
     assert calls[0][1]["chunk"] >= 2 * 2 and calls[0][1]["rounds"] == 7  # one chunk: all models
-    assert "2 whole models side by side, median of 7 interleaved runs" in how
+    assert "2 whole models (logits) side by side, median of 7 interleaved runs" in how
 
 
 def test_predicted_latency_needs_a_table(tmp_path):

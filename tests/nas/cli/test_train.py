@@ -94,7 +94,7 @@ def test_overrides_reach_the_trainer(tmp_path, data_dir, jax_cache, capsys):
 
 
 def run_cli(workdir: Path, data_dir: str, jax_cache: Path) -> subprocess.Popen:
-    # checkpoint every 3 steps; 60 steps leave seconds between the first checkpoint and the end
+    # checkpoint every 3 steps; 30 steps leave seconds between the first checkpoint and the end
     cmd = [
         SEGNAS,
         "train",
@@ -103,9 +103,9 @@ def run_cli(workdir: Path, data_dir: str, jax_cache: Path) -> subprocess.Popen:
         "--workdir",
         str(workdir),
         f"--config.data.data_dir={data_dir}",
-        "--config.train.steps=60",
+        "--config.train.steps=30",
         "--config.train.checkpoint_every=3",
-        "--config.train.eval_every=30",
+        "--config.train.eval_every=15",
         "--config.train.log_every=1",
         "--config.train.progress=False",
     ]
@@ -144,19 +144,19 @@ def test_sigkill_midway_then_rerun_resumes_to_the_same_result(tmp_path, data_dir
     assert proc.returncode == -signal.SIGKILL
     assert not (run / "result.json").exists(), "the run ended before it was killed"
     killed_at = max(int(p.name) for p in (run / "checkpoints").glob("*") if p.name.isdigit())
-    assert killed_at < 60
+    assert killed_at < 30
 
     again = run_cli(run, data_dir, jax_cache)
     out, _ = again.communicate(timeout=900)
     assert again.returncode == 0, out
     result = json.loads((run / "result.json").read_text())
-    assert result["status"] == "complete" and result["step"] == 60
+    assert result["status"] == "complete" and result["step"] == 30
     for key in ("val/miou", "val/pixel_accuracy", "train/loss", "train/grad_norm"):
         assert result["metrics"][key] == pytest.approx(
             reference["metrics"][key], rel=1e-5, abs=1e-6
         ), key
     # every step's loss, before and after the kill, matches the uninterrupted run
     got, want = losses(run), losses(tmp_path / "ref")
-    assert sorted(got) == list(range(1, 61))
+    assert sorted(got) == list(range(1, 31))
     for step in want:
         assert got[step] == pytest.approx(want[step], rel=1e-5, abs=1e-6), step
