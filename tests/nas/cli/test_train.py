@@ -77,6 +77,7 @@ def test_overrides_reach_the_trainer(tmp_path, data_dir, jax_cache, capsys):
             "--config.train.eval_every=0",
             "--config.train.progress=False",
             "--config.arch.decoder.kind=mlp",
+            "--config.arch.encoder.depth=0.1",  # 5 blocks of 11: compiling dominates
             "--config.train.max_minutes=5",
         ]
     )
@@ -85,7 +86,8 @@ def test_overrides_reach_the_trainer(tmp_path, data_dir, jax_cache, capsys):
     assert out.splitlines()[-1].startswith("segnas train: complete at step 3, val/miou ")
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["train"]["steps"] == 3 and saved["train"]["max_minutes"] == 5.0
-    assert json.loads((tmp_path / "arch.json").read_text())["decoder"]["kind"] == "mlp"
+    arch = json.loads((tmp_path / "arch.json").read_text())
+    assert arch["decoder"]["kind"] == "mlp" and arch["encoder"]["depth"] == 0.1
     assert [
         json.loads(l)["step"]
         for l in (tmp_path / "metrics.jsonl").read_text().splitlines()
@@ -104,6 +106,7 @@ def run_cli(workdir: Path, data_dir: str, jax_cache: Path) -> subprocess.Popen:
         str(workdir),
         f"--config.data.data_dir={data_dir}",
         "--config.train.steps=30",
+        "--config.arch.encoder.depth=0.1",  # 5 blocks of 11: compiling dominates this test
         "--config.train.checkpoint_every=3",
         "--config.train.eval_every=15",
         "--config.train.log_every=1",

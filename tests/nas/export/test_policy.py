@@ -13,6 +13,7 @@ from ai_edge_litert import schema_py_generated as schema
 from nas.errors import UserError
 from nas.export import policy as export
 from nas.export import tflite
+from tests.conftest import LIGHT_COMPANIONS
 
 SEG_OPS = {
     "ADD",
@@ -35,7 +36,6 @@ def test_training_fixture_learned(trained):
     assert losses[-1] < 0.6 * losses[0]  # the quantized-parity tests need real margins
 
 
-@pytest.mark.latency_protocol
 def test_float_export_writes_model_and_report(tmp_path, tiny_arch, trained, toy_images):
     variables, _ = trained
     out = tmp_path / "m.tflite"
@@ -55,8 +55,11 @@ def test_float_export_writes_model_and_report(tmp_path, tiny_arch, trained, toy_
     assert p["thresholds"] == {"max_abs_diff": 1e-4, "argmax_agreement": 0.999}
     lat = report["latency"]
     assert lat["runs"] == 40 and lat["threads"] == 1 and lat["warmup"] == 5
-    # the tables' protocol: thread CPU clock, among 7 other whole models of seed 000's space
-    assert lat["clock"] == "thread-cpu" and lat["companions"] == 7 and lat["companion_sets"] == 5
+    # the tables' protocol: thread CPU clock, among the sets `context.companion_sets` gives
+    # (5 of 7 models, pinned in tests/nas/latency/test_context.py; here the suite's light
+    # stand-in, tests/conftest.py, shows the export asks that function and reports its sets)
+    assert lat["clock"] == "thread-cpu" and lat["companions"] == LIGHT_COMPANIONS
+    assert lat["companion_sets"] == 1
     assert report["latency_ms"] == lat["median_ms"] == lat["measured_ms"] > 0
     assert "predicted_ms" not in lat  # nothing predicted it
     # Independently of the exporter's own check: the written file matches JAX on an image
