@@ -6,12 +6,16 @@ A config's `table` section (see `experiments/seed000/table1.py`) declares:
   fills the accuracy columns runs, for the command printed when it has not run), `notes`;
 - `rows`: one dict per printed row: `name` (unique), `group` (the paper's row group, may be
   ""), `arch` (a preset name or a flat arch dict; "" or None: a row the paper has but segnas
-  does not build, printed "paper only (not built)"), `paper` (column key -> printed value);
+  does not build, printed "paper only (not built)"), `paper` (column key -> printed value; a
+  key left out, or None, is a cell the paper leaves empty or marks n/a: printed "–");
 - `columns`: one dict per paper column, with `key`, `title` and a `kind`:
     - `structural`: `metric` of `nas.cost.cost` (params, macs, flops, bytes_fp32, bytes_fp16,
       bytes_int8: the deployed model's, without the auxiliary heads only training reads, which
       is what a paper's model size / OPs describe; params_train, macs_train: with them) times
-      `scale`, to `digits` decimals;
+      `scale`, to `digits` decimals; optional `resolution` [height, width]: the metric of
+      each row's arch at that input size instead of its own (a paper that counts OPs at
+      another size than it trains at: seed 001's Table 2 trains at 769² and counts at
+      360x640; the row keeps its trained arch, so its accuracy cells still match the sweep);
     - `latency`: measured (or predicted) on this machine, printed as a ratio to the row named
       `reference`, the paper's value beside with its own ratio to that row (the paper's device
       is not this machine: only ratios compare);
@@ -32,9 +36,7 @@ order each round, the median), the protocol of segnas's latency tables.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +45,9 @@ from typing import Any
 from nas.errors import UserError
 from nas.space.arch import Arch
 from nas.space.resolve import resolve_arch_spec
+
+# re-exported: the output forms live in nas/table_render.py, callers reach them here
+from nas.table_render import csv_columns, log_wandb, to_csv, to_markdown  # noqa: F401
 
 KINDS: tuple[str, ...] = ("structural", "latency", "accuracy", "paper")
 STRUCTURAL_METRICS: tuple[str, ...] = (
@@ -59,7 +64,7 @@ LATENCY_MODES: tuple[str, ...] = ("measure", "predict", "skip")
 NOT_BUILT = "paper only (not built)"
 # Fields each column kind reads, beyond key / kind / title.
 _KIND_FIELDS: dict[str, tuple[str, ...]] = {
-    "structural": ("metric", "scale", "digits"),
+    "structural": ("metric", "scale", "digits", "resolution"),
     "latency": ("reference", "digits"),
     "accuracy": ("metric", "scale", "digits", "command"),
     "paper": ("reason",),
@@ -121,6 +126,27 @@ def _need(d: Mapping[str, Any], key: str, field: str, allowed: str) -> Any:
     return d[key]
 
 
+def _resolution(v: Any, field: str) -> tuple[int, int] | None:
+    """A structural column's `resolution` as (height, width), None when not given."""
+    if v is None:
+        return None
+    ok = (
+        isinstance(v, (list, tuple))
+        and len(v) == 2
+        and all(type(x) is int and x > 0 for x in v)  # bool and float sizes are refused too
+    )
+    if not ok:
+        raise UserError(f"{field}: got {v!r}; allowed: [height, width], two positive integers")
+    return (v[0], v[1])
+
+
+def counted_arch(arch: Arch, column: Column) -> Arch:
+    """The arch whose structural figure `column` prints for a row of `arch`: `arch` itself,
+    or at the column's `resolution` when it has one."""
+    res = column.fields.get("resolution")
+    return arch if res is None else arch.replace(resolution=res)
+
+
 def _column(i: int, c: Any) -> Column:
     field = f"table.columns[{i}]"
     if not isinstance(c, Mapping):
@@ -143,6 +169,8 @@ def _column(i: int, c: Any) -> Column:
                 f"{field}.metric: got {metric!r}; allowed: {', '.join(STRUCTURAL_METRICS)}"
             )
         fields.setdefault("scale", 1.0)
+    if kind == "structural":
+        fields["resolution"] = _resolution(c.get("resolution"), f"{field}.resolution")
     if kind == "latency":
         _need(c, "reference", field, "the name of the row latencies are divided by")
     if kind == "accuracy":
@@ -191,6 +219,15 @@ def parse_table(section: Any) -> TableSpec:
         raise UserError(f"table.rows: name {dup!r} given twice; allowed: unique row names")
     built = [r.name for r in rows if r.arch is not None]
     for i, c in enumerate(columns):
+        for r in rows if c.fields.get("resolution") else ():
+            try:
+                if r.arch is not None:
+                    counted_arch(r.arch, c)
+            except ValueError as e:  # e.g. a side below the row's output stride
+                raise UserError(
+                    f"table.columns[{i}].resolution: got {list(c.fields['resolution'])}; "
+                    f"allowed: a size every built row's arch takes (row {r.name!r}: {e})"
+                ) from None
         ref = c.fields.get("reference")
         if c.kind == "latency" and ref not in built:
             raise UserError(
@@ -346,7 +383,14 @@ def compute(
     from `workdir`; `command` (the config flag) and the workdir fill accuracy commands."""
     archs = distinct_archs(spec)
     kinds = {c.kind for c in spec.columns}
-    costs = structural(archs) if "structural" in kinds else {}
+    # each structural column counts the rows' archs, or them at its own resolution
+    counted = {
+        b.id: b
+        for c in spec.columns
+        if c.kind == "structural"
+        for b in (counted_arch(a, c) for a in archs)
+    }
+    costs = structural(list(counted.values()))
     ms, how = latencies(archs, spec.latency, progress) if "latency" in kinds else ({}, "")
     sweep = sweep_results(workdir)
     by_name = {r.name: r for r in spec.rows}
@@ -382,7 +426,7 @@ def compute(
                 line.append(NOT_BUILT)
                 rec[f"{c.key}.segnas"] = None
             elif c.kind == "structural":
-                v = costs[a.id][f["metric"]] * float(f["scale"])
+                v = costs[counted_arch(a, c).id][f["metric"]] * float(f["scale"])
                 rec[f"{c.key}.segnas"] = v
                 line.append(_fmt(v, f["digits"]))
             elif c.kind == "latency":
@@ -418,6 +462,9 @@ def _notes(
     for c in spec.columns:
         if c.kind == "latency":
             notes.append(f"{c.title}: ratio to row {c.fields['reference']!r}; segnas {how}.")
+        elif c.kind == "structural" and c.fields.get("resolution"):
+            h, w = c.fields["resolution"]
+            notes.append(f"{c.title}: counted at {h}x{w} (height x width), each row's arch.")
         elif c.kind == "paper":
             notes.append(f"{c.title}: the paper's only ({c.fields['reason'] or 'not built'}).")
         elif c.kind == "accuracy":
@@ -432,64 +479,3 @@ def _notes(
         mine = f"{sn / sd:.2f}" if sn is not None and sd else "not measured"
         notes.append(f"{x.get('name') or key}: paper {paper}, segnas {mine}.")
     return notes + list(spec.notes)
-
-
-def to_markdown(result: Result) -> str:
-    """The table as Markdown: title, the table (paper value beside segnas's), the notes."""
-
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    out = [f"## {result.spec.title}", "", line(result.header)]
-    out.append("|" + "---|" * len(result.header))
-    out += [line(c) for c in result.cells]
-    out += [""] + [f"- {n}" for n in result.notes]
-    return "\n".join(out) + "\n"
-
-
-def csv_columns(result: Result) -> list[str]:
-    """The CSV / W&B column names: every key any record has, in first-seen order."""
-    return list(dict.fromkeys(k for r in result.records for k in r))
-
-
-def to_csv(result: Result) -> str:
-    """One CSV line per row: group, row, arch_id, status, then per column the paper value and
-    segnas's (latency: ratios and segnas's ms); empty where there is none."""
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=csv_columns(result), lineterminator="\n")
-    w.writeheader()
-    w.writerows(result.records)
-    return buf.getvalue()
-
-
-def log_wandb(result: Result, out: Path, wandb_cfg: Any, config: str = "") -> str | None:
-    """One W&B run (job type paper-table) holding the table; offline unless `wandb.mode` says
-    otherwise, its files under `out`. Returns the run folder, or None when disabled."""
-    cfg = dict(_as_dict(wandb_cfg) or {})
-    mode = str(cfg.get("mode") or "offline")
-    if mode == "disabled":
-        return None
-    if mode not in ("offline", "online"):
-        raise UserError(f"wandb.mode: got {mode!r}; allowed: offline, online, disabled")
-    import wandb
-
-    cols = csv_columns(result)
-    rows = [[r.get(c) for c in cols] for r in result.records]
-    run = wandb.init(
-        project=cfg.get("project") or "segnas",
-        entity=cfg.get("entity") or None,
-        group=result.spec.name,
-        name=f"{result.spec.name}-table",
-        job_type="paper-table",
-        dir=str(out),
-        mode=mode,
-        reinit="create_new",
-        settings=wandb.Settings(console="off", silent=True, x_disable_stats=True, disable_git=True),
-        config={"title": result.spec.title, "config": config, "notes": result.notes},
-    )
-    try:
-        run.log({"table": wandb.Table(columns=cols, data=rows)})
-        run_dir = str(Path(run.dir).parent)
-    finally:
-        run.finish()
-    return run_dir

@@ -196,6 +196,23 @@ def with_row(i: int, **r) -> tuple:
             dict(rows=with_row(0, paper=dict(fps=3.0))),
             "table.rows[0].paper: unknown column 'fps'; allowed: acc, mb, ms, other",
         ),
+        (
+            dict(
+                columns=with_column(1, key="mb", kind="structural", metric="macs", resolution=[64])
+            ),
+            "table.columns[1].resolution: got [64]; allowed: [height, width], two positive "
+            "integers",
+        ),
+        (
+            dict(
+                columns=with_column(
+                    1, key="mb", kind="structural", metric="macs", resolution=[16] * 2
+                )
+            ),
+            "table.columns[1].resolution: got [16, 16]; allowed: a size every built row's arch "
+            "takes (row 'base': resolution: got [16, 16]; allowed: height and width >= the "
+            "output stride 32)",
+        ),
         (dict(rows=with_row(1, name="base")), "table.rows: name 'base' given twice"),
         (dict(rows=()), "table.rows: missing; allowed: one or more row dicts"),
         (
@@ -312,3 +329,22 @@ def test_predicted_latency_needs_a_table(tmp_path):
 
 def test_sweep_results_without_trials(tmp_path):
     assert tables.sweep_results(tmp_path) == {} and tables.sweep_results(None) == {}
+
+
+def test_a_structural_column_at_its_own_resolution(monkeypatch):
+    """`resolution` counts each row's arch at that size; the row stays the arch it was."""
+    monkeypatch.setattr(nas.cost, "cost", fake_cost)
+    at = dict(key="at", kind="structural", title="MB@", metric="params", resolution=[96, 128])
+    spec = tables.parse_table(minimal(columns=(*minimal()["columns"], at)))
+    wide = spec.rows[1].arch
+    assert wide.resolution == (64, 64)
+    result = tables.compute(spec, None, command="cfg.py")
+    j = result.header.index("MB@, segnas")
+    counted = wide.replace(resolution=(96, 128))
+    # fake_cost's params are 1,000,000 + the first 4 hex digits of the id, so the two sizes
+    # (two ids) give two figures: the column reads the one at 96x128
+    assert result.cells[1][j] == f"{1_000_000 + int(counted.id[:4], 16):,.2f}"
+    assert result.cells[1][j] != f"{1_000_000 + int(wide.id[:4], 16):,.2f}"
+    assert result.records[1]["arch_id"] == wide.id
+    assert result.cells[2][j] == tables.NOT_BUILT
+    assert "MB@: counted at 96x128 (height x width), each row's arch." in result.notes
