@@ -1,9 +1,11 @@
-"""Wall time and latency figures of `segnas table` for seed 000's paper tables.
+"""Wall time and latency figures of `segnas table` for the paper tables that time models.
 
-    .venv/bin/python experiments/benchmarks/paper_tables.py            # table1 and table3
+    .venv/bin/python experiments/benchmarks/paper_tables.py            # seed 000's table1, table3
     .venv/bin/python experiments/benchmarks/paper_tables.py --tables table3 --no-save
+    .venv/bin/python experiments/benchmarks/paper_tables.py --tables seed001_table5 \
+        --name paper_tables_seed001
 
-Runs `segnas table --config experiments/seed000/<table>.py --quiet` as its own process (so the
+Runs `segnas table --config <its config> --quiet` as its own process (so the
 time includes start-up, as a user sees it) in a temporary --out folder, one table after the
 other, and reads the table.csv it wrote. Per table it records the wall time, the number of
 distinct models timed, each row's latency (ms, LiteRT XNNPACK 1 thread) and ratio to the
@@ -33,7 +35,13 @@ from experiments.benchmarks.results import LoadMonitor, loadavg, write_result  #
 from nas import tables  # noqa: E402
 from nas.config import load_config  # noqa: E402
 
-TABLES = ("table1", "table3")
+# name -> config: seed 000's Tables 1 and 3 (the default run), seed 001's Table 5
+TABLES = {
+    "table1": "experiments/seed000/table1.py",
+    "table3": "experiments/seed000/table3.py",
+    "seed001_table5": "experiments/seed001/table5.py",
+}
+DEFAULT_TABLES = ("table1", "table3")
 
 
 def slug(text: str) -> str:
@@ -47,8 +55,8 @@ def _number(text: str) -> float | None:
 
 
 def run_table(name: str) -> dict[str, Any]:
-    """Runs `segnas table` for experiments/seed000/<name>.py and returns its figures."""
-    config_path = os.path.join("experiments", "seed000", f"{name}.py")
+    """Runs `segnas table` for the config `TABLES[name]` and returns its figures."""
+    config_path = TABLES[name]
     # Parsed first, so that a bad config fails before minutes of timing.
     spec = tables.parse_table(load_config(os.path.join(ROOT, config_path)).get("table"))
     with tempfile.TemporaryDirectory(prefix=f"segnas_{name}_") as out:
@@ -93,7 +101,7 @@ def run_table(name: str) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     """Times each table, prints its figures and saves them all in one result file."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES))
+    p.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(DEFAULT_TABLES))
     p.add_argument("--name", default="paper_tables", help="result file name (no .json)")
     p.add_argument("--no-save", action="store_true", help="print only; write no result file")
     args = p.parse_args(argv)

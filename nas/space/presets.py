@@ -122,6 +122,21 @@ SPACES: dict[str, Space] = {
             "num_classes": 2,
         }
     ),
+    # Seed 001's joint space: ShuffleNetV2 (its segmentation variant) or MobileNetV2 at
+    # torchvision's four widths, a DeepLabV3 head with the basic or the DPC cell, output
+    # stride 8, 16 or 32, Cityscapes' 19 classes. The paper trains 769x769 crops at OS 16.
+    "seed001": Space.from_dict(
+        {
+            "encoder": {
+                "name": ["shufflenet_v2_seg", "mobilenet_v2"],
+                "width": [0.5, 1.0, 1.5, 2.0],
+            },
+            "decoder": {"name": ["deeplabv3"], "cell": ["basic", "dpc"]},
+            "resolution": [[s, s] for s in (513, 769)],
+            "output_stride": [8, 16, 32],
+            "num_classes": 19,
+        }
+    ),
     # Every encoder and head segnas has, for latency tables that cover all of them. Regular
     # (ungrouped) convs are legal but left out: on expanded channels they are 10-100x the
     # cost of the rest, a search would not keep them.

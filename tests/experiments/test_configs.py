@@ -103,7 +103,10 @@ def test_the_known_configs_are_found():
         "experiments/latency_cpu.py",
         "experiments/seed000/table1.py",
         "experiments/seed000/table3.py",
+        "experiments/seed001/table2.py",
         "experiments/seed001/table5.py",
+        "experiments/seed001/latency.py",
+        "experiments/seed001/joint_search.py",
     } <= set(CONFIGS)
 
 
