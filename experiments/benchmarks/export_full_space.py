@@ -1,6 +1,6 @@
 """Random architectures of the `full` space: build, run forward, export to TFLite, parity.
 
-    .venv/bin/python experiments/benchmarks/export_full_space.py            # 20 archs, ~15 min
+    .venv/bin/python experiments/benchmarks/export_full_space.py     # 20 archs, ~20 min idle
     .venv/bin/python experiments/benchmarks/export_full_space.py --n 3 --no-save
 
 Draws `n` archs of `nas.space.presets.SPACES["full"]` (every encoder and head family, output
