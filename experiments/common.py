@@ -129,6 +129,40 @@ def train_section(smoke: bool, **overrides: Any) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(d)
 
 
+def search_section(
+    study_name: str, strategy: str, space: Any, **overrides: Any
+) -> ml_collections.ConfigDict:
+    """The `search` section of a paper table's sweep: `strategy` over `space`, every listed
+    candidate (num_trials 0), objectives val/miou, bytes and macs, no latency tables, no
+    budgets, no winners exported; `overrides` replace fields (baseline, objectives, ...)."""
+    base: dict[str, Any] = dict(
+        study_name=study_name,
+        strategy=strategy,
+        space=space,
+        baseline="",
+        num_trials=0,  # 0: every candidate the strategy lists
+        seed=0,
+        objectives=("val/miou", "bytes", "macs"),
+        latency_tables=ml_collections.ConfigDict({}),
+        build_missing_tables=False,
+        max_latency_ms=ml_collections.ConfigDict({}),
+        max_params=ml_collections.FieldReference(None, field_type=float),
+        max_bytes=ml_collections.FieldReference(None, field_type=float),
+        max_macs=ml_collections.FieldReference(None, field_type=float),
+        train_infeasible=False,
+        population_size=8,
+        startup_trials=10,
+        prune=dict(enabled=False, min_trials=3, warmup_steps=0),
+        reference_point=ml_collections.ConfigDict({}),
+        heartbeat_interval=60,
+        grace_period=300,
+        max_retry=10,  # a kill is retried from its checkpoint, never a failure
+        evaluator="nas.train.loop:train_and_evaluate",
+        winners=dict(max_count=0, quantize="none", output="logits"),
+    )
+    return ml_collections.ConfigDict(_updated(base, overrides, "search_section"))
+
+
 def wandb_section(group: str, smoke: bool = False, **overrides: Any) -> ml_collections.ConfigDict:
     """The `wandb` section: project segnas, offline (`disabled` when `smoke`), run group
     `group`; `overrides` replace fields (mode, project, entity, name, tags)."""

@@ -54,6 +54,7 @@ from experiments.common import (
     data_section,
     loss_section,
     parse_arg,
+    search_section,
     train_section,
     wandb_section,
 )
@@ -208,32 +209,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         progress=not smoke,
     )
     c.wandb = wandb_section("seed000_table1", smoke)
-    c.search = ml_collections.ConfigDict(
-        dict(
-            study_name="seed000_table1",
-            strategy="ablation",
-            space=space,
-            baseline={**FINAL, "resolution": (sizes[2], sizes[2])},
-            num_trials=0,  # 0: every row of the ablation (9 models)
-            seed=0,
-            objectives=("val/miou", "bytes", "macs"),
-            latency_tables=ml_collections.ConfigDict({}),
-            build_missing_tables=False,
-            max_latency_ms=ml_collections.ConfigDict({}),
-            max_params=ml_collections.FieldReference(None, field_type=float),
-            max_bytes=ml_collections.FieldReference(None, field_type=float),
-            max_macs=ml_collections.FieldReference(None, field_type=float),
-            train_infeasible=False,
-            population_size=8,
-            startup_trials=10,
-            prune=dict(enabled=False, min_trials=3, warmup_steps=0),
-            reference_point=ml_collections.ConfigDict({}),
-            heartbeat_interval=60,
-            grace_period=300,
-            max_retry=10,  # a kill is retried from its checkpoint, never a failure
-            evaluator="nas.train.loop:train_and_evaluate",
-            winners=dict(max_count=0, quantize="none", output="logits"),
-        )
+    # every row of the ablation (9 models) around the baseline
+    c.search = search_section(
+        "seed000_table1", "ablation", space, baseline={**FINAL, "resolution": (sizes[2], sizes[2])}
     )
     c.table = table_section(sizes, smoke)
     return c

@@ -60,6 +60,7 @@ from typing import Any
 
 import ml_collections
 
+from experiments import common
 from experiments.common import data_section, parse_arg, train_section, wandb_section
 from nas.space.presets import preset
 
@@ -151,33 +152,14 @@ def search_section(mode: str) -> ml_collections.ConfigDict:
         output_stride=(16,),
         num_classes=m["classes"],
     )
-    return ml_collections.ConfigDict(
-        dict(
-            study_name="seed001_table2",
-            strategy="grid",
-            space=space,
-            # the unsearched dimensions come from here: the ShuffleNetV2 + basic row
-            baseline=row_arch("deeplabv3_shufflenet_v2_basic", m["side"], m["classes"]),
-            num_trials=0,  # 0: every point of the grid (the 4 models)
-            seed=0,
-            objectives=("val/miou", "macs", "bytes"),
-            latency_tables=ml_collections.ConfigDict({}),
-            build_missing_tables=False,
-            max_latency_ms=ml_collections.ConfigDict({}),
-            max_params=ml_collections.FieldReference(None, field_type=float),
-            max_bytes=ml_collections.FieldReference(None, field_type=float),
-            max_macs=ml_collections.FieldReference(None, field_type=float),
-            train_infeasible=False,
-            population_size=8,
-            startup_trials=10,
-            prune=dict(enabled=False, min_trials=3, warmup_steps=0),
-            reference_point=ml_collections.ConfigDict({}),
-            heartbeat_interval=60,
-            grace_period=300,
-            max_retry=10,  # a kill is retried from its checkpoint, never a failure
-            evaluator="nas.train.loop:train_and_evaluate",
-            winners=dict(max_count=0, quantize="none", output="logits"),
-        )
+    # a grid over every point (num_trials 0: the 4 models); the unsearched dimensions come
+    # from the baseline, the ShuffleNetV2 + basic row
+    return common.search_section(
+        "seed001_table2",
+        "grid",
+        space,
+        baseline=row_arch("deeplabv3_shufflenet_v2_basic", m["side"], m["classes"]),
+        objectives=("val/miou", "macs", "bytes"),
     )
 
 
