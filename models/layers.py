@@ -113,6 +113,9 @@ class ConvBNAct(nn.Module):
     dilation: int = 1
     groups: int = 1
     act: str = "relu"
+    # segnas's TF-style defaults; a family ported from PyTorch / Paddle passes its own.
+    bn_momentum: float = BN_MOMENTUM
+    bn_epsilon: float = BN_EPSILON
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -129,7 +132,10 @@ class ConvBNAct(nn.Module):
             name="conv",
         )(x)
         x = nn.BatchNorm(
-            use_running_average=not train, momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name="bn"
+            use_running_average=not train,
+            momentum=self.bn_momentum,
+            epsilon=self.bn_epsilon,
+            name="bn",
         )(x)
         return ACTIVATIONS[self.act](x)
 

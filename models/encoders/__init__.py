@@ -23,6 +23,7 @@ from models.encoders import (
     mobilenet_v3_names,
     shufflenet_v2,
     shufflenet_v2_names,
+    strideformer,
 )
 from models.encoders.naming import Layer
 
@@ -32,12 +33,13 @@ class Family:
     """An encoder family under one name: `module(variant=..., config=..., output_stride=...,
     conv=...)` builds it; `classifier(variant, config)` gives the ImageNet head's settings;
     `names[format](variant, config)` the encoder's layers in a weight file of that format, whose
-    names starting with one of `ignored[format]` are the classifier head's."""
+    names starting with one of `ignored[format]` are the classifier head's. `classifier` is None
+    for a family without an ImageNet head (the `classifier` decoder refuses it)."""
 
     module: type[nn.Module]
     config: type
     fixed: dict[str, Any]
-    classifier: Callable[[str, Any], dict[str, Any]]
+    classifier: Callable[[str, Any], dict[str, Any]] | None
     names: dict[str, Callable[[str, Any], list[Layer]]] = dataclasses.field(default_factory=dict)
     ignored: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
@@ -92,6 +94,12 @@ def _lite(variant: str) -> Family:
     )
 
 
+def _strideformer(variant: str) -> Family:
+    return Family(
+        strideformer.StrideFormer, strideformer.StrideFormerConfig, {"variant": variant}, None
+    )
+
+
 ENCODERS: dict[str, Family] = {
     "mobilenet_v3_large": _mnv3("large"),
     "mobilenet_v3_small": _mnv3("small"),
@@ -99,4 +107,6 @@ ENCODERS: dict[str, Family] = {
     "shufflenet_v2": _shufflenet("torchvision"),  # torchvision's classification layout
     "shufflenet_v2_seg": _shufflenet("seg"),  # seed 001's segmentation variant
     **{f"efficientnet_{v}": _lite(v) for v in efficientnet_lite.VARIANTS},
+    "strideformer_tiny": _strideformer("tiny"),  # seed 002's backbones
+    "strideformer_base": _strideformer("base"),
 }

@@ -26,7 +26,9 @@ non-default `group_size` with `depthwise`, is an error naming it. `with_values` 
 uses, with every dimension always present) skips knobs the chosen family lacks instead.
 
 **Output stride and resolution.** `output_stride` is 8, 16 or 32 for every encoder family
-(the stages beyond it run at stride 1, dilated: `models/encoders/common.py`). A segmenting
+(the stages beyond it run at stride 1, dilated: `models/encoders/common.py`). A decoder that
+works at one stride only (`aam`, which fuses 1/8, 1/16 and 1/32, needs 32) fixes it: an arch
+JSON that gives another is an error, a search move resets it, as `group_size` above. A segmenting
 arch takes any height and width from the output stride up, divisible or not: convs pad like
 TF "SAME", so the feature at stride s is ceil(H / s) x ceil(W / s) and the decoders upsample
 to the sizes that exist.
@@ -148,6 +150,10 @@ class Arch:
             object.__setattr__(self, "resolution", tuple(self.resolution))
         if self.conv.type != "group" and self.conv.group_size != ConvSpec().group_size:
             object.__setattr__(self, "conv", ConvSpec(self.conv.type))
+        # Likewise the output stride of a decoder that works at one only (AAM: 32).
+        fixed = _fixed_stride(self.decoder)
+        if fixed is not None and self.output_stride != fixed:
+            object.__setattr__(self, "output_stride", fixed)
 
     def validate(self) -> Arch:
         """Raises ValueError naming the field, the value and what is allowed; returns self."""
@@ -183,6 +189,13 @@ class Arch:
                 "resolution",
                 list(res),
                 f"height and width >= the output stride {self.output_stride}",
+            )
+        if self.decoder.name == "classifier" and ENCODERS[self.encoder.name].classifier is None:
+            raise allowed(
+                "decoder.name",
+                "classifier",
+                f"a segmenting decoder for encoder {self.encoder.name!r} "
+                f"({', '.join(SEGMENTATION)}): it has no ImageNet classifier",
             )
         if type(self.num_classes) is not int or self.num_classes < 1:
             raise allowed("num_classes", self.num_classes, "an integer >= 1")
@@ -239,9 +252,17 @@ class Arch:
             )
         if spec.type not in CONV_TYPES:
             raise allowed("conv.type", spec.type, ", ".join(CONV_TYPES))
+        decoder = _part("decoder", d["decoder"], strict=True)
+        fixed = _fixed_stride(decoder)
+        if fixed is not None and d.get("output_stride", fixed) != fixed:
+            raise allowed(
+                "output_stride",
+                d["output_stride"],
+                f"{fixed} for decoder {decoder.name!r} (the only stride it works at)",
+            )
         arch = cls(
             encoder=_part("encoder", d["encoder"], strict=True),
-            decoder=_part("decoder", d["decoder"], strict=True),
+            decoder=decoder,
             conv=spec,
             resolution=d.get("resolution", (256, 256)),
             output_stride=d.get("output_stride", 32),
@@ -366,6 +387,12 @@ class Arch:
                 seen.add(a.id)
                 out.append(a)
         return out
+
+
+def _fixed_stride(decoder: Any) -> int | None:
+    """The one output stride `decoder` (a Part) works at, None if any (or not a decoder)."""
+    head = DECODERS.get(getattr(decoder, "name", None))
+    return head.output_stride if head is not None else None
 
 
 def _from_v1(d: dict[str, Any]) -> Arch:

@@ -93,6 +93,21 @@ PRESETS: dict[str, Arch] = {
         )
         for cell in ("basic", "dpc")
     },
+    # Seed 002's ADE20K models: StrideFormer with AAM (tiny, fused at 1/16) or AAMSx8 (base,
+    # at 1/8), 150 classes, 512x512. Parameters equal the released code's count (the paper's
+    # 1.44 / 5.71 M do not follow from it; the README says why).
+    "pp_mobileseg_tiny": _arch(
+        "strideformer_tiny",
+        {"name": "aam", "variant": "aam"},
+        resolution=[512, 512],
+        num_classes=150,
+    ),
+    "pp_mobileseg_base": _arch(
+        "strideformer_base",
+        {"name": "aam", "variant": "aamsx8"},
+        resolution=[512, 512],
+        num_classes=150,
+    ),
 }
 
 # Published figures beside each preset, for the README table and tests. `None`: no figure.
@@ -106,6 +121,9 @@ PUBLISHED: dict[str, dict[str, float | None]] = {
     "shufflenet_v2_x1_5_imagenet": {"params": 3_503_624, "macs": 0.296e9},
     "shufflenet_v2_x2_0_imagenet": {"params": 7_393_996, "macs": 0.583e9},
     "mobilenet_v2_imagenet": {"params": 3_504_872, "macs": 0.301e9},
+    # Counted from the released PaddleSeg code, 150 classes (the paper prints 1.44 / 5.71 M).
+    "pp_mobileseg_tiny": {"params": 1_492_298, "macs": None},
+    "pp_mobileseg_base": {"params": 5_943_878, "macs": None},
 }
 
 SPACES: dict[str, Space] = {
