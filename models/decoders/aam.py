@@ -16,7 +16,7 @@ dropout 0.1 -> 1x1 conv to the classes (bias) -> bilinear upsample to the input
 **Table 4's switches** (the paper's caption is ambiguous; segnas's meaning, one for each):
 - `ensemble_vote=False`: the gates filter F one by one, as SeaFormer's fusion blocks do: F
   times every gate but the last (a32), then a new 1x1 conv + BN (256 -> 256, SeaFormer's local
-  embedding) and times the a32 gate; +65,792 parameters at 256 channels.
+  embedding) and times the a32 gate; +66,048 parameters at 256 channels.
 - `final_semantics=False`: no `+ e32` term, and no e32 conv (-(C32 * 256 + 512) parameters:
   -49,664 for StrideFormer-Base).
 The paper prints 5.71 M for both rows with ensemble vote and 5.63 M without it; neither meaning

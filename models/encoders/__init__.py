@@ -24,6 +24,7 @@ from models.encoders import (
     shufflenet_v2,
     shufflenet_v2_names,
     strideformer,
+    strideformer_names,
 )
 from models.encoders.naming import Layer
 
@@ -96,7 +97,12 @@ def _lite(variant: str) -> Family:
 
 def _strideformer(variant: str) -> Family:
     return Family(
-        strideformer.StrideFormer, strideformer.StrideFormerConfig, {"variant": variant}, None
+        strideformer.StrideFormer,
+        strideformer.StrideFormerConfig,
+        {"variant": variant},
+        None,
+        strideformer_names.NAMES,
+        strideformer_names.IGNORED,
     )
 
 

@@ -155,6 +155,23 @@ SPACES: dict[str, Space] = {
             "num_classes": 19,
         }
     ),
+    # Seed 002's space: StrideFormer tiny or base at widths 0.75 / 1.0, the AAM (fused at 1/16)
+    # or AAMSx8 (at 1/8) with Table 4's two switches, ADE20K's 150 classes at 384² or 512²
+    # (the paper trains 512² crops). The output stride is the AAM's 32.
+    "seed002": Space.from_dict(
+        {
+            "encoder": {"name": ["strideformer_tiny", "strideformer_base"], "width": [0.75, 1.0]},
+            "decoder": {
+                "name": ["aam"],
+                "variant": ["aam", "aamsx8"],
+                "ensemble_vote": [True, False],
+                "final_semantics": [True, False],
+            },
+            "resolution": [[s, s] for s in (384, 512)],
+            "output_stride": [32],
+            "num_classes": 150,
+        }
+    ),
     # Every encoder and head segnas has, for latency tables that cover all of them. Regular
     # (ungrouped) convs are legal but left out: on expanded channels they are 10-100x the
     # cost of the rest, a search would not keep them.
@@ -167,9 +184,10 @@ SPACES: dict[str, Space] = {
                 "depth": [0.5, 1.0, 1.5],
             },
             "decoder": {
-                "name": ["unet", "lraspp", "deeplabv3"],
+                "name": ["unet", "lraspp", "deeplabv3", "aam"],
                 "kind": ["bilinear", "channel_attention", "mlp"],
                 "cell": ["basic", "dpc"],
+                "variant": ["aam", "aamsx8"],
             },
             "conv": {"type": ["depthwise", "group"], "group_size": [4, 8, 16]},
             "resolution": [[s, s] for s in (128, 256, 384, 512)],

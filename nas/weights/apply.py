@@ -10,8 +10,9 @@ format (`models/encoders/<family>_names.py`) into tensor names and layouts
 mapped and every mapped one present (the classifier head's and BN counters excepted), naming
 the missing and unmapped ones, or the encoder family the file does fit; every tensor's shape
 after layout conversion, naming the tensor and both shapes, or the width multiplier the file
-does fit. Only the encoder is filled: the decoder keeps its fresh initialisation (none of the
-formats' files hold a segnas decoder).
+does fit. Only the encoder is filled, the decoder keeping its fresh initialisation, except from
+a whole PP-MobileSeg `paddle` file into the `aam` decoder (`nas.weights.paddle`), the one
+format whose files hold a segnas decoder.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from models.encoders import ENCODERS
 from models.layers import ConvSpec
 from nas.errors import UserError
 from nas.space.arch import Arch
-from nas.weights import layout, readers
+from nas.weights import layout, paddle, readers
 
 # Widths tried when shapes do not fit, to name the multiplier a file was trained at.
 WIDTHS: tuple[float, ...] = (0.35, 0.5, 0.75, 1.0, 1.25, 1.4, 1.5, 2.0)
@@ -39,11 +40,13 @@ WIDTHS: tuple[float, ...] = (0.35, 0.5, 0.75, 1.0, 1.25, 1.4, 1.5, 2.0)
 @dataclasses.dataclass(frozen=True)
 class Pretrained:
     """An encoder's variables from a file: `variables` is {"params": tree, "batch_stats":
-    tree} of float32 numpy arrays, in the layout of the model's `encoder` subtree."""
+    tree} of float32 numpy arrays, in the layout of the model's `encoder` subtree; `decoder`
+    likewise for the `decoder` subtree, None when the file fills no decoder."""
 
     path: str
     fmt: str
     variables: dict[str, Any]
+    decoder: dict[str, Any] | None = None
 
 
 def available() -> list[tuple[str, str]]:
@@ -66,8 +69,13 @@ def load(path: str, fmt: object, arch: Arch, fields: tuple[str, str] = FIELDS) -
             f"allowed: {pairs}"
         )
     tensors = readers.read(path, fmt, fields[0])
-    variables = _match(tensors, name, arch.encoder.config, arch.conv, fmt, f"{fields[0]}: {path}")
-    return Pretrained(str(path), fmt, variables)
+    where, decoder = f"{fields[0]}: {path}", None
+    if fmt == "paddle":  # a whole PP-MobileSeg model's backbone names start with `backbone.`
+        tensors = paddle.strip_backbone(tensors)
+    variables = _match(tensors, name, arch.encoder.config, arch.conv, fmt, where)
+    if fmt == "paddle":
+        decoder = paddle.decoder_variables(tensors, arch, where)
+    return Pretrained(str(path), fmt, variables, decoder)
 
 
 def from_config(train: Mapping[str, Any], arch: Arch) -> Pretrained | None:
@@ -192,11 +200,12 @@ def _merge(tree: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
 
 def with_pretrained(variables: Mapping[str, Any], pretrained: Pretrained) -> dict[str, Any]:
     """`variables` ({"params": ..., "batch_stats": ...} of a segnas model) with the encoder's
-    replaced by `pretrained`'s; the decoder's are left as they are."""
+    replaced by `pretrained`'s, and the decoder's where it holds some (else left as they are)."""
     out = dict(variables)
-    for coll, tree in pretrained.variables.items():
-        if tree:
-            out[coll] = {**variables[coll], "encoder": _merge(variables[coll]["encoder"], tree)}
+    for part, trees in (("encoder", pretrained.variables), ("decoder", pretrained.decoder or {})):
+        for coll, tree in trees.items():
+            if tree:
+                out[coll] = {**out[coll], part: _merge(out[coll][part], tree)}
     return out
 
 

@@ -12,6 +12,9 @@ layout becomes Flax's:
 - BatchNorm: weight / gamma -> `params` scale, bias / beta -> `params` bias, running_mean /
   _mean / moving_mean -> `batch_stats` mean, running_var / _variance / moving_variance ->
   `batch_stats` var.
+- learned embeddings (a layer of kind `embedding`: one tensor, named whole by the table):
+  Paddle's positional embeddings are [1, C, L], segnas's (L, C): drop the batch axis and
+  transpose.
 `SKIPPED[fmt]` are name endings that hold no weight (PyTorch's BN step counter).
 """
 
@@ -41,6 +44,11 @@ def _out_in(a: np.ndarray) -> np.ndarray:
     return a.T if a.ndim == 2 else a
 
 
+def _ncl(a: np.ndarray) -> np.ndarray:
+    # Only a [1, C, L] tensor is converted; any other shape is left for the shape check.
+    return a[0].T if a.ndim == 3 and a.shape[0] == 1 else a
+
+
 @dataclasses.dataclass(frozen=True)
 class Convention:
     """A format's tensor names (separator, per-role suffixes) and kernel layouts."""
@@ -52,6 +60,7 @@ class Convention:
     conv: Callable[[np.ndarray], np.ndarray]
     depthwise: Callable[[np.ndarray], np.ndarray]
     dense: Callable[[np.ndarray], np.ndarray]
+    embedding: Callable[[np.ndarray], np.ndarray] = _same
 
 
 _TORCH = Convention(
@@ -61,7 +70,7 @@ CONVENTIONS: dict[str, Convention] = {
     "timm": _TORCH,
     "torchvision": _TORCH,
     "paddle": Convention(
-        ".", "weight", "bias", ("weight", "bias", "_mean", "_variance"), _oihw, _oihw, _same
+        ".", "weight", "bias", ("weight", "bias", "_mean", "_variance"), _oihw, _oihw, _same, _ncl
     ),
     "keras": Convention(
         "/",
@@ -96,6 +105,9 @@ def targets(layers: list[Layer], fmt: str) -> dict[str, Target]:
     c = CONVENTIONS[fmt]
     out: dict[str, Target] = {}
     for layer in layers:
+        if layer.kind == "embedding":  # one tensor, its whole name and path in the table
+            out[layer.theirs] = Target("params", layer.ours, c.embedding)
+            continue
         name = f"{layer.theirs}{c.sep}"
         if layer.kind == "bn":
             for ours, theirs in zip(("scale", "bias", "mean", "var"), c.bn, strict=True):

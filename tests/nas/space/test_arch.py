@@ -181,7 +181,7 @@ def test_sample_is_deterministic_and_inside_the_space():
             if path in sp.dimensions:
                 assert value in sp.values(path), (path, value)
     assert len({a.id for a in archs}) > 150  # thousands of points: collisions are rare
-    assert {a.decoder.name for a in archs} == {"unet", "lraspp", "deeplabv3"}
+    assert {a.decoder.name for a in archs} == {"unet", "lraspp", "deeplabv3", "aam"}
     assert {a.output_stride for a in archs} == {8, 16, 32}
 
 

@@ -144,7 +144,7 @@ def test_format_without_a_name_table(tmp_path: Path) -> None:
         "'mobilenet_v3_large' yet; allowed: mobilenet_v3_large (timm), mobilenet_v3_large "
         "(torchvision), mobilenet_v3_large (keras), "
     )
-    assert msg.endswith("efficientnet_lite4 (timm)")
+    assert msg.endswith("strideformer_tiny (paddle), strideformer_base (paddle)")
 
 
 def test_wrong_container(tmp_path: Path) -> None:
