@@ -17,7 +17,9 @@ What `export_candidate` guarantees, in order (nothing is written until every che
    tensors' own parameters);
 3. parity against the *float* JAX model on >= 8 real images (the run's dataset, or toy_scenes
    without a checkpoint): max abs difference of the exported output (logits / probs; not
-   defined for labels) and argmax agreement per pixel. Float models must reach
+   defined for labels) and argmax agreement per pixel (with VIM, `labels_vimK`: agreement
+   with the JAX model's VIM labels, and `full_argmax_agreement`, with its full upsample +
+   argmax, reported: what keeping K classes loses, not an export fault). Float models must reach
    max abs diff <= 1e-4 and agreement >= 99.9 %, else `UserError` and nothing is written,
    unless `force` (written, `parity.passed` false, loud warning). Quantized models only
    report parity: the thresholds do not apply to them;
@@ -50,6 +52,7 @@ from nas import __version__ as SEGNAS_VERSION
 from nas.errors import UserError
 from nas.export import tflite
 from nas.io import write_together
+from nas.latency.blocks import VIM_PREFIX, check_vim, model_output, parse_output
 from nas.space.arch import Arch
 from nas.space.build import build_model
 
@@ -93,20 +96,35 @@ def init_variables(arch: Arch, seed: int = INIT_SEED) -> Any:
     return init(jax.random.key(seed), x)
 
 
+def check_export_output(arch: Arch, output: str) -> int:
+    """K of a `labels_vimK` output (VIM keeping K classes), 0 for logits, labels and probs;
+    UserError for any other output or a K that does not fit `arch`."""
+    if output == "probs":
+        return 0
+    try:
+        k = parse_output(output)[1]
+    except ValueError:
+        raise UserError(
+            f"output: got {output!r}; allowed: {', '.join(OUTPUTS)}, {VIM_PREFIX}K (labels by "
+            f"VIM, K in [1, {arch.num_classes}])"
+        ) from None
+    try:
+        return check_vim(arch, k, "output", output) if k else 0
+    except ValueError as e:
+        raise UserError(str(e)) from None
+
+
 def inference_fn(arch: Arch, variables: Any, output: str = "logits") -> Callable:
-    """`image (1,H,W,3) float32 -> output`: logits, softmax probs or int32 argmax labels."""
-    if output not in OUTPUTS:
-        raise UserError(f"output: got {output!r}; allowed: {', '.join(OUTPUTS)}")
+    """`image (1,H,W,3) float32 -> output`: logits, softmax probs or int32 labels (argmax, or
+    VIM's for `labels_vimK`)."""
+    check_export_output(arch, output)
     model = build_model(arch)
     variables = {k: variables[k] for k in ("params", "batch_stats") if k in variables}
 
     def fn(image: jax.Array) -> jax.Array:
-        logits = model.apply(variables, image, train=False)[0]
         if output == "probs":
-            return jax.nn.softmax(logits, axis=-1)
-        if output == "labels":
-            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-        return logits
+            return jax.nn.softmax(model_output(model, variables, image, "logits"), axis=-1)
+        return model_output(model, variables, image, output)
 
     return fn
 
@@ -183,11 +201,18 @@ def quantize_tflite(tfl: bytes, quantize: str, calibration: np.ndarray | None = 
 
 
 @functools.lru_cache(maxsize=8)
-def _reference(arch: Arch) -> Callable:
-    """Jitted float logits of `arch`, variables as an argument: exporting one candidate in
-    several variants (outputs, quantizations) compiles the reference once."""
+def _reference(arch: Arch, vim_k: int = 0) -> Callable:
+    """Jitted float logits of `arch` and, for `vim_k`, its VIM labels (else None), variables as
+    an argument: exporting one candidate in several variants (outputs, quantizations)
+    compiles the reference once."""
     model = build_model(arch)
-    return jax.jit(lambda variables, image: model.apply(variables, image, train=False)[0])
+
+    def fn(variables: Any, image: jax.Array) -> tuple[jax.Array, jax.Array | None]:
+        logits = model.apply(variables, image, train=False)[0]
+        vim = model_output(model, variables, image, f"{VIM_PREFIX}{vim_k}") if vim_k else None
+        return logits, vim
+
+    return jax.jit(fn)
 
 
 def measure_parity(
@@ -196,23 +221,29 @@ def measure_parity(
     """Exported model vs the float JAX model on `inputs` (N,H,W,3), one image at a time."""
     runner = tflite.Runner(tfl, threads=1)
     out_name = next(iter(runner.outputs))
-    reference = _reference(arch)
+    vim_k = check_export_output(arch, output)
+    reference = _reference(arch, vim_k)
     variables = {k: variables[k] for k in ("params", "batch_stats") if k in variables}
-    max_diff, agree, total = 0.0, 0, 0
+    is_labels = output == "labels" or vim_k > 0
+    max_diff, agree, full_agree, total = 0.0, 0, 0, 0
     for img in inputs:
-        logits = np.asarray(reference(variables, img[None]), np.float64)
+        logits, vim = reference(variables, img[None])
+        logits = np.asarray(logits, np.float64)
         got = runner(**{INPUT_NAME: img[None]})[out_name]
-        if output == "labels":
+        if is_labels:
             labels = got
         else:
             want = logits if output == "logits" else np.asarray(jax.nn.softmax(logits, -1))
             max_diff = max(max_diff, float(np.max(np.abs(got - want))))
             labels = np.argmax(got, axis=-1)
-        agree += int(np.sum(labels == np.argmax(logits, axis=-1)))
+        full_agree += int(np.sum(labels == np.argmax(logits, axis=-1)))
+        # VIM: the exported program against the same program in JAX (the export's fault)
+        agree += int(np.sum(labels == np.asarray(vim))) if vim_k else 0
         total += labels.size
     report = {
-        "max_abs_diff": None if output == "labels" else max_diff,
-        "argmax_agreement": agree / total,
+        "max_abs_diff": None if is_labels else max_diff,
+        "argmax_agreement": (agree if vim_k else full_agree) / total,
+        **({"full_argmax_agreement": full_agree / total, "vim_k": vim_k} if vim_k else {}),
         "n_inputs": int(len(inputs)),
         "compared": output,
         "reference": "float JAX model",
@@ -225,7 +256,7 @@ def measure_parity(
         )
     else:
         ok = report["argmax_agreement"] >= MIN_ARGMAX_AGREEMENT and (
-            output == "labels" or max_diff <= MAX_ABS_DIFF
+            is_labels or max_diff <= MAX_ABS_DIFF
         )
         report.update(
             passed=ok,
@@ -357,9 +388,8 @@ def export_candidate(
     table's calibration models: `nas.latency.context.anchor_sets`). See the module docstring."""
     if quantize not in QUANTIZE:
         raise UserError(f"quantize: got {quantize!r}; allowed: {', '.join(QUANTIZE)}")
-    if output not in OUTPUTS:
-        raise UserError(f"output: got {output!r}; allowed: {', '.join(OUTPUTS)}")
     arch.validate()
+    check_export_output(arch, output)
     out = check_out_path(out_path)
     if parity_inputs is None or (quantize == "int8" and calibration_inputs is None):
         data_cfg = default_data_config() if data_cfg is None else data_cfg
