@@ -12,6 +12,9 @@ rotation, and later objects occlude earlier ones (the mask holds the visible cla
 Configs (all fields of `ToyScenesConfig` can be overridden, see `config_for`):
 
 - `images`: background + the first `num_classes - 1` shapes; train / validation / test.
+- `many`: 33 classes, 128x128, 1-12 objects of radius 8-32 %: background + 8 shapes x `sizes`
+  = 4 size classes (~7 per image, as ADE20K shows few of its 150). Class `1 + S * s + b`: shape
+  `SHAPES[s]` in size class `b` of S (0: smallest, `radius_range`); never colour or rotation.
 - `binary`: foreground (any of the first four shapes) vs background, seed 000's task.
 - `video`: clips of `num_frames` frames: objects move, rotate and change scale smoothly,
   the camera pans with constant acceleration, objects enter and leave the frame. Every
@@ -23,8 +26,8 @@ Generation is deterministic: example `i` of split `s` is drawn from
 sub-range can be regenerated alone. Rasterisation evaluates each shape and texture as a
 vectorised function of pixel coordinates (no per-pixel Python loop).
 
-Mask values: `0` background, `k` the k-th shape; `255` is the project-wide ignore value and
-is not produced by default (no pixel is ambiguous in a synthetic scene).
+Mask values: `0` background, `k` the k-th shape (or shape x size, above); `255` is the
+project-wide ignore value and is not produced (no pixel is ambiguous in a synthetic scene).
 
 Defaults (64x64, 5 classes, 2000/200/200) build in ~2 s on a 2-core CPU (video, 300/50/50
 clips of 8 frames: ~1.6 s); `data/pipeline.py` loads them (and generates them on first use).
@@ -72,6 +75,7 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
     min_radius: float = 0.15
     max_radius: float = 0.30
     seed: int = 0
+    sizes: int = 1  # size classes per shape (module docstring); 1: size is not a class
 
     def validate(self) -> None:
         """ValueError naming the first bad field, its value and what is allowed."""
@@ -81,14 +85,10 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
                 f"toy_scenes {field}: got {getattr(self, field)!r}; allowed: {allowed}"
             )
 
-        for f in dataclasses.fields(self):
-            if f.name not in KNOBS:
-                continue
-            value, kind = (
-                getattr(self, f.name),
-                {"int": int, "float": (int, float), "str": str}[f.type],
-            )
-            if not isinstance(value, kind) or isinstance(value, bool):
+        types = {"int": int, "float": (int, float), "str": str}
+        for f in (f for f in dataclasses.fields(self) if f.name in KNOBS):
+            value = getattr(self, f.name)
+            if not isinstance(value, types[f.type]) or isinstance(value, bool):
                 raise bad(f.name, f"a value of type {f.type}")
         if self.kind not in KINDS:
             raise bad("kind", " | ".join(KINDS))
@@ -96,8 +96,11 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
             raise bad("labels", " | ".join(LABELS))
         if self.labels == "foreground" and self.num_classes != 2:
             raise bad("num_classes", "2 with labels='foreground'")
-        if not 2 <= self.num_classes <= len(SHAPES) + 1:
-            raise bad("num_classes", f"2..{len(SHAPES) + 1} (background + shapes)")
+        if not 1 <= self.sizes <= (1 if self.labels == "foreground" else 8):
+            raise bad("sizes", "1..8 (1 with labels='foreground')")
+        if not 2 <= self.num_classes <= len(SHAPES) * self.sizes + 1:
+            what = "shapes" if self.sizes == 1 else "shapes x sizes"
+            raise bad("num_classes", f"2..{len(SHAPES) * self.sizes + 1} (background + {what})")
         for field in ("height", "width"):
             if not 16 <= getattr(self, field) <= 2048:
                 raise bad(field, "16..2048")
@@ -115,10 +118,34 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
 
     @property
     def shapes(self) -> tuple[str, ...]:
-        """The shape kinds drawn; shape k (0-based) has label k + 1 with labels='shape'."""
+        """The shape kinds drawn, in `SHAPES` order (with `sizes` = 1: label k + 1 is shape k)."""
+        return tuple(dict.fromkeys(shape for shape, _ in self.objects))
+
+    @property
+    def objects(self) -> tuple[tuple[str, int], ...]:
+        """(shape, size class) of each object class: entry k has label k + 1 (labels='shape')."""
         if self.labels == "foreground":
-            return SHAPES[:FOREGROUND_SHAPES]
-        return SHAPES[: self.num_classes - 1]
+            return tuple((shape, 0) for shape in SHAPES[:FOREGROUND_SHAPES])
+        n, sizes = self.num_classes - 1, self.sizes
+        return tuple((SHAPES[k // sizes], k % sizes) for k in range(n))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Names by class id: background, then the shapes (`disk_s0`... with `sizes` > 1)."""
+        if self.labels == "foreground":
+            return ("background", "foreground")
+        names = (s if self.sizes == 1 else f"{s}_s{b}" for s, b in self.objects)
+        return ("background", *names)
+
+    def radius_range(self, size: int) -> tuple[float, float]:
+        """(low, high) radius of size class `size` (fractions of min(height, width)): `sizes`
+        equal log-scale steps from min_radius to max_radius, less a quarter step on each side of
+        an inner border, so two size classes' radii differ by half a step or more."""
+        edges = np.geomspace(self.min_radius, self.max_radius, self.sizes + 1)  # exact ends
+        margin = (self.max_radius / self.min_radius) ** (0.25 / self.sizes)
+        low = edges[size] * (margin if size > 0 else 1.0)
+        high = edges[size + 1] / (margin if size < self.sizes - 1 else 1.0)
+        return float(low), float(high)
 
     @property
     def labelled_frame(self) -> int:
@@ -127,11 +154,7 @@ class ToyScenesConfig(tfds.core.BuilderConfig):
 
     def split_sizes(self) -> dict[str, int]:
         """Examples per split name (train, validation, test); 0: the split is not generated."""
-        return {
-            "train": self.train_size,
-            "validation": self.validation_size,
-            "test": self.test_size,
-        }
+        return dict(train=self.train_size, validation=self.validation_size, test=self.test_size)
 
 
 _BASE = {
@@ -150,6 +173,17 @@ _BASE = {
         test_size=50,
         description="8-frame clips, background + 4 shapes",
     ),
+    "many": ToyScenesConfig(
+        name="many",
+        height=128,
+        width=128,
+        num_classes=33,
+        sizes=4,
+        max_objects=12,
+        min_radius=0.08,
+        max_radius=0.32,
+        description="background + 8 shapes x 4 sizes, 128x128",
+    ),
 }
 KNOBS = tuple(
     f.name
@@ -159,7 +193,7 @@ KNOBS = tuple(
 
 
 def config_for(base: str, overrides: dict[str, Any] | None = None) -> ToyScenesConfig:
-    """The config `base` ("images" | "binary" | "video") with `overrides` applied.
+    """The config `base` ("images" | "binary" | "video" | "many") with `overrides` applied.
 
     An overridden config gets its own name (base + a hash of the changed fields) so tfds
     caches it in its own folder and never serves stale data for different knobs; the changed
@@ -258,9 +292,10 @@ def _sample_objects(
     size = min(cfg.height, cfg.width)
     objects = []
     for _ in range(int(rng.integers(1, cfg.max_objects + 1))):
+        cls = int(rng.integers(len(cfg.objects)))  # the index into cfg.objects
         o = {
-            "shape": int(rng.integers(len(cfg.shapes))),
-            "radius": rng.uniform(cfg.min_radius, cfg.max_radius) * size,
+            "shape": cls,
+            "radius": rng.uniform(*cfg.radius_range(cfg.objects[cls][1])) * size,
             "angle": rng.uniform(0, 2 * np.pi),
             "texture": _sample_texture(rng, size),
         }
@@ -312,7 +347,7 @@ def _render(
         c, s = np.cos(angle), np.sin(angle)
         dy, dx = wy[win] - cy, wx[win] - cx
         lx, ly = c * dx + s * dy, -s * dx + c * dy  # object-local pixels: texture moves with it
-        inside = _inside(cfg.shapes[o["shape"]], lx / radius, ly / radius)
+        inside = _inside(cfg.objects[o["shape"]][0], lx / radius, ly / radius)
         image[win] = np.where(inside[..., None], _paint(o["texture"], lx, ly), image[win])
         mask[win][inside] = 1 if cfg.labels == "foreground" else o["shape"] + 1
     image += rng.standard_normal(image.shape, dtype=np.float32) * rng.uniform(0.0, 8.0)
@@ -394,13 +429,9 @@ class ToyScenes(tfds.core.GeneratorBasedBuilder):
 
 def to_example(raw: dict[str, Any]) -> dict[str, Any]:
     """A toy_scenes tfds example -> the common form (`image`, `mask` (..., H, W), `labelled`)."""
-    if "video" in raw:
-        return {
-            "image": raw["video"],
-            "mask": raw["segmentation_mask"][..., 0],
-            "labelled": raw["labelled"],
-        }
-    return {"image": raw["image"], "mask": raw["segmentation_mask"][..., 0]}
+    video = "video" in raw
+    out = {"image": raw["video" if video else "image"], "mask": raw["segmentation_mask"][..., 0]}
+    return {**out, "labelled": raw["labelled"]} if video else out
 
 
 # --- the pipeline's view (data.sources) ----------------------------------------------------
@@ -445,11 +476,8 @@ class ToyScenesSource(Source):
         return builder.builder_config.num_classes
 
     def class_names(self, builder: tfds.core.DatasetBuilder) -> tuple[str, ...]:
-        """background + the shapes drawn (or foreground with labels='foreground')."""
-        c = builder.builder_config
-        if c.labels == "foreground":
-            return ("background", "foreground")
-        return ("background",) + c.shapes
+        """`ToyScenesConfig.class_names`: background + the shapes (and sizes) drawn."""
+        return builder.builder_config.class_names
 
     def is_video(self, builder: tfds.core.DatasetBuilder) -> bool:
         """Whether the config makes clips (kind='video')."""
@@ -466,7 +494,7 @@ class ToyScenesSource(Source):
 
 
 SOURCE = ToyScenesSource(
-    names=("toy_scenes/images", "toy_scenes/binary", "toy_scenes/video"),
+    names=("toy_scenes/images", "toy_scenes/binary", "toy_scenes/video", "toy_scenes/many"),
     to_example=to_example,
     in_memory=True,  # small, one shape: read once into numpy
 )
