@@ -84,7 +84,9 @@ def main(argv: list[str]) -> int:
         )
         load_before = os.getloadavg()
         start = time.time()
-        result = validate.validate(table, archs, settings, repeat=args.repeat)
+        # predicted and timed for the output the table was built for (labels_vim16 for seed 002)
+        output = table.settings.get("output", "logits")
+        result = validate.validate(table, archs, settings, output, repeat=args.repeat)
         validate_s = time.time() - start
     validate.scatter_plot(result, args.plot)
     if args.json:
