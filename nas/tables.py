@@ -26,6 +26,10 @@ A config's `table` section (see `experiments/seed000/table1.py`) declares:
 - `latency`: `mode` (measure | predict | skip), `target`, `threads`, `rounds`, `warmup`,
   `seed` (see nas/latency/measure.py), `table` (predict: the latency table; "" = default path),
   `output` (measure: `logits`, or `labels` for models that end in their argmax);
+- a row's optional `latency_output` (measure or skip only): that row's own output, e.g.
+  `labels_vim16` (labels through the Valid Interpolate Module, 16 classes kept; checked
+  against the row's arch by `nas.latency.blocks.check_output`) beside rows ending in the
+  plain argmax; one arch timed with two outputs is two models;
 - `ratios` (optional): dicts `name`, `column`, `numerator`, `denominator` (row names): one
   latency ratio between two rows, printed under the table for the paper and for segnas.
 
@@ -37,7 +41,6 @@ order each round, the median), the protocol of segnas's latency tables.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,7 +50,15 @@ from nas.space.arch import Arch
 from nas.space.resolve import resolve_arch_spec
 
 # re-exported: the output forms live in nas/table_render.py, callers reach them here
-from nas.table_render import csv_columns, log_wandb, to_csv, to_markdown  # noqa: F401
+from nas.table_render import (  # noqa: F401
+    Result,
+    csv_columns,
+    log_wandb,
+    sweep_results,
+    table_notes,
+    to_csv,
+    to_markdown,
+)
 
 KINDS: tuple[str, ...] = ("structural", "latency", "accuracy", "paper")
 STRUCTURAL_METRICS: tuple[str, ...] = (
@@ -100,6 +111,14 @@ class Row:
     group: str
     arch: Arch | None
     paper: dict[str, Any]
+    output: str = ""  # its own latency output ("": the table's `latency.output`)
+
+
+def timing_key(row: Row) -> str:
+    """The key of a built row's latency: its arch id, `ID:OUTPUT` when it has its own output
+    (the same arch timed with two outputs is two models)."""
+    assert row.arch is not None
+    return f"{row.arch.id}:{row.output}" if row.output else row.arch.id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +212,16 @@ def _row(i: int, r: Any, keys: set[str]) -> Row:
         raise UserError(
             f"{field}.paper: unknown column {unknown[0]!r}; allowed: {', '.join(sorted(keys))}"
         )
-    return Row(name, str(r.get("group") or ""), arch, paper)
+    output = r.get("latency_output") or ""
+    if output:  # a form the latency package builds, and a VIM that fits the arch
+        from nas.latency.blocks import check_output, parse_output
+
+        try:
+            check_output(arch, output) if arch else parse_output(output)
+        except ValueError as e:
+            allowed = str(e).partition("; allowed: ")[2]
+            raise UserError(f"{field}.latency_output: got {output!r}; allowed: {allowed}") from None
+    return Row(name, str(r.get("group") or ""), arch, paper, str(output))
 
 
 def parse_table(section: Any) -> TableSpec:
@@ -247,6 +275,12 @@ def parse_table(section: Any) -> TableSpec:
     if lat["output"] not in LATENCY_OUTPUTS:
         raise UserError(
             f"table.latency.output: got {lat['output']!r}; allowed: {', '.join(LATENCY_OUTPUTS)}"
+        )
+    own = next((r.name for r in rows if r.output), None)
+    if own is not None and lat["mode"] == "predict":
+        raise UserError(
+            f"table.latency.mode: got 'predict' with row {own!r}'s own latency_output; "
+            "allowed: measure, skip (a latency table predicts one output)"
         )
     ratios = tuple(dict(_as_dict(x)) for x in t.get("ratios") or ())
     for i, x in enumerate(ratios):
@@ -335,23 +369,33 @@ def latencies(
     return {k: v["median_ms"] for k, v in stats.items()}, how
 
 
-def sweep_results(workdir: Path | str | None) -> dict[str, dict[str, Any]]:
-    """arch id -> metrics of its latest complete trial in WORKDIR/trials.jsonl ({} if none)."""
-    path = Path(workdir) / "trials.jsonl" if workdir else None
-    if path is None or not path.is_file():
-        return {}
-    found: dict[str, tuple[int, dict[str, Any]]] = {}
-    for line in path.read_text().splitlines():
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(r, dict) or r.get("state") != "complete" or not r.get("arch_id"):
-            continue
-        n = int(r.get("number") or 0)
-        if r["arch_id"] not in found or n >= found[r["arch_id"]][0]:
-            found[r["arch_id"]] = (n, dict(r.get("metrics") or {}))
-    return {k: m for k, (_, m) in found.items()}
+def row_latencies(spec: TableSpec, progress: bool = True) -> tuple[dict[str, float], str]:
+    """(timing key -> ms, how) of the built rows: the `latencies` of the distinct archs, or,
+    with rows of their own output, every (arch, output) whole model side by side in one
+    interleaved chunk, as `latencies` times its models."""
+    s = spec.latency
+    if not any(r.output for r in spec.rows) or s["mode"] == "skip":
+        return latencies(distinct_archs(spec), s, progress)
+    from nas.latency import measure
+    from nas.latency.blocks import whole_model
+    from nas.latency.build import time_chunk
+    from nas.latency.table import cpu_model
+
+    target, threads, rounds, warmup = s["target"], int(s["threads"]), s["rounds"], s["warmup"]
+    measure.check_target(target, threads)
+    pairs = {timing_key(r): (r.arch, r.output or s["output"]) for r in spec.rows if r.arch}
+    timers = {
+        key: measure.make_timer(target, *whole_model(arch, output), threads=threads)
+        for key, (arch, output) in pairs.items()
+    }
+    run = {"rounds": int(rounds), "warmup": int(warmup), "seed": int(s["seed"])}
+    samples = time_chunk(timers, run, 0, None)[0]
+    how = (
+        f"measured on this machine ({cpu_model()}), {target}, {threads} thread(s): "
+        f"{len(timers)} whole models ({', '.join(sorted({o for _, o in pairs.values()}))}) "
+        f"side by side, median of {rounds} interleaved runs after {warmup} warm-up runs"
+    )
+    return {k: measure.summarize(v)["median_ms"] for k, v in samples.items()}, how
 
 
 def _fmt(v: float, digits: int) -> str:
@@ -360,17 +404,6 @@ def _fmt(v: float, digits: int) -> str:
 
 def _paper_text(v: Any) -> str:
     return "–" if v is None else str(v)
-
-
-@dataclasses.dataclass
-class Result:
-    """A computed table: display cells (markdown) and numeric records (CSV, W&B)."""
-
-    spec: TableSpec
-    header: list[str]
-    cells: list[list[str]]
-    records: list[dict[str, Any]]
-    notes: list[str]
 
 
 def compute(
@@ -391,10 +424,11 @@ def compute(
         for b in (counted_arch(a, c) for a in archs)
     }
     costs = structural(list(counted.values()))
-    ms, how = latencies(archs, spec.latency, progress) if "latency" in kinds else ({}, "")
+    ms, how = row_latencies(spec, progress) if "latency" in kinds else ({}, "")
     sweep = sweep_results(workdir)
     by_name = {r.name: r for r in spec.rows}
     fill = {"{workdir}": str(workdir or spec.workdir), "{config}": command or "CONFIG"}
+    own = any(r.output for r in spec.rows)
 
     header = ["group", "row", "arch"]
     for c in spec.columns:
@@ -430,10 +464,12 @@ def compute(
                 rec[f"{c.key}.segnas"] = v
                 line.append(_fmt(v, f["digits"]))
             elif c.kind == "latency":
-                mine, mine_ref = ms.get(a.id), ms.get(ref.arch.id)  # type: ignore[union-attr]
+                mine, mine_ref = ms.get(timing_key(r)), ms.get(timing_key(ref))
                 ratio = mine / mine_ref if mine is not None and mine_ref else None
                 rec[f"{c.key}.segnas"] = None if ratio is None else round(ratio, 4)
                 rec[f"{c.key}.segnas_ms"] = mine
+                if own:  # only tables with rows of their own output have this column
+                    rec[f"{c.key}.output"] = r.output or spec.latency["output"]
                 line.append("not measured" if ratio is None else f"{ratio:.2f}× ({mine:.1f} ms)")
             else:  # accuracy
                 v = sweep.get(a.id, {}).get(f["metric"])
@@ -448,34 +484,4 @@ def compute(
                 )
         cells.append(line)
         records.append(rec)
-    return Result(spec, header, cells, records, _notes(spec, ms, how, workdir))
-
-
-def _notes(
-    spec: TableSpec,
-    ms: Mapping[str, float],
-    how: str,
-    workdir: Path | str | None,
-) -> list[str]:
-    notes = []
-    by_name = {r.name: r for r in spec.rows}
-    for c in spec.columns:
-        if c.kind == "latency":
-            notes.append(f"{c.title}: ratio to row {c.fields['reference']!r}; segnas {how}.")
-        elif c.kind == "structural" and c.fields.get("resolution"):
-            h, w = c.fields["resolution"]
-            notes.append(f"{c.title}: counted at {h}x{w} (height x width), each row's arch.")
-        elif c.kind == "paper":
-            notes.append(f"{c.title}: the paper's only ({c.fields['reason'] or 'not built'}).")
-        elif c.kind == "accuracy":
-            src = f"{Path(workdir) / 'trials.jsonl'}" if workdir else "no --workdir given"
-            notes.append(f"{c.title}: segnas {c.fields['metric']} x {c.fields['scale']} ({src}).")
-    for x in spec.ratios:
-        num, den = by_name[x["numerator"]], by_name[x["denominator"]]
-        key = x["column"]
-        pn, pd = num.paper.get(key), den.paper.get(key)
-        paper = f"{pn / pd:.2f}" if pn is not None and pd else "–"
-        sn, sd = ms.get(num.arch.id), ms.get(den.arch.id)  # type: ignore[union-attr]
-        mine = f"{sn / sd:.2f}" if sn is not None and sd else "not measured"
-        notes.append(f"{x.get('name') or key}: paper {paper}, segnas {mine}.")
-    return notes + list(spec.notes)
+    return Result(spec, header, cells, records, table_notes(spec, ms, how, workdir))

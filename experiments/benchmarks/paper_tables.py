@@ -4,13 +4,18 @@
     .venv/bin/python experiments/benchmarks/paper_tables.py --tables table3 --no-save
     .venv/bin/python experiments/benchmarks/paper_tables.py --tables seed001_table5 \
         --name paper_tables_seed001
+    .venv/bin/python experiments/benchmarks/paper_tables.py --tables seed002_table1 \
+        seed002_table2 seed002_table3 --name paper_tables_seed002
+    .venv/bin/python experiments/benchmarks/paper_tables.py --tables seed002_table1_smoke \
+        --no-save                                   # the quick form: 64 px, 3 rounds
 
 Runs `segnas table --config <its config> --quiet` as its own process (so the
 time includes start-up, as a user sees it) in a temporary --out folder, one table after the
 other, and reads the table.csv it wrote. Per table it records the wall time, the number of
 distinct models timed, each row's latency (ms, LiteRT XNNPACK 1 thread) and ratio to the
-reference row (`<column>.rows`), and the ratios the config names (`table.ratios`, e.g. Table 3's
-EfficientNet-Lite / MobileNetV3 at each size). The figures go to
+reference row (`<column>.rows`; with the row's own output, e.g. `labels_vim16`, when the table
+gives rows one: seed 002's VIM rows), and the ratios the config names (`table.ratios`, e.g.
+Table 3's EfficientNet-Lite / MobileNetV3 at each size). The figures go to
 experiments/benchmarks/results/paper_tables.json (`--name` for another name, `--no-save` for
 none); on a shared machine the load average in that file says how quiet it was.
 """
@@ -35,11 +40,19 @@ from experiments.benchmarks.results import LoadMonitor, loadavg, write_result  #
 from nas import tables  # noqa: E402
 from nas.config import load_config  # noqa: E402
 
-# name -> config: seed 000's Tables 1 and 3 (the default run), seed 001's Table 5
+# name -> config: seed 000's Tables 1 and 3 (the default run), seed 001's Table 5, seed 002's
+# Tables 1-3 (latency as ratios to LR-ASPP / to PP-MobileSeg-Base without VIM; `_smoke`: the
+# same rows at 64 px with 3 rounds, a quick check that the entries run)
 TABLES = {
     "table1": "experiments/seed000/table1.py",
     "table3": "experiments/seed000/table3.py",
     "seed001_table5": "experiments/seed001/table5.py",
+    "seed002_table1": "experiments/seed002/table1.py",
+    "seed002_table2": "experiments/seed002/table2.py",
+    "seed002_table3": "experiments/seed002/table3.py",
+    "seed002_table1_smoke": "experiments/seed002/table1.py:smoke",
+    "seed002_table2_smoke": "experiments/seed002/table2.py:smoke",
+    "seed002_table3_smoke": "experiments/seed002/table3.py:smoke",
 }
 DEFAULT_TABLES = ("table1", "table3")
 
@@ -73,7 +86,14 @@ def run_table(name: str) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "wall_s": wall,
         "rows": len(rows),
-        "models": len({r["arch_id"] for r in rows if r["status"] == "built"}),
+        # distinct models timed: an arch timed with two outputs (seed 002's VIM rows) is two
+        "models": len(
+            {
+                (r["arch_id"], *(r.get(f"{k}.output", "") for k in latency_keys))
+                for r in rows
+                if r["status"] == "built"
+            }
+        ),
     }
     for key in latency_keys:
         # A list, not a dict by row name: Table 1 repeats its baseline row in every group.
@@ -84,6 +104,8 @@ def run_table(name: str) -> dict[str, Any]:
                     "row": r["row"],
                     "ms": _number(r.get(f"{key}.segnas_ms", "")),
                     "ratio_to_reference": _number(r.get(f"{key}.segnas", "")),
+                    # only tables with rows of their own output have the column
+                    **({"output": r[f"{key}.output"]} if f"{key}.output" in r else {}),
                 }
                 for r in rows
             ]

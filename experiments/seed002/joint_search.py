@@ -40,9 +40,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         ),
         decoder=dict(
             name=("aam",) if smoke else ("unet", "deeplabv3", "aam"),
-            cell=("basic",),
             variant=("aam",),
-            **({} if smoke else {"kind": ("bilinear",)}),
+            **({} if smoke else {"kind": ("bilinear",), "cell": ("basic",)}),
         ),
         conv=dict(type=("depthwise",)),
         resolution=((32, 32),) if smoke else ((64, 64), (96, 96)),

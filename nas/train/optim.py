@@ -74,7 +74,11 @@ def learning_rate_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> 
 
 
 def _kernels(params: optax.Params) -> optax.Params:
-    return jax.tree.map(lambda p: p.ndim > 1, params)
+    # Weight decay on conv / dense kernels only: not on biases, BatchNorm scales or learned
+    # positional embeddings (StrideFormer's `pos_embed`, which its released recipe exempts).
+    return jax.tree_util.tree_map_with_path(
+        lambda path, p: p.ndim > 1 and getattr(path[-1], "key", None) == "kernel", params
+    )
 
 
 def make_optimizer(

@@ -65,6 +65,9 @@ SLOW = {
     ("search", "experiments/quickstart.py"),  # builds its latency table first
     ("table", "experiments/seed000/table1.py"),  # its sweep, then 9 models timed
     ("table", "experiments/seed001/table2.py"),  # its sweep, then 4 models counted at 360x640
+    ("table", "experiments/seed002/table1.py"),  # a 9-model sweep, then 5 models timed (VIM)
+    ("table", "experiments/seed002/table2.py"),  # a 9-model sweep, then 3 models timed
+    ("table", "experiments/seed002/table3.py"),  # a 4-model sweep, then 4 models timed (VIM)
 }
 
 
@@ -107,6 +110,10 @@ def test_the_known_configs_are_found():
         "experiments/seed001/table5.py",
         "experiments/seed001/latency.py",
         "experiments/seed001/joint_search.py",
+        "experiments/seed002/table1.py",
+        "experiments/seed002/table2.py",
+        "experiments/seed002/table3.py",
+        "experiments/seed002/table4.py",
     } <= set(CONFIGS)
 
 

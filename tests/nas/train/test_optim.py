@@ -71,6 +71,16 @@ def test_adamw_decays_kernels_only():
     np.testing.assert_allclose(out["bias"], 1.0)
 
 
+def test_adamw_leaves_positional_embeddings_undecayed():
+    # StrideFormer's `pos_embed` is rank 2 but not a kernel (its released recipe exempts it)
+    params = {"conv": {"kernel": jnp.ones((2, 2))}, "pos": {"pos_embed": jnp.ones((16, 2))}}
+    tx, _ = make_optimizer(cfg(optimizer="adamw", weight_decay=0.1), total_steps=10)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    out = optax.apply_updates(params, tx.update(zero, tx.init(params), params)[0])
+    np.testing.assert_allclose(out["conv"]["kernel"], 0.9, rtol=1e-6)
+    np.testing.assert_allclose(out["pos"]["pos_embed"], 1.0)
+
+
 def test_adam_couples_weight_decay_into_the_gradient():
     # the decay term 0.1 * p is the only gradient; Adam's first step moves by ~lr * sign
     out = one_update(cfg(optimizer="adam", weight_decay=0.1))
