@@ -140,10 +140,24 @@ class ConvBNAct(nn.Module):
         return ACTIVATIONS[self.act](x)
 
 
+def paddle_hard_sigmoid(x: jax.Array) -> jax.Array:
+    """clip(0.2 x + 0.5, 0, 1): Paddle's hard-sigmoid (0 below -2.5, 1 above 2.5), the SE gate
+    of PP-MobileSeg's MobileNetV3 blocks."""
+    return jnp.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+# SE gates by name: torchvision / TF's relu6(x + 3) / 6, or Paddle's.
+SE_GATES: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "hard_sigmoid": hard_sigmoid,
+    "paddle_hard_sigmoid": paddle_hard_sigmoid,
+}
+
+
 class SqueezeExcite(nn.Module):
-    """Global average pool -> 1x1 (bias) -> ReLU -> 1x1 (bias) -> hard-sigmoid -> rescale."""
+    """Global average pool -> 1x1 (bias) -> ReLU -> 1x1 (bias) -> `gate` -> rescale."""
 
     squeeze: int
+    gate: str = "hard_sigmoid"  # a name of SE_GATES
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -151,7 +165,7 @@ class SqueezeExcite(nn.Module):
         s = jnp.mean(x, axis=(1, 2), keepdims=True)
         s = nn.relu(nn.Conv(self.squeeze, (1, 1), name="reduce")(s))
         s = nn.Conv(x.shape[-1], (1, 1), name="expand")(s)
-        return x * hard_sigmoid(s)
+        return x * SE_GATES[self.gate](s)
 
 
 class InvertedResidual(nn.Module):

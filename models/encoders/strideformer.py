@@ -22,27 +22,15 @@ models. Output stride 16 or 8 runs stage 4 (and 3) at stride 1, dilated, as the 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from models.encoders.common import BlockSpec, scale_repeats, scaled_repeats, stride_schedule
+from models.encoders.mobilenet_v3 import Row
 from models.encoders.sea_attention import BN_EPSILON, BN_MOMENTUM, SeaBlock
-from models.layers import ConvBNAct, ConvSpec, check_number, make_divisible
-
-
-class Row(NamedTuple):
-    """One MobileNetV3 block of the reference tables: [k, exp, out, SE, act, s]."""
-
-    kernel: int
-    expanded: int
-    out: int
-    se: bool
-    act: str
-    stride: int
+from models.layers import ConvBNAct, ConvSpec, SqueezeExcite, check_number, make_divisible
 
 
 def _rows(*rows: tuple) -> list[Row]:
@@ -65,8 +53,11 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "base": Variant(
         (
-            _rows((3, 16, 16, True, "relu", 1), (3, 64, 32, False, "relu", 2))
-            + _rows((3, 96, 32, False, "relu", 1)),
+            _rows(
+                (3, 16, 16, True, "relu", 1),
+                (3, 64, 32, False, "relu", 2),
+                (3, 96, 32, False, "relu", 1),
+            ),
             _rows((5, 128, 64, True, "hswish", 2), (5, 240, 64, True, "hswish", 1)),
             _rows((5, 384, 128, True, "hswish", 2), (5, 384, 128, True, "hswish", 1)),
             _rows((5, 768, 192, True, "hswish", 2), (5, 768, 192, True, "hswish", 1)),
@@ -76,8 +67,11 @@ VARIANTS: dict[str, Variant] = {
     ),
     "tiny": Variant(
         (
-            _rows((3, 16, 16, True, "relu", 1), (3, 64, 32, False, "relu", 2))
-            + _rows((3, 48, 24, False, "relu", 1)),
+            _rows(
+                (3, 16, 16, True, "relu", 1),
+                (3, 64, 32, False, "relu", 2),
+                (3, 48, 24, False, "relu", 1),
+            ),
             _rows((5, 96, 32, True, "hswish", 2), (5, 96, 32, True, "hswish", 1)),
             _rows((5, 160, 64, True, "hswish", 2), (5, 160, 64, True, "hswish", 1)),
             _rows((3, 384, 128, True, "hswish", 2), (3, 384, 128, True, "hswish", 1)),
@@ -125,20 +119,6 @@ def stage_blocks(variant: str, width: float, depth: float) -> list[list[BlockSpe
     return out
 
 
-class PaddleSE(nn.Module):
-    """Squeeze-excite: mean -> 1x1 (bias) -> ReLU -> 1x1 (bias) -> clip(0.2 x + 0.5, 0, 1)."""
-
-    squeeze: int
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """`x` rescaled per channel."""
-        s = jnp.mean(x, axis=(1, 2), keepdims=True)
-        s = nn.relu(nn.Conv(self.squeeze, (1, 1), name="reduce")(s))
-        s = nn.Conv(x.shape[-1], (1, 1), name="expand")(s)
-        return x * jnp.clip(0.2 * s + 0.5, 0.0, 1.0)
-
-
 class PaddleMV3Block(nn.Module):
     """PP-MobileSeg's MobileNetV3 block: 1x1 expand (always) -> k x k spatial -> [SE] -> 1x1
     project, the identity added at stride 1 with unchanged channels."""
@@ -165,7 +145,7 @@ class PaddleMV3Block(nn.Module):
             **bn,
         )(x, train)
         if b.se_squeeze:
-            x = PaddleSE(b.se_squeeze, name="se")(x)
+            x = SqueezeExcite(b.se_squeeze, "paddle_hard_sigmoid", name="se")(x)
         x = ConvBNAct(b.out, act="none", name="project", **bn)(x, train)
         return x + inp if self.stride == 1 and inp.shape[-1] == b.out else x
 

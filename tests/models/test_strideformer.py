@@ -135,9 +135,9 @@ def test_table4_switches_change_parameters_by_hand_counts():
 
 
 def test_paddle_se_gate_is_clip_of_0_2x_plus_0_5():
-    from models.encoders.strideformer import PaddleSE
+    from models.layers import SqueezeExcite
 
-    se = PaddleSE(1)
+    se = SqueezeExcite(1, "paddle_hard_sigmoid")
     x = jnp.ones((1, 1, 1, 1))
     for pre, gate in ((0.0, 0.5), (1.0, 0.7), (3.0, 1.0), (-3.0, 0.0)):
         # reduce: 1 -> 1 with weight 1, bias 0 (ReLU(1) = 1); expand: weight 0, bias `pre`.
