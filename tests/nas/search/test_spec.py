@@ -65,7 +65,7 @@ def spec(config, **search):
             "space",
             "tiny",
             r"search.space: got 'tiny'; allowed: a dimension -> values dict or one "
-            r"of seed000, seed001, full",
+            r"of seed000, seed001, seed002, full",
         ),
         (
             "space",
