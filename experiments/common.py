@@ -163,6 +163,22 @@ def search_section(
     return ml_collections.ConfigDict(_updated(base, overrides, "search_section"))
 
 
+def measured_latency_section(smoke: bool, output: str | None = None) -> dict[str, Any]:
+    """A table's `latency` section timing its rows side by side on this CPU: LiteRT + XNNPACK,
+    1 thread, 20 rounds after 3 warm-up runs (`smoke`: 3 after 1); `output` ("labels": ending
+    in the argmax, as deployed) when given, else the table's default."""
+    d: dict[str, Any] = dict(
+        mode="measure",
+        target="litert-cpu",
+        threads=1,
+        rounds=3 if smoke else 20,
+        warmup=1 if smoke else 3,
+        seed=0,
+        table="",
+    )
+    return d if output is None else {**d, "output": output}
+
+
 def wandb_section(group: str, smoke: bool = False, **overrides: Any) -> ml_collections.ConfigDict:
     """The `wandb` section: project segnas, offline (`disabled` when `smoke`), run group
     `group`; `overrides` replace fields (mode, project, entity, name, tags)."""

@@ -36,7 +36,7 @@ from typing import Any
 
 import ml_collections
 
-from experiments.common import parse_arg, wandb_section
+from experiments.common import measured_latency_section, parse_arg, wandb_section
 
 ARGS = ("", "smoke")
 CONV_TYPE = "depthwise"
@@ -104,15 +104,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                     reason="the paper's own WebGL engine on a MacBook Pro 2019",
                 ),
             ),
-            latency=dict(
-                mode="measure",
-                target="litert-cpu",
-                threads=1,
-                rounds=3 if smoke else 20,
-                warmup=1 if smoke else 3,
-                seed=0,
-                table="",
-            ),
+            latency=measured_latency_section(smoke),
             ratios=(
                 dict(
                     name=f"CPU, EfficientNet-Lite / MobileNetV3 at {sizes[0]}² (#W1 / #W0)",

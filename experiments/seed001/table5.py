@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.common import parse_arg, wandb_section
+from experiments.common import measured_latency_section, parse_arg, wandb_section
 from nas.space.presets import preset
 
 ARGS = ("", "smoke")
@@ -80,16 +80,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                     digits=2,
                 ),
             ),
-            latency=dict(
-                mode="measure",
-                target="litert-cpu",
-                threads=1,
-                rounds=3 if smoke else 20,
-                warmup=1 if smoke else 3,
-                seed=0,
-                table="",
-                output="labels",
-            ),
+            latency=measured_latency_section(smoke, "labels"),
             ratios=tuple(
                 dict(name=f"{n} / {REFERENCE}", column="ms", numerator=n, denominator=REFERENCE)
                 for n, _, _ in PAPER_ROWS[1:]

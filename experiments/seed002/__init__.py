@@ -139,21 +139,6 @@ def columns(reference: str = "") -> tuple[dict[str, Any], ...]:
     return (miou, latency, params) if reference else (miou, params)
 
 
-def latency_section(smoke: bool) -> dict[str, Any]:
-    """Every row converted to LiteRT and timed side by side on this CPU, 1 thread (XNNPACK),
-    ending in its argmax as the paper's models do; `smoke`: 3 rounds."""
-    return dict(
-        mode="measure",
-        target="litert-cpu",
-        threads=1,
-        rounds=3 if smoke else 20,
-        warmup=1 if smoke else 3,
-        seed=0,
-        table="",
-        output="labels",
-    )
-
-
 def family_grid(study_name: str, d: dict[str, Any]) -> ml_collections.ConfigDict:
     """Tables 1 and 2's sweep: a grid over encoder {mobilenet_v3_large, strideformer_tiny,
     strideformer_base} x decoder {lraspp, aam (variant aam | aamsx8)} on dataset `d`: 9 models,

@@ -38,7 +38,7 @@ from __future__ import annotations
 import ml_collections
 
 from experiments import seed002
-from experiments.common import parse_arg, wandb_section
+from experiments.common import measured_latency_section, parse_arg, wandb_section
 
 ARGS = ("", "smoke")
 REFERENCE = "LR-ASPP (MobileNetV3-large-x1)"
@@ -84,7 +84,7 @@ def table_section(smoke: bool) -> ml_collections.ConfigDict:
             workdir="/tmp/s2t1_smoke" if smoke else "runs/seed002_table1",
             rows=rows(smoke),
             columns=seed002.columns(REFERENCE),
-            latency=seed002.latency_section(smoke),
+            latency=measured_latency_section(smoke, "labels"),
             ratios=(
                 dict(
                     name="PP-MobileSeg-Base / PP-MobileSeg-Tiny (VIM)",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import ml_collections
 
 from experiments import seed002
-from experiments.common import parse_arg, wandb_section
+from experiments.common import measured_latency_section, parse_arg, wandb_section
 
 ARGS = ("", "smoke")
 REFERENCE = "LR-ASPP (MobileNetV3-large-x1), segnas's reference"
@@ -67,7 +67,7 @@ def table_section(smoke: bool) -> ml_collections.ConfigDict:
             workdir="/tmp/s2t2_smoke" if smoke else "runs/seed002_table2",
             rows=tuple(rows),
             columns=seed002.columns(REFERENCE),
-            latency=seed002.latency_section(smoke),
+            latency=measured_latency_section(smoke, "labels"),
             ratios=(
                 dict(
                     name="PP-MobileSeg-Base / PP-MobileSeg-Tiny",

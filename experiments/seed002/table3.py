@@ -36,7 +36,7 @@ from typing import Any
 import ml_collections
 
 from experiments import seed002
-from experiments.common import parse_arg, wandb_section
+from experiments.common import measured_latency_section, parse_arg, wandb_section
 
 ARGS = ("", "smoke")
 NO_AAM = {"decoder.ensemble_vote": False, "decoder.final_semantics": False}
@@ -81,7 +81,7 @@ def table_section(smoke: bool) -> ml_collections.ConfigDict:
             workdir="/tmp/s2t34_smoke" if smoke else "runs/seed002_table3",
             rows=rows(smoke),
             columns=seed002.columns(REFERENCE),
-            latency=seed002.latency_section(smoke),
+            latency=measured_latency_section(smoke, "labels"),
             ratios=(
                 dict(
                     name="AAM: (+ AAM + VIM) / (+ VIM)",

@@ -17,3 +17,14 @@ def test_search_section_defaults_and_overrides():
 def test_search_section_refuses_an_unknown_field():
     with pytest.raises(ValueError, match=r"search_section: unknown field 'nope'; allowed: "):
         search_section("t", "grid", {}, nope=1)
+
+
+def test_measured_latency_section_by_mode_and_output():
+    from experiments.common import measured_latency_section
+
+    full = measured_latency_section(False)
+    assert full == dict(
+        mode="measure", target="litert-cpu", threads=1, rounds=20, warmup=3, seed=0, table=""
+    )
+    smoke = measured_latency_section(True, "labels")
+    assert (smoke["rounds"], smoke["warmup"], smoke["output"]) == (3, 1, "labels")
